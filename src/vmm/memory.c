@@ -1,0 +1,93 @@
+/* memory.c - see memory.h. */
+#include "memory.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "layout.h"
+
+int gm_init(struct guest_mem *gm, uint64_t size, struct yun_err *err)
+{
+	uint64_t low;
+	void *map;
+
+	memset(gm, 0, sizeof(*gm));
+	if (size < GM_MIN_MIB << 20 || size > GM_MAX_MIB << 20 || (size & ((1ULL << 20) - 1)))
+		return yun_err_set(err, EINVAL,
+				   "memory %llu MiB: must be a whole number of MiB from %llu to %llu",
+				   (unsigned long long)(size >> 20), GM_MIN_MIB, GM_MAX_MIB);
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		   -1, 0);
+	if (map == MAP_FAILED)
+		return yun_err_errno(err, errno, "memory %llu MiB: mmap",
+				     (unsigned long long)(size >> 20));
+	/* Guest RAM is not worth a core dump, and must not be inherited by children. */
+	madvise(map, size, MADV_DONTDUMP);
+	madvise(map, size, MADV_DONTFORK);
+
+	gm->map = map;
+	gm->map_size = size;
+	gm->size = size;
+	low = size < LAYOUT_LOW_RAM_MAX ? size : LAYOUT_LOW_RAM_MAX;
+	gm->region[0] = (struct gm_region){ .gpa = 0, .size = low, .host = map };
+	gm->nr_regions = 1;
+	if (size > low) {
+		gm->region[1] = (struct gm_region){
+			.gpa = LAYOUT_HIGH_RAM, .size = size - low, .host = (uint8_t *)map + low
+		};
+		gm->nr_regions = 2;
+	}
+	return 0;
+}
+
+void gm_free(struct guest_mem *gm)
+{
+	if (gm->map)
+		munmap(gm->map, gm->map_size);
+	memset(gm, 0, sizeof(*gm));
+}
+
+void *gm_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	if (len == 0)
+		len = 1;
+	for (int i = 0; i < gm->nr_regions; i++) {
+		const struct gm_region *r = &gm->region[i];
+
+		/* Written so that no sum can overflow: gpa - r->gpa < r->size first. */
+		if (gpa >= r->gpa && gpa - r->gpa < r->size && len <= r->size - (gpa - r->gpa))
+			return r->host + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
+bool gm_is_ram(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	return gm_ptr(gm, gpa, len) != NULL;
+}
+
+int gm_read(const struct guest_mem *gm, uint64_t gpa, void *dst, uint64_t len)
+{
+	void *p = gm_ptr(gm, gpa, len);
+
+	if (!p)
+		return -EFAULT;
+	memcpy(dst, p, len);
+	return 0;
+}
+
+int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t len)
+{
+	void *p = gm_ptr(gm, gpa, len);
+
+	if (!p)
+		return -EFAULT;
+	memcpy(p, src, len);
+	return 0;
+}
+
+uint64_t gm_low_end(const struct guest_mem *gm)
+{
+	return gm->region[0].gpa + gm->region[0].size;
+}

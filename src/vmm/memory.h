@@ -1,0 +1,61 @@
+/*
+ * memory.h - guest RAM and the one bounds-checked way to reach it.
+ *
+ * RAM is a single MAP_NORESERVE anonymous mapping (so a 4 GiB guest that
+ * touches 10 MiB costs ~10 MiB), shown to the guest as at most two regions:
+ * [0, min(size, 3 GiB)) and, for bigger guests, [4 GiB, 4 GiB + rest), which
+ * leaves the 32-bit hole (layout.h) for device MMIO.
+ *
+ * Every access to guest memory from the VMM, by boot code or device models,
+ * goes through gm_ptr() (or gm_read/gm_write, built on it): the guest
+ * controls addresses, so nothing may index host memory with a raw GPA.
+ */
+#ifndef YUN_VMM_MEMORY_H
+#define YUN_VMM_MEMORY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../lib/err.h"
+
+#define GM_MAX_REGIONS 2
+
+struct gm_region {
+	uint64_t gpa;   /* guest-physical start */
+	uint64_t size;  /* bytes */
+	uint8_t *host;  /* host address of gpa */
+};
+
+struct guest_mem {
+	struct gm_region region[GM_MAX_REGIONS];
+	int nr_regions;
+	uint64_t size;     /* total RAM in bytes */
+	uint8_t *map;      /* the whole host mapping */
+	uint64_t map_size;
+};
+
+/* Smallest and largest RAM the VMM accepts, in MiB. */
+#define GM_MIN_MIB 16ULL
+#define GM_MAX_MIB (1024ULL * 1024) /* 1 TiB */
+
+/* Map `size` bytes of RAM (a multiple of 1 MiB). */
+int gm_init(struct guest_mem *gm, uint64_t size, struct yun_err *err);
+void gm_free(struct guest_mem *gm);
+
+/*
+ * Host pointer to [gpa, gpa + len), or NULL unless the whole range lies in
+ * one RAM region. len == 0 is treated as 1. Overflow-safe.
+ */
+void *gm_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
+
+/* Copy to/from guest RAM; -EFAULT when the range is not wholly RAM. */
+int gm_read(const struct guest_mem *gm, uint64_t gpa, void *dst, uint64_t len);
+int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t len);
+
+/* True when [gpa, gpa + len) is wholly guest RAM. */
+bool gm_is_ram(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
+
+/* End (exclusive) of the RAM region below 4 GiB. */
+uint64_t gm_low_end(const struct guest_mem *gm);
+
+#endif

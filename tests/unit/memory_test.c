@@ -1,0 +1,98 @@
+/* memory_test.c - guest RAM layout and the bounds-checked accessor. */
+#include "vmm/layout.h"
+#include "vmm/memory.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "check.h"
+
+static long rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	long pages = 0, rss = 0;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+		rss = -1;
+	fclose(f);
+	return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static void test_small_guest_is_one_region(void)
+{
+	struct guest_mem gm;
+	struct yun_err err;
+
+	CHECK_EQ(gm_init(&gm, 256ULL << 20, &err), 0);
+	CHECK_EQ(gm.nr_regions, 1);
+	CHECK_EQ(gm_low_end(&gm), 256ULL << 20);
+	CHECK(gm_ptr(&gm, 0, 4096) != NULL);
+	CHECK(gm_ptr(&gm, (256ULL << 20) - 8, 8) != NULL);
+	CHECK(gm_ptr(&gm, (256ULL << 20) - 7, 8) == NULL); /* straddles the end */
+	CHECK(gm_ptr(&gm, 256ULL << 20, 1) == NULL);
+	CHECK(gm_ptr(&gm, UINT64_MAX - 3, 8) == NULL);      /* would wrap */
+	CHECK(gm_ptr(&gm, 16, UINT64_MAX) == NULL);
+	gm_free(&gm);
+}
+
+static void test_big_guest_skips_pci_hole(void)
+{
+	struct guest_mem gm;
+	struct yun_err err;
+	uint32_t v = 0xdeadbeef, r = 0;
+
+	CHECK_EQ(gm_init(&gm, 5ULL << 30, &err), 0);
+	CHECK_EQ(gm.nr_regions, 2);
+	CHECK_EQ(gm_low_end(&gm), LAYOUT_LOW_RAM_MAX);
+	CHECK_EQ(gm.region[1].gpa, LAYOUT_HIGH_RAM);
+	CHECK_EQ(gm.region[1].size, (5ULL << 30) - LAYOUT_LOW_RAM_MAX);
+	CHECK(gm_ptr(&gm, LAYOUT_LOW_RAM_MAX, 1) == NULL);   /* the hole is not RAM */
+	CHECK(gm_ptr(&gm, LAYOUT_IOAPIC, 4) == NULL);
+	CHECK(gm_ptr(&gm, LAYOUT_LOW_RAM_MAX - 4, 8) == NULL); /* no access across the hole */
+	CHECK_EQ(gm_write(&gm, LAYOUT_HIGH_RAM + 100, &v, 4), 0);
+	CHECK_EQ(gm_read(&gm, LAYOUT_HIGH_RAM + 100, &r, 4), 0);
+	CHECK_EQ(r, v);
+	CHECK_EQ(gm_write(&gm, (5ULL << 30) + LAYOUT_HIGH_RAM - LAYOUT_LOW_RAM_MAX, &v, 4), -EFAULT);
+	gm_free(&gm);
+}
+
+static void test_untouched_memory_costs_nothing(void)
+{
+	struct guest_mem gm;
+	struct yun_err err;
+	long before, after;
+
+	before = rss_kib();
+	CHECK_EQ(gm_init(&gm, 4ULL << 30, &err), 0);
+	for (uint64_t off = 0; off < (10ULL << 20); off += 4096)
+		*(volatile uint8_t *)gm_ptr(&gm, off, 1) = 1;
+	after = rss_kib();
+	/* Touching 10 MiB of a 4 GiB guest costs about 10 MiB, not 4 GiB. */
+	CHECK(after - before >= 10 * 1024 - 64);
+	CHECK(after - before < 16 * 1024);
+	gm_free(&gm);
+}
+
+static void test_bad_sizes_are_refused(void)
+{
+	struct guest_mem gm;
+	struct yun_err err;
+
+	CHECK(gm_init(&gm, 1ULL << 20, &err) < 0);
+	CHECK_STR_CONTAINS(err.msg, "memory 1 MiB");
+	CHECK(gm_init(&gm, (64ULL << 20) + 5, &err) < 0);
+	CHECK(gm_init(&gm, 2ULL << 40, &err) < 0);
+}
+
+int main(void)
+{
+	RUN(test_small_guest_is_one_region);
+	RUN(test_big_guest_skips_pci_hole);
+	RUN(test_untouched_memory_costs_nothing);
+	RUN(test_bad_sizes_are_refused);
+	return CHECK_DONE();
+}
