@@ -549,19 +549,35 @@ int console_start(struct console *c, void (*quit)(void *ctx), void *quit_ctx,
 
 /* ---- closing ------------------------------------------------------------- */
 
+int console_stop_input(struct console *c)
+{
+	uint64_t one = 1, cnt;
+
+	if (!c->running)
+		return 0;
+	/* An eventfd write of 8 bytes only fails when the counter is full. */
+	if (write(c->stop_fd, &one, sizeof(one)) != sizeof(one) && errno != EAGAIN)
+		return -errno;
+	pthread_join(c->thread, NULL);
+	c->running = false;
+	/* Consume the stop so a later console_start's thread does not see it. */
+	if (read(c->stop_fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+		return -errno;
+	return 0;
+}
+
+void console_attach(struct console *c, struct serial *uart)
+{
+	console_stop_input(c);
+	c->uart = uart;
+}
+
 void console_close(struct console *c)
 {
-	uint64_t one = 1;
-
 	if (!c->open)
 		return;
-	if (c->running) {
-		/* An eventfd write of 8 bytes only fails when the counter is full. */
-		if (write(c->stop_fd, &one, sizeof(one)) != sizeof(one) && errno != EAGAIN)
-			return; /* cannot stop the thread: leave everything open */
-		pthread_join(c->thread, NULL);
-		c->running = false;
-	}
+	if (console_stop_input(c) < 0)
+		return; /* cannot stop the thread: leave everything open */
 	pthread_mutex_lock(&c->lock);
 	release(c);
 	c->open = false;

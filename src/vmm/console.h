@@ -116,6 +116,18 @@ int console_start(struct console *c, void (*quit)(void *ctx), void *quit_ctx,
 		  struct yun_err *err);
 
 /*
+ * Stop and join the input thread (if running), keeping everything open;
+ * console_start starts it again. Negative errno if it cannot be stopped.
+ */
+int console_stop_input(struct console *c);
+
+/*
+ * Point the console's input at another UART (a rebooted VM's). Stops the
+ * input thread first; call console_start afterwards.
+ */
+void console_attach(struct console *c, struct serial *uart);
+
+/*
  * Stop and join the input thread, close everything, restore the terminal
  * and remove the socket file. Call it once the vCPUs no longer write.
  * Safe on a console that failed to open or was already closed.

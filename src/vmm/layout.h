@@ -59,6 +59,7 @@
 
 #define IRQ_PIT              0   /* in-kernel PIT; routed to IOAPIC pin 2 */
 #define IRQ_I8042_KBD        1
+#define IRQ_I8042_AUX        12
 #define IRQ_COM1             4
 #define IRQ_RTC              8
 #define IRQ_ACPI_SCI         9

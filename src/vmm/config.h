@@ -1,0 +1,51 @@
+/*
+ * config.h - yun-vmm's settings as plain data, validated once at the edge.
+ *
+ * Command-line flags and the JSON file given with --config become the same
+ * struct vmm_config; flags given after --config override the file.
+ */
+#ifndef YUN_VMM_CONFIG_H
+#define YUN_VMM_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../lib/err.h"
+
+#define CONFIG_DEFAULT_MEMORY_MIB 256
+#define CONFIG_DEFAULT_CPUS       1
+#define CONFIG_DEFAULT_SERIAL     "stdio"
+#define CONFIG_DEFAULT_KVM_DEVICE "/dev/kvm"
+
+struct vmm_config {
+	char *kernel;      /* required */
+	char *initrd;      /* optional */
+	char *cmdline;     /* optional; "" when absent */
+	unsigned cpus;
+	uint64_t memory_mib;
+	char *serial;      /* stdio | pty | file=PATH | socket=PATH | off */
+	bool debug_exit;   /* QEMU-compatible exit port at 0x501 */
+	bool reboot;       /* on guest reset: restart instead of exiting */
+	char *kvm_device;  /* /dev/kvm unless told otherwise (tests) */
+	bool verbose;
+	bool help;
+	bool version;
+};
+
+void config_init(struct vmm_config *cfg);
+void config_free(struct vmm_config *cfg);
+
+/* Parse argv (including --config FILE); then call config_validate. */
+int config_parse_args(struct vmm_config *cfg, int argc, char **argv, struct yun_err *err);
+
+/* Merge settings from a JSON document (the --config file's content). */
+int config_parse_json(struct vmm_config *cfg, const char *text, const char *origin,
+		      struct yun_err *err);
+
+/* Check values that do not need the kernel file: cpus, memory, kernel given. */
+int config_validate(const struct vmm_config *cfg, struct yun_err *err);
+
+/* The --help text. */
+extern const char config_usage[];
+
+#endif

@@ -1,0 +1,190 @@
+/* kvm.c - see kvm.h. */
+#include "kvm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+/* The TSS (3 pages) and EPT identity map page KVM wants, placed in the hole. */
+#define KVM_TSS_ADDR      0xFFFBD000ULL
+#define KVM_IDENTITY_ADDR 0xFFFBC000ULL
+
+static int kvm_get_cpuid(struct kvm *kvm, struct yun_err *err)
+{
+	for (int n = 128; n <= 4096; n *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+
+		if (!c)
+			return yun_err_set(err, ENOMEM, "kvm: out of memory");
+		c->nent = n;
+		if (ioctl(kvm->sys_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			kvm->cpuid = c;
+			return 0;
+		}
+		free(c);
+		if (errno != E2BIG)
+			return yun_err_errno(err, errno, "kvm: KVM_GET_SUPPORTED_CPUID");
+	}
+	return yun_err_set(err, E2BIG, "kvm: KVM_GET_SUPPORTED_CPUID: too many entries");
+}
+
+int kvm_open(struct kvm *kvm, const char *dev, struct yun_err *err)
+{
+	int version, rc;
+
+	memset(kvm, 0, sizeof(*kvm));
+	kvm->vm_fd = -1;
+	kvm->sys_fd = open(dev, O_RDWR | O_CLOEXEC);
+	if (kvm->sys_fd < 0) {
+		if (errno == ENOENT)
+			return yun_err_set(err, ENOENT,
+					   "%s: no such device (is the kvm module loaded? this host "
+					   "needs KVM to run microVMs)", dev);
+		if (errno == EACCES || errno == EPERM)
+			return yun_err_set(err, errno,
+					   "%s: permission denied (run as root or join the group "
+					   "owning %s)", dev, dev);
+		return yun_err_errno(err, errno, "%s", dev);
+	}
+	version = ioctl(kvm->sys_fd, KVM_GET_API_VERSION, 0);
+	if (version != KVM_API_VERSION) {
+		rc = yun_err_set(err, ENOTSUP, "%s: KVM API version %d, need %d", dev, version,
+				 KVM_API_VERSION);
+		goto fail;
+	}
+	if (ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQCHIP) <= 0 ||
+	    ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY) <= 0 ||
+	    ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) <= 0) {
+		rc = yun_err_set(err, ENOTSUP,
+				 "%s: KVM lacks in-kernel irqchip, user memory or immediate exit",
+				 dev);
+		goto fail;
+	}
+	kvm->max_vcpus = ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (kvm->max_vcpus <= 0)
+		kvm->max_vcpus = ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (kvm->max_vcpus <= 0)
+		kvm->max_vcpus = 4;
+	kvm->run_size = ioctl(kvm->sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (kvm->run_size <= 0) {
+		rc = yun_err_errno(err, errno, "%s: KVM_GET_VCPU_MMAP_SIZE", dev);
+		goto fail;
+	}
+	rc = kvm_get_cpuid(kvm, err);
+	if (rc)
+		goto fail;
+	do {
+		kvm->vm_fd = ioctl(kvm->sys_fd, KVM_CREATE_VM, 0);
+	} while (kvm->vm_fd < 0 && errno == EINTR);
+	if (kvm->vm_fd < 0) {
+		rc = yun_err_errno(err, errno, "%s: KVM_CREATE_VM", dev);
+		goto fail;
+	}
+	return 0;
+fail:
+	kvm_close(kvm);
+	return rc;
+}
+
+/*
+ * GSI routing as PCs wire it and as our MP table / MADT describe it: ISA
+ * IRQs 0-15 go to the 8259 PICs and to the IOAPIC, except that IRQ0 (the
+ * PIT) lands on IOAPIC pin 2 (the "interrupt source override"); GSIs 16-23
+ * are IOAPIC-only. KVM's default routing would put IRQ0 on pin 0.
+ */
+#define IOAPIC_PINS 24
+
+static int kvm_set_pc_routing(struct kvm *kvm, struct yun_err *err)
+{
+	struct {
+		struct kvm_irq_routing hdr;
+		struct kvm_irq_routing_entry e[16 + IOAPIC_PINS];
+	} r;
+	unsigned n = 0;
+
+	memset(&r, 0, sizeof(r));
+	for (unsigned irq = 0; irq < 16; irq++) {
+		if (irq == 2)
+			continue; /* the PIC cascade */
+		r.e[n++] = (struct kvm_irq_routing_entry){
+			.gsi = irq, .type = KVM_IRQ_ROUTING_IRQCHIP,
+			.u.irqchip = { .irqchip = irq < 8 ? KVM_IRQCHIP_PIC_MASTER
+							  : KVM_IRQCHIP_PIC_SLAVE,
+				       .pin = irq % 8 },
+		};
+	}
+	for (unsigned gsi = 0; gsi < IOAPIC_PINS; gsi++) {
+		if (gsi == 2)
+			continue; /* pin 2 belongs to GSI 0 */
+		r.e[n++] = (struct kvm_irq_routing_entry){
+			.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+			.u.irqchip = { .irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi ? gsi : 2 },
+		};
+	}
+	r.hdr.nr = n;
+	if (ioctl(kvm->vm_fd, KVM_SET_GSI_ROUTING, &r) < 0)
+		return yun_err_errno(err, errno, "kvm: KVM_SET_GSI_ROUTING");
+	return 0;
+}
+
+int kvm_create_platform(struct kvm *kvm, struct yun_err *err)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	uint64_t identity = KVM_IDENTITY_ADDR;
+
+	/* Both are VMX needs; other KVM flavours may refuse them harmlessly. */
+	if (ioctl(kvm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0 && errno != ENOTTY &&
+	    errno != EINVAL)
+		return yun_err_errno(err, errno, "kvm: KVM_SET_IDENTITY_MAP_ADDR");
+	if (ioctl(kvm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0 &&
+	    errno != ENOTTY && errno != EINVAL)
+		return yun_err_errno(err, errno, "kvm: KVM_SET_TSS_ADDR");
+	if (ioctl(kvm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return yun_err_errno(err, errno, "kvm: KVM_CREATE_IRQCHIP");
+	if (kvm_set_pc_routing(kvm, err) < 0)
+		return -err->code;
+	if (ioctl(kvm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		return yun_err_errno(err, errno, "kvm: KVM_CREATE_PIT2");
+	return 0;
+}
+
+int kvm_map_memory(struct kvm *kvm, const struct guest_mem *gm, struct yun_err *err)
+{
+	for (int i = 0; i < gm->nr_regions; i++) {
+		struct kvm_userspace_memory_region r = {
+			.slot = i,
+			.guest_phys_addr = gm->region[i].gpa,
+			.memory_size = gm->region[i].size,
+			.userspace_addr = (uintptr_t)gm->region[i].host,
+		};
+
+		if (ioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+			return yun_err_errno(err, errno,
+					     "kvm: map %llu MiB of guest RAM at 0x%llx",
+					     (unsigned long long)(r.memory_size >> 20),
+					     (unsigned long long)r.guest_phys_addr);
+	}
+	return 0;
+}
+
+int kvm_irq_line(struct kvm *kvm, uint32_t gsi, int level)
+{
+	struct kvm_irq_level irq = { .irq = gsi, .level = level };
+
+	return ioctl(kvm->vm_fd, KVM_IRQ_LINE, &irq) < 0 ? -errno : 0;
+}
+
+void kvm_close(struct kvm *kvm)
+{
+	if (kvm->vm_fd >= 0)
+		close(kvm->vm_fd);
+	if (kvm->sys_fd >= 0)
+		close(kvm->sys_fd);
+	free(kvm->cpuid);
+	kvm->cpuid = NULL;
+	kvm->vm_fd = kvm->sys_fd = -1;
+}

@@ -1,0 +1,40 @@
+/*
+ * kvm.h - the VM-wide KVM objects: /dev/kvm, the VM fd, its in-kernel
+ * interrupt controllers and PIT, and guest memory slots.
+ *
+ * Only the KVM API is required: no vmx/svm CPU flag is checked, so this
+ * works on any host whose /dev/kvm answers (including PVM-backed KVM).
+ */
+#ifndef YUN_VMM_KVM_H
+#define YUN_VMM_KVM_H
+
+#include <stdint.h>
+
+#include "../lib/err.h"
+#include "memory.h"
+
+struct kvm_cpuid2;
+
+struct kvm {
+	int sys_fd;                  /* /dev/kvm */
+	int vm_fd;
+	int run_size;                /* size of each vCPU's struct kvm_run mapping */
+	int max_vcpus;               /* KVM_CAP_MAX_VCPUS */
+	struct kvm_cpuid2 *cpuid;    /* KVM_GET_SUPPORTED_CPUID, owned */
+};
+
+/* Open `dev` (normally /dev/kvm), check the API, create the VM. */
+int kvm_open(struct kvm *kvm, const char *dev, struct yun_err *err);
+
+/* In-kernel IOAPIC + PIC + LAPICs and the PIT; TSS and identity map in the hole. */
+int kvm_create_platform(struct kvm *kvm, struct yun_err *err);
+
+/* One memory slot per guest RAM region. */
+int kvm_map_memory(struct kvm *kvm, const struct guest_mem *gm, struct yun_err *err);
+
+/* Drive an interrupt line (GSI) of the in-kernel irqchip. */
+int kvm_irq_line(struct kvm *kvm, uint32_t gsi, int level);
+
+void kvm_close(struct kvm *kvm);
+
+#endif

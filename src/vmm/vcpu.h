@@ -1,0 +1,50 @@
+/*
+ * vcpu.h - one virtual CPU: its KVM fd, its thread and its run loop.
+ *
+ * Each vCPU runs KVM_RUN on its own thread and dispatches port I/O and MMIO
+ * exits to the VM's buses. Exits that end the VM (triple fault, internal
+ * error) are reported to the VM with a register dump. vcpu_kick() makes a
+ * vCPU leave KVM_RUN promptly (immediate_exit + a signal), which is how the
+ * VM stops them all.
+ */
+#ifndef YUN_VMM_VCPU_H
+#define YUN_VMM_VCPU_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "../lib/err.h"
+#include "entry.h"
+
+struct vm;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned id;              /* also the APIC id */
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_started;
+};
+
+/* Create vCPU `id`: fd, run area, CPUID, MSRs, FPU, LAPIC LINT0/LINT1. */
+int vcpu_create(struct vcpu *v, struct vm *vm, unsigned id, struct yun_err *err);
+
+/* Put the boot vCPU at the kernel entry point. */
+int vcpu_set_entry(struct vcpu *v, const struct boot_entry *entry, struct yun_err *err);
+
+int vcpu_start(struct vcpu *v, struct yun_err *err);
+
+/* Make the vCPU leave KVM_RUN; it then sees the VM is stopping and returns. */
+void vcpu_kick(struct vcpu *v);
+void vcpu_join(struct vcpu *v);
+void vcpu_destroy(struct vcpu *v);
+
+/* Write the registers (general, segment, control) to `out`, a few lines. */
+void vcpu_dump_registers(struct vcpu *v, char *out, size_t size);
+
+/* Install the (empty) kick signal handler; once per process. */
+int vcpu_init_signals(struct yun_err *err);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * vm.h - one microVM: guest memory, the KVM VM, its devices and vCPUs, and
+ * the single place that decides when and why it stops.
+ *
+ * Life cycle: vm_create() (everything built, kernel loaded, nothing
+ * running) -> vm_run() (vCPUs run until a stop request) -> vm_destroy().
+ * The console (host side of COM1) is owned by the caller and outlives the
+ * VM, so a rebooting guest keeps its terminal, pty or socket.
+ */
+#ifndef YUN_VMM_VM_H
+#define YUN_VMM_VM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "../lib/err.h"
+#include "config.h"
+#include "console.h"
+#include "devices/debug_exit.h"
+#include "devices/i8042.h"
+#include "devices/pm.h"
+#include "devices/rtc.h"
+#include "devices/serial.h"
+#include "io_bus.h"
+#include "kvm.h"
+#include "layout.h"
+#include "memory.h"
+#include "vcpu.h"
+#include "vm_stop.h"
+
+/* Exit status when the guest crashes (triple fault, KVM internal error). */
+#define VM_EXIT_GUEST_CRASH 2
+
+struct vm {
+	const struct vmm_config *cfg;
+	struct console *console;
+	struct kvm kvm;
+	struct guest_mem mem;
+	struct io_bus pio;
+	struct io_bus mmio;
+	unsigned nr_vcpus;
+	struct vcpu vcpu[LAYOUT_MAX_VCPUS];
+
+	struct serial serial;
+	struct rtc rtc;
+	struct i8042 i8042;
+	struct debug_exit debug_exit;
+	struct pm pm;
+	struct irq_line irq_com1, irq_kbd, irq_aux;
+	struct vm_stopper stopper;
+	unsigned devices_ready;   /* bit per device initialised, for vm_destroy */
+
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	bool stopping;            /* read by vCPU threads without the lock */
+	enum vm_stop_reason stop_reason;
+	int exit_status;
+	char stop_msg[256];
+	char stop_detail[2048];   /* register dump for crashes */
+};
+
+int vm_create(struct vm *vm, const struct vmm_config *cfg, struct console *console,
+	      struct yun_err *err);
+
+/* Run until the guest (or vm_request_stop) ends it. All vCPUs are joined. */
+int vm_run(struct vm *vm, struct yun_err *err);
+
+void vm_destroy(struct vm *vm);
+
+/* First request wins. msg/detail may be NULL. Safe from any thread. */
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int exit_status,
+		     const char *msg, const char *detail);
+
+static inline bool vm_stopping(struct vm *vm)
+{
+	return __atomic_load_n(&vm->stopping, __ATOMIC_ACQUIRE);
+}
+
+#endif
