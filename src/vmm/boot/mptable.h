@@ -1,0 +1,47 @@
+/*
+ * mptable.h - the Intel MultiProcessor Specification 1.4 table: how a
+ * guest without ACPI (or booted with acpi=off) finds its CPUs, the IOAPIC
+ * and the ISA interrupt routing. With ACPI the MADT (acpi.h) says the same.
+ *
+ * Layout, one contiguous block starting at LAYOUT_EBDA (0x9FC00):
+ *
+ *   LAYOUT_EBDA + 0x00   MP floating pointer "_MP_" (16 bytes, 16-aligned)
+ *   LAYOUT_EBDA + 0x10   MP configuration table "PCMP":
+ *                          44-byte header
+ *                          one processor entry (20 bytes) per vCPU
+ *                          bus 0 "ISA   "
+ *                          IOAPIC, id = nr_vcpus, version 0x11, LAYOUT_IOAPIC
+ *                          I/O interrupts: ISA IRQ 0 -> pin 2, IRQ 1, 3..15 ->
+ *                          pin = IRQ (IRQ 2 is the 8259 cascade, never a
+ *                          device line, so it has no entry)
+ *                          local interrupts: ExtINT -> LINT0, NMI -> LINT1
+ *
+ * Size: 16 + 196 + 20 * nr_vcpus bytes. Up to 40 vCPUs this fits in the
+ * EBDA's first KiB; for LAYOUT_MAX_VCPUS (64) it is 1492 bytes and runs on
+ * to 0xA01D4, into the legacy VGA hole. That is still inside the range
+ * e820 reports reserved ([LAYOUT_EBDA, LAYOUT_HIMEM)) and below the ACPI
+ * tables at LAYOUT_BIOS_ROM. Linux finds the floating pointer by scanning
+ * 0x9FC00..0xA0000 (and the EBDA, and 0xF0000..0xFFFFF); the configuration
+ * table may be anywhere, the pointer gives its address.
+ */
+#ifndef YUN_VMM_BOOT_MPTABLE_H
+#define YUN_VMM_BOOT_MPTABLE_H
+
+#include <stdint.h>
+
+#include "../../lib/err.h"
+#include "../memory.h"
+
+#define MPTABLE_IOAPIC_VER  0x11
+#define MPTABLE_LAPIC_VER   0x14
+
+/* Bytes the whole block (floating pointer + configuration table) takes. */
+uint64_t mptable_size(unsigned nr_vcpus);
+
+/*
+ * Write the MP table for nr_vcpus (1..LAYOUT_MAX_VCPUS) at LAYOUT_EBDA.
+ * -EINVAL for a bad vCPU count, -EFAULT if guest RAM does not cover it.
+ */
+int mptable_build(struct guest_mem *gm, unsigned nr_vcpus, struct yun_err *err);
+
+#endif
