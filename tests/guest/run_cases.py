@@ -1,0 +1,540 @@
+#!/usr/bin/env python3
+"""run_cases.py - run the freestanding test guest's cases under yun-vmm and QEMU.
+
+Every case boots the same image (bzImage, or the PVH ELF for the pvh-*
+cases) with "yuntest=<case>" on the kernel command line, reads the guest's
+"YT ..." lines from the serial port (the VMM's stdout) and checks them and
+the VMM's exit status. The same checks apply to both VMMs, so QEMU's
+behaviour (an implementation nobody here wrote) is the reference.
+
+    run_cases.py --vmm yun|qemu|both --yun-vmm PATH --bzimage PATH --elf PATH
+                 [--case NAME ...] [--timeout S] [--seed N] [--verbose]
+
+A NAME selects the case of that name and its variants ("smp" selects
+smp-1, smp-2, smp-4 and smp-mptable; "pvh" selects every pvh-* case).
+Output: one "ok - <case> [<vmm>] (<secs>s)" or "not ok - <case> [<vmm>]:
+<reason>" line per run, then "<N> passed, <N> failed"; exit status 1 if
+anything failed. Python 3 standard library only.
+"""
+
+import argparse
+import os
+import queue
+import random
+import re
+import string
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+STATUS_PASS = 33  # debug-exit 0x10: (0x10 << 1) | 1
+STATUS_FAIL = 35  # debug-exit 0x11
+MIB = 1 << 20
+GIB = 1 << 30
+
+
+# ---- what the guest computes, recomputed here ----------------------------
+
+def fnv1a64_words(data):
+    """FNV-1a 64 over little-endian 64-bit words (last one zero-padded),
+    then the byte length folded in: cases/initrd.c."""
+    prime, mask = 0x100000001B3, (1 << 64) - 1
+    h = 0xCBF29CE484222325
+    padded = data + b"\0" * (-len(data) % 8)
+    for (w,) in struct.iter_unpack("<Q", padded):
+        h = ((h ^ w) * prime) & mask
+    return ((h ^ len(data)) * prime) & mask
+
+
+def unescape(s):
+    """Undo the guest's \\xHH escaping of the command line."""
+    return re.sub(r"\\x([0-9a-f]{2})", lambda m: chr(int(m.group(1), 16)), s)
+
+
+# ---- one run of the VMM --------------------------------------------------
+
+class Run:
+    """A finished VMM process: exit status, timed serial lines, stderr."""
+
+    def __init__(self):
+        self.status = None
+        self.timed_out = False
+        self.lines = []  # (monotonic time, text)
+        self.stderr = ""
+        self.secs = 0.0
+        self.start = 0.0
+
+    def values(self, key):
+        """The value parts of every "YT <key> ..." line."""
+        out = []
+        for _, text in self.lines:
+            if text == "YT " + key:
+                out.append("")
+            elif text.startswith("YT " + key + " "):
+                out.append(text[len(key) + 4:])
+        return out
+
+    def value(self, key):
+        v = self.values(key)
+        return v[0] if v else None
+
+    def time_of(self, text):
+        for t, line in self.lines:
+            if line == text:
+                return t
+        return None
+
+    def tail(self, n=6):
+        return [text for _, text in self.lines[-n:]]
+
+
+def execute(argv, timeout, feed=None):
+    """Run argv with stdin/stdout/stderr pipes; `feed(run, stdin)` is called
+    from a thread when given (it may write to the guest's serial input)."""
+    run = Run()
+    run.start = time.monotonic()
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    line_q = queue.Queue()
+    err_chunks = []
+
+    def read_stdout():
+        for raw in iter(proc.stdout.readline, b""):
+            line_q.put((time.monotonic(), raw.decode("latin-1").rstrip("\r\n")))
+        line_q.put(None)
+
+    def read_stderr():
+        err_chunks.append(proc.stderr.read().decode("utf-8", "replace"))
+
+    readers = [threading.Thread(target=read_stdout, daemon=True),
+               threading.Thread(target=read_stderr, daemon=True)]
+    for t in readers:
+        t.start()
+
+    deadline = run.start + timeout
+    fed = feed is None
+    eof = False
+    while not eof:
+        try:
+            item = line_q.get(timeout=max(0.0, min(0.2, deadline - time.monotonic())))
+        except queue.Empty:
+            item = False
+        if item is None:
+            eof = True
+        elif item:
+            run.lines.append(item)
+            if not fed and item[1] == "YT READY":
+                fed = True
+                try:
+                    feed(proc.stdin)
+                except OSError:
+                    pass
+        if time.monotonic() >= deadline:
+            run.timed_out = True
+            proc.kill()
+            break
+    try:
+        run.status = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        run.timed_out = True
+        proc.kill()
+        run.status = proc.wait()
+    run.secs = time.monotonic() - run.start
+    for t in readers:
+        t.join(timeout=2)
+    while True:  # lines that raced with the kill
+        try:
+            item = line_q.get_nowait()
+        except queue.Empty:
+            break
+        if item:
+            run.lines.append(item)
+    run.stderr = "".join(err_chunks)
+    try:
+        proc.stdin.close()
+    except OSError:
+        pass
+    return run
+
+
+# ---- the cases -----------------------------------------------------------
+
+class CheckFailed(Exception):
+    pass
+
+
+def require(cond, msg):
+    if not cond:
+        raise CheckFailed(msg)
+
+
+class Case:
+    def __init__(self, name, guest, image="bz", cpus=1, memory=256, initrd=False,
+                 expect="pass", vmms=("yun", "qemu"), extra="", check=None, feed=None):
+        self.name = name
+        self.guest = guest      # the yuntest= value
+        self.image = image      # "bz" or "elf"
+        self.cpus = cpus
+        self.memory = memory    # MiB
+        self.initrd = initrd
+        self.expect = expect    # "pass", "exit0" or "triplefault"
+        self.vmms = vmms
+        self.extra = extra      # more command-line words
+        self.check = check      # check(ctx, run, vmm) raises CheckFailed
+        self.feed = feed        # feed(ctx) -> bytes for the serial input
+
+
+class Context:
+    """Per-harness-run data the checks share: random inputs, image facts."""
+
+    def __init__(self, args, tmpdir, rng):
+        self.args = args
+        self.rng = rng
+        self.cmdline_tail = make_cmdline_tail(rng)
+        self.serial_text = make_serial_text(rng)
+        size = rng.randint(64 * 1024, 256 * 1024) | 1  # odd: exercises the tail word
+        self.initrd_data = bytes(rng.getrandbits(8) for _ in range(size))
+        self.initrd_path = os.path.join(tmpdir, "initrd.img")
+        with open(self.initrd_path, "wb") as f:
+            f.write(self.initrd_data)
+        self.initrd_hash = fnv1a64_words(self.initrd_data)
+        with open(args.bzimage, "rb") as f:
+            hdr = f.read(0x270)
+        self.initrd_addr_max = struct.unpack_from("<I", hdr, 0x22C)[0]
+
+
+def make_cmdline_tail(rng):
+    """Spaces, '=', both quote kinds, a tab, then ~1 KiB of words."""
+    head = 'a=b  c="d e" \'single quoted\' k==v= x="" tab=\there =lead trail= '
+    alphabet = string.ascii_letters + string.digits + "=.,:/_-+@%"
+    words = []
+    total = len(head)
+    while total < 1100:
+        w = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 24)))
+        words.append(w)
+        total += len(w) + 1
+    return head + " ".join(words) + " end"
+
+
+def make_serial_text(rng):
+    """~100 printable ASCII characters (no line ends)."""
+    alphabet = "".join(chr(c) for c in range(0x20, 0x7F))
+    return "".join(rng.choice(alphabet) for _ in range(100))
+
+
+def check_pass(run, case):
+    require(not run.values("FAIL"), "guest says FAIL: %s" % (run.values("FAIL") or [""])[0])
+    require(run.status == STATUS_PASS,
+            "exit status %s, want %d (debug-exit PASS)" % (run.status, STATUS_PASS))
+    require(case.guest in run.values("PASS"), "no 'YT PASS %s' line" % case.guest)
+
+
+def check_cmdline(ctx, run, vmm, sent):
+    got = run.value("CMDLINE")
+    require(got is not None, "no CMDLINE line")
+    got = unescape(got)
+    if got != sent:
+        i = next((k for k in range(min(len(got), len(sent))) if got[k] != sent[k]),
+                 min(len(got), len(sent)))
+        raise CheckFailed("command line differs at byte %d: got %r..., sent %r... "
+                          "(lengths %d, %d)" % (i, got[i:i + 20], sent[i:i + 20],
+                                               len(got), len(sent)))
+
+
+def parse_e820(run):
+    out = []
+    for v in run.values("E820"):
+        base, length, typ = v.split()
+        out.append((int(base, 16), int(length, 16), int(typ)))
+    return out
+
+
+def check_e820(ctx, run, vmm, case):
+    entries = parse_e820(run)
+    require(entries, "no E820 lines")
+    real = [e for e in entries if e[1] > 0]
+    notes = []
+    if len(real) != len(entries):
+        notes.append("%d zero-length entries" % (len(entries) - len(real)))
+    # Sorted: yun-vmm must sort; QEMU microvm's firmware does not (noted only).
+    is_sorted = all(real[i][0] <= real[i + 1][0] for i in range(len(real) - 1))
+    if not is_sorted:
+        require(vmm != "yun", "entries are not sorted by address")
+        notes.append("not sorted")
+    s = sorted(real)
+    for a, b in zip(s, s[1:]):
+        require(a[0] + a[1] <= b[0], "entries overlap: 0x%x+0x%x and 0x%x" % (a[0], a[1], b[0]))
+    ram = sum(e[1] for e in real if e[2] == 1)
+    want = case.memory * MIB
+    require(want - 4 * MIB <= ram <= want,
+            "usable RAM %d MiB, want %d MiB (at most 4 MiB less)" % (ram // MIB, case.memory))
+    for base, length, typ in real:
+        if typ == 1:
+            require(base + length <= 0xC0000000 or base >= 1 << 32,
+                    "usable RAM 0x%x..0x%x inside the 3-4 GiB hole" % (base, base + length))
+    low = [e for e in real if e[2] == 1 and e[0] < 0x100000]
+    require(low and low[0][0] == 0, "no usable RAM at address 0")
+    require(any(e[2] == 1 and e[0] <= 0x100000 < e[0] + e[1] for e in real),
+            "no usable RAM at 1 MiB (where the kernel is)")
+    return "; ".join(notes)
+
+
+def check_initrd(ctx, run, vmm, case):
+    v = run.value("INITRD")
+    require(v, "no INITRD line")
+    addr, size = (int(x, 16) for x in v.split())
+    require(size == len(ctx.initrd_data), "initrd size %d, passed %d" % (size, len(ctx.initrd_data)))
+    require(addr % 4096 == 0, "initrd at 0x%x is not page aligned" % addr)
+    if case.image == "bz":
+        require(addr + size - 1 <= ctx.initrd_addr_max,
+                "initrd ends at 0x%x, above initrd_addr_max 0x%x" % (addr + size,
+                                                                     ctx.initrd_addr_max))
+    require(run.value("INITRD_IN_RAM") == "yes", "initrd is not inside usable RAM")
+    h = run.value("INITRD_HASH")
+    require(h and int(h, 16) == ctx.initrd_hash,
+            "checksum %s, want %016x" % (h, ctx.initrd_hash))
+
+
+def check_serial(ctx, run, vmm, case):
+    v = run.value("ECHO")
+    require(v is not None, "no ECHO line")
+    n, _, text = v.partition(" ")
+    require(int(n) == len(ctx.serial_text) and text == ctx.serial_text,
+            "echo %r (len %s), sent %r (len %d)" % (text[:30], n, ctx.serial_text[:30],
+                                                   len(ctx.serial_text)))
+    irqs = dict(kv.split("=") for kv in (run.value("SERIAL_IRQS") or "").split())
+    require(int(irqs.get("rx", 0)) > 0, "no RX interrupts")
+    require(int(irqs.get("tx", 0)) > 0, "no THRE interrupts")
+
+
+def check_timer(ctx, run, vmm, case):
+    t0, t50 = run.time_of("YT TICK 0"), run.time_of("YT TICK 50")
+    require(t0 is not None and t50 is not None, "missing TICK lines")
+    dt = t50 - t0
+    require(0.375 <= dt <= 0.625, "50 ticks took %.3f s on the host, want 0.5 s +-25%%" % dt)
+    lapic = int(run.value("LAPIC_TICKS") or -1)
+    require(38 <= lapic <= 62, "LAPIC timer ticked %d times in 50 PIT ticks, want 50 +-25%%"
+            % lapic)
+    return "50 PIT ticks in %.3f s, LAPIC %d" % (dt, lapic)
+
+
+def check_smp(ctx, run, vmm, case):
+    ids = [v.split()[0] for v in run.values("CPU") if v.endswith(" online")]
+    n = run.value("CPUS")
+    require(n is not None, "no CPUS line (online: %s)" % ",".join(ids))
+    require(int(n) == case.cpus, "%s CPUs online, want %d" % (n, case.cpus))
+    require(len(set(ids)) == case.cpus, "CPU lines name %s" % ",".join(ids))
+    tables = run.value("TABLES") or ""
+    if "yt.tables=mp" in case.extra:
+        require(tables.startswith("mptable"), "did not use the MP table: %s" % tables)
+        return None
+    # Both VMMs have ACPI: a fall-back to the MP table would hide a broken MADT.
+    require(tables.startswith("acpi"), "CPUs not found through ACPI: %s" % tables)
+    # The boot protocol hands yun-vmm's RSDP over (acpi_rsdp_addr, PVH
+    # rsdp_paddr); QEMU's bzImage path leaves it to the guest's scan.
+    if vmm == "yun":
+        require("rsdp_from=boot" in tables, "RSDP not passed in the boot info: %s" % tables)
+    return "RSDP from " + tables.split("rsdp_from=")[-1]
+
+
+def check_highmem(ctx, run, vmm, case):
+    v = run.value("HIGHMEM")
+    require(v, "no HIGHMEM line")
+    first, last = (int(x, 16) for x in v.split())
+    require(first == 1 << 32, "high RAM starts at 0x%x, want 0x100000000" % first)
+    require(last > first, "bad high RAM range")
+    return "0x%x..0x%x" % (first, last)
+
+
+def check_exceptions(ctx, run, vmm, case):
+    got = [v.split()[0] for v in run.values("EXCEPTION")]
+    require(got == ["#UD", "#PF", "#DE"], "exceptions reported: %s" % got)
+
+
+def check_poweroff(ctx, run, vmm, case):
+    require(not run.values("FAIL"), "guest says FAIL: %s" % (run.values("FAIL") or [""])[0])
+    require(run.values("POWEROFF"), "no POWEROFF line")
+    require(run.status == 0, "exit status %s after the S5 request, want 0" % run.status)
+    return run.value("POWEROFF")
+
+
+def check_reset(ctx, run, vmm, case):
+    require(not run.values("FAIL"), "guest says FAIL: %s" % (run.values("FAIL") or [""])[0])
+    ways = run.values("RESET")
+    require(ways, "no RESET line")
+    require(run.status == 0, "exit status %s after the reset request, want 0" % run.status)
+    if "yt.reset=fadt" in case.extra:
+        require(ways[-1].startswith("fadt"), "the FADT reset register did not reset: %s"
+                % " | ".join(ways))
+    return "reset by " + ways[-1]
+
+
+def check_triplefault(ctx, run, vmm, case):
+    require(run.values("TRIPLEFAULT"), "no TRIPLEFAULT line")
+    require(run.status not in (0, STATUS_PASS, STATUS_FAIL),
+            "exit status %s, want non-zero (and not a debug-exit status)" % run.status)
+    require(re.search(r"triple[ -]?fault", run.stderr, re.I), "stderr does not say 'triple fault'")
+    require("RIP" in run.stderr, "stderr has no register dump (no 'RIP')")
+
+
+def cases():
+    def cmdline_case(name, image):
+        c = Case(name, "cmdline", image=image)
+        c.check = lambda ctx, run, vmm: check_cmdline(ctx, run, vmm, full_cmdline(ctx, c))
+        return c
+
+    def mk(name, guest, fn, **kw):
+        c = Case(name, guest, **kw)
+        if fn:
+            c.check = lambda ctx, run, vmm: fn(ctx, run, vmm, c)
+        return c
+
+    return [
+        mk("hello", "hello", None, cpus=2),
+        cmdline_case("cmdline", "bz"),
+        mk("e820", "e820", check_e820),
+        mk("e820-5g", "e820", check_e820, memory=5120),
+        mk("initrd", "initrd", check_initrd, initrd=True),
+        mk("serial", "serial", check_serial, feed=lambda ctx: (ctx.serial_text + "\n").encode()),
+        mk("timer", "timer", check_timer),
+        mk("smp-1", "smp", check_smp, cpus=1),
+        mk("smp-2", "smp", check_smp, cpus=2),
+        mk("smp-4", "smp", check_smp, cpus=4),
+        mk("smp-mptable", "smp", check_smp, cpus=2, extra="yt.tables=mp"),
+        mk("highmem", "highmem", check_highmem, memory=5120),
+        mk("exceptions", "exceptions", check_exceptions),
+        mk("poweroff", "poweroff", check_poweroff, expect="exit0"),
+        mk("reset", "reset", check_reset, expect="exit0"),
+        mk("reset-fadt", "reset", check_reset, expect="exit0", extra="yt.reset=fadt"),
+        mk("triplefault", "triplefault", check_triplefault, expect="triplefault",
+           vmms=("yun",)),
+        cmdline_case("pvh-cmdline", "elf"),
+        mk("pvh-e820", "e820", check_e820, image="elf"),
+        mk("pvh-initrd", "initrd", check_initrd, image="elf", initrd=True),
+        mk("pvh-smp-2", "smp", check_smp, image="elf", cpus=2),
+        mk("pvh-smp-4", "smp", check_smp, image="elf", cpus=4),
+    ]
+
+
+def full_cmdline(ctx, case):
+    words = ["yuntest=" + case.guest]
+    if case.extra:
+        words.append(case.extra)
+    if case.guest == "cmdline":
+        words.append(ctx.cmdline_tail)
+    return " ".join(words)
+
+
+def vmm_argv(args, vmm, ctx, case):
+    kernel = args.bzimage if case.image == "bz" else args.elf
+    cmdline = full_cmdline(ctx, case)
+    if vmm == "yun":
+        argv = [args.yun_vmm, "--kernel", kernel]
+        if case.initrd:
+            argv += ["--initrd", ctx.initrd_path]
+        argv += ["--cmdline", cmdline, "--cpus", str(case.cpus), "--memory", str(case.memory),
+                 "--serial", "stdio", "--debug-exit"]
+        return argv
+    argv = [args.qemu, "-enable-kvm", "-M", "microvm", "-smp", str(case.cpus),
+            "-m", str(case.memory), "-nodefaults", "-no-user-config", "-nographic",
+            "-serial", "stdio", "-no-reboot",
+            "-device", "isa-debug-exit,iobase=0x501,iosize=2", "-kernel", kernel]
+    if case.initrd:
+        argv += ["-initrd", ctx.initrd_path]
+    return argv + ["-append", cmdline]
+
+
+def run_case(args, ctx, case, vmm):
+    """Returns (ok, note)."""
+    feed = None
+    if case.feed:
+        data = case.feed(ctx)
+
+        def feed(stdin):
+            stdin.write(data)
+            stdin.flush()
+    run = execute(vmm_argv(args, vmm, ctx, case), args.timeout, feed)
+    if args.verbose:
+        for t, text in run.lines:
+            print("#   %7.3f %s" % (t - run.start, text))
+        for line in run.stderr.splitlines():
+            print("#   stderr: %s" % line)
+    if run.timed_out:
+        return False, "timed out after %ds; last lines: %s" % (args.timeout,
+                                                               " | ".join(run.tail(3))), run
+    try:
+        if case.expect == "pass":
+            check_pass(run, case)
+        note = case.check(ctx, run, vmm) if case.check else None
+    except CheckFailed as e:
+        return False, str(e), run
+    return True, note, run
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--vmm", choices=("yun", "qemu", "both"), default="both")
+    p.add_argument("--yun-vmm", default=os.path.join(here, "../../build/src/vmm/yun-vmm"))
+    p.add_argument("--qemu", default="qemu-system-x86_64")
+    p.add_argument("--bzimage", required=True)
+    p.add_argument("--elf", required=True)
+    p.add_argument("--case", action="append", default=[], metavar="NAME")
+    p.add_argument("--timeout", type=int, default=60, help="seconds per run (default 60)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--verbose", action="store_true", help="show every serial line")
+    args = p.parse_args()
+
+    all_cases = cases()
+    selected = all_cases
+    if args.case:
+        selected = [c for c in all_cases
+                    if any(c.name == n or c.name.startswith(n + "-") for n in args.case)]
+        unknown = [n for n in args.case
+                   if not any(c.name == n or c.name.startswith(n + "-") for c in all_cases)]
+        if unknown:
+            p.error("unknown case(s): %s (known: %s)" % (", ".join(unknown),
+                                                        ", ".join(c.name for c in all_cases)))
+    vmms = ["yun", "qemu"] if args.vmm == "both" else [args.vmm]
+    for path, what in ((args.bzimage, "--bzimage"), (args.elf, "--elf")):
+        if not os.path.isfile(path):
+            p.error("%s %s: no such file" % (what, path))
+    if "yun" in vmms and not os.access(args.yun_vmm, os.X_OK):
+        p.error("--yun-vmm %s: not an executable" % args.yun_vmm)
+
+    seed = args.seed if args.seed is not None else random.randrange(1 << 32)
+    print("# seed %d" % seed)
+    passed = failed = skipped = 0
+    with tempfile.TemporaryDirectory(prefix="yun-guest-") as tmpdir:
+        ctx = Context(args, tmpdir, random.Random(seed))
+        for case in selected:
+            for vmm in vmms:
+                if vmm not in case.vmms:
+                    print("ok - %s [%s] # SKIP %s only" % (case.name, vmm, "/".join(case.vmms)))
+                    skipped += 1
+                    continue
+                ok, note, run = run_case(args, ctx, case, vmm)
+                if ok:
+                    passed += 1
+                    print("ok - %s [%s] (%.2fs)%s" % (case.name, vmm, run.secs,
+                                                     " # " + note if note else ""))
+                else:
+                    failed += 1
+                    print("not ok - %s [%s]: %s" % (case.name, vmm, note))
+                    for text in run.tail():
+                        print("#   serial: %s" % text)
+                    for line in run.stderr.strip().splitlines()[-6:]:
+                        print("#   stderr: %s" % line)
+                    print("#   exit status %s after %.2fs" % (run.status, run.secs))
+                sys.stdout.flush()
+    if skipped:
+        print("# %d skipped" % skipped)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
