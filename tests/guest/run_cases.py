@@ -18,6 +18,7 @@ anything failed. Python 3 standard library only.
 """
 
 import argparse
+import calendar
 import os
 import queue
 import random
@@ -354,6 +355,21 @@ def check_exceptions(ctx, run, vmm, case):
     require(got == ["#UD", "#PF", "#DE"], "exceptions reported: %s" % got)
 
 
+def check_rtc(ctx, run, vmm, case):
+    v = run.value("RTC")
+    require(v, "no RTC line")
+    at = run.time_of("YT RTC " + v)
+    try:
+        guest = calendar.timegm(time.strptime(v, "%Y-%m-%d %H:%M:%S"))
+    except ValueError:
+        raise CheckFailed("RTC line %r is not a date" % v)
+    # The host's UTC clock when the line arrived, on the same wall clock.
+    host = time.time() - (time.monotonic() - at)
+    require(abs(guest - host) <= 3, "RTC says %s UTC, host clock %s UTC (off by %.0f s)"
+            % (v, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(host)), guest - host))
+    return v + " UTC"
+
+
 def check_poweroff(ctx, run, vmm, case):
     require(not run.values("FAIL"), "guest says FAIL: %s" % (run.values("FAIL") or [""])[0])
     require(run.values("POWEROFF"), "no POWEROFF line")
@@ -406,6 +422,7 @@ def cases():
         mk("smp-mptable", "smp", check_smp, cpus=2, extra="yt.tables=mp"),
         mk("highmem", "highmem", check_highmem, memory=5120),
         mk("exceptions", "exceptions", check_exceptions),
+        mk("rtc", "rtc", check_rtc),
         mk("poweroff", "poweroff", check_poweroff, expect="exit0"),
         mk("reset", "reset", check_reset, expect="exit0"),
         mk("reset-fadt", "reset", check_reset, expect="exit0", extra="yt.reset=fadt"),
@@ -438,7 +455,7 @@ def vmm_argv(args, vmm, ctx, case):
         argv += ["--cmdline", cmdline, "--cpus", str(case.cpus), "--memory", str(case.memory),
                  "--serial", "stdio", "--debug-exit"]
         return argv
-    argv = [args.qemu, "-enable-kvm", "-M", "microvm", "-smp", str(case.cpus),
+    argv = [args.qemu, "-enable-kvm", "-M", "microvm,rtc=on", "-smp", str(case.cpus),
             "-m", str(case.memory), "-nodefaults", "-no-user-config", "-nographic",
             "-serial", "stdio", "-no-reboot",
             "-device", "isa-debug-exit,iobase=0x501,iosize=2", "-kernel", kernel]

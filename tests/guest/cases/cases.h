@@ -17,6 +17,7 @@ void case_poweroff(void);
 void case_reset(void);
 void case_triplefault(void);
 void case_exceptions(void);
+void case_rtc(void);
 
 /* Where an AP's C code starts (head.S calls it on its own stack). */
 void ap_main(void);

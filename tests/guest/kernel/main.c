@@ -28,6 +28,7 @@ static const struct test_case cases[] = {
     {.name = "poweroff", .run = case_poweroff},
     {.name = "reset", .run = case_reset},
     {.name = "triplefault", .run = case_triplefault},
+    {.name = "rtc", .run = case_rtc},
 };
 
 void kmain(u32 kind, u64 info);
