@@ -245,6 +245,13 @@ static void release(struct console *c)
 	c->kind = CONSOLE_OFF;
 }
 
+void console_abandon(struct console *c)
+{
+	if (c->kind == CONSOLE_SOCKET && c->path[0])
+		unlink(c->path);
+	console_restore_terminal();
+}
+
 int console_open(struct console *c, const struct console_spec *spec, struct serial *uart,
 		 struct yun_err *err)
 {

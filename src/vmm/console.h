@@ -135,6 +135,13 @@ void console_attach(struct console *c, struct serial *uart);
 void console_close(struct console *c);
 
 /*
+ * For a process about to _exit() without console_close (a signal before
+ * the VM runs): remove the socket file and restore the terminal. Touches
+ * no thread or lock.
+ */
+void console_abandon(struct console *c);
+
+/*
  * Put the terminal back as it was before raw mode. Async-signal-safe: a
  * fatal-signal handler may call it. Also registered with atexit().
  */

@@ -99,6 +99,10 @@ int entry_prepare(struct guest_mem *gm, const struct boot_entry *entry, struct k
 		sregs->efer = EFER_LME | EFER_LMA;
 		regs->rsi = entry->boot_info;
 	} else {
+		/* Paging off, whatever state the vCPU was in before. */
+		sregs->cr3 = 0;
+		sregs->cr4 = 0;
+		sregs->efer = 0;
 		regs->rbx = entry->boot_info;
 	}
 	return 0;

@@ -22,6 +22,7 @@
 #define EXIT_HOST_ERROR 1
 
 static struct vm *current_vm;
+static struct console *the_console;
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void fatal_signal(int sig)
@@ -47,7 +48,11 @@ static void *signal_thread(void *arg)
 			snprintf(msg, sizeof(msg), "stopped by signal %s", strsignal(sig));
 			vm_request_stop(current_vm, VM_STOP_ERROR, 128 + sig, msg, NULL);
 		} else {
-			console_restore_terminal();
+			/* No VM to stop yet (or any more): leave nothing behind and go. */
+			if (the_console)
+				console_abandon(the_console);
+			else
+				console_restore_terminal();
 			_exit(128 + sig);
 		}
 		pthread_mutex_unlock(&current_lock);
@@ -158,6 +163,7 @@ int main(int argc, char **argv)
 	}
 	if (cfg.verbose)
 		yun_log_init("yun-vmm", YUN_LOG_INFO);
+	the_console = &con; /* zeroed: console_abandon does nothing until it opens */
 	if (config_validate(&cfg, &err) < 0 ||
 	    console_parse(cfg.serial ? cfg.serial : CONFIG_DEFAULT_SERIAL, &spec, &err) < 0 ||
 	    setup_signals(&term, &err) < 0 || console_open(&con, &spec, NULL, &err) < 0) {

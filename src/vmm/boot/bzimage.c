@@ -99,6 +99,13 @@ static int bz_check_header(const char *name, const uint8_t *buf, size_t len,
 				   "%zu bytes",
 				   name, sects, hdr->setup_size, len);
 	hdr->pm_size = len - hdr->setup_size;
+	/* syssize (16-byte units) is how much protected-mode code the file should carry. */
+	if (hdr->pm_size < (uint64_t)get32(buf, BZ_HDR_SYSSIZE) * 16)
+		return yun_err_set(err, EINVAL,
+				   "kernel %s: truncated bzImage: syssize says %llu bytes of kernel "
+				   "after the setup code but the file has only %llu",
+				   name, (unsigned long long)get32(buf, BZ_HDR_SYSSIZE) * 16,
+				   (unsigned long long)hdr->pm_size);
 
 	/* len > setup_size >= 1024 > BZ_HDR_END_MAX: every header field is in the buffer. */
 	hdr->hdr_end = BZ_HDR_MAGIC + buf[BZ_HDR_JUMP + 1];

@@ -118,8 +118,9 @@ static int pvh_read_ehdr(struct pvh_elf *e, struct yun_err *err)
 				   machine, e->is64 ? "x86-64" : "i386");
 	if (type != ET_EXEC)
 		return yun_err_set(err, EINVAL,
-				   "kernel %s: ELF type %u is not an executable (ET_EXEC)", e->name,
-				   type);
+				   "kernel %s: ELF type %u is not a kernel image (need an ET_EXEC "
+				   "vmlinux with a PVH entry note)",
+				   e->name, type);
 	if (e->phnum == 0 || e->phnum == PN_XNUM)
 		return yun_err_set(err, EINVAL, "kernel %s: ELF file has %s program headers",
 				   e->name, e->phnum ? "too many (PN_XNUM)" : "no");
