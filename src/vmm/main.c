@@ -147,7 +147,7 @@ int main(int argc, char **argv)
 	struct yun_err err = { 0 };
 	sigset_t term;
 	bool reset;
-	int status;
+	int status, rc;
 
 	yun_log_init("yun-vmm", YUN_LOG_WARN);
 	config_init(&cfg);
@@ -166,7 +166,19 @@ int main(int argc, char **argv)
 	the_console = &con; /* zeroed: console_abandon does nothing until it opens */
 	if (config_validate(&cfg, &err) < 0 ||
 	    console_parse(cfg.serial ? cfg.serial : CONFIG_DEFAULT_SERIAL, &spec, &err) < 0 ||
-	    setup_signals(&term, &err) < 0 || console_open(&con, &spec, NULL, &err) < 0) {
+	    setup_signals(&term, &err) < 0) {
+		yun_error("%s", err.msg);
+		config_free(&cfg);
+		return EXIT_HOST_ERROR;
+	}
+	/*
+	 * Under the lock the signal thread takes: a SIGTERM arriving while the
+	 * socket file is being created waits, then sees its path and removes it.
+	 */
+	pthread_mutex_lock(&current_lock);
+	rc = console_open(&con, &spec, NULL, &err);
+	pthread_mutex_unlock(&current_lock);
+	if (rc < 0) {
 		yun_error("%s", err.msg);
 		config_free(&cfg);
 		return EXIT_HOST_ERROR;

@@ -1,0 +1,373 @@
+/*
+ * config_test.c - yun-vmm's flags and JSON config file: the forms users
+ * type (plain and cloud-hypervisor style), the file and flag precedence,
+ * and error messages that name the bad key or value.
+ */
+#include "vmm/config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "check.h"
+
+static char tmpdir[64];
+
+/* Parse argv "yun-vmm ARGS..." into a fresh config; validate too if asked, as main() does. */
+static int parse_va(struct vmm_config *cfg, struct yun_err *err, int validate, va_list ap)
+{
+	char *argv[32];
+	int argc = 0, rc;
+
+	argv[argc++] = "yun-vmm";
+	for (char *a; (a = va_arg(ap, char *)) != NULL && argc < 31;)
+		argv[argc++] = a;
+	argv[argc] = NULL;
+	config_init(cfg);
+	memset(err, 0, sizeof(*err));
+	rc = config_parse_args(cfg, argc, argv, err);
+	if (rc == 0 && validate)
+		rc = config_validate(cfg, err);
+	return rc;
+}
+
+/* The arguments end with NULL. */
+static int parse(struct vmm_config *cfg, struct yun_err *err, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, err);
+	rc = parse_va(cfg, err, 0, ap);
+	va_end(ap);
+	return rc;
+}
+
+static int parse_valid(struct vmm_config *cfg, struct yun_err *err, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, err);
+	rc = parse_va(cfg, err, 1, ap);
+	va_end(ap);
+	return rc;
+}
+
+static const char *write_file(const char *name, const char *text)
+{
+	static char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+	return path;
+}
+
+static void test_defaults(void)
+{
+	struct vmm_config cfg;
+	struct yun_err err;
+
+	CHECK_EQ(parse(&cfg, &err, "--kernel", "/k", NULL), 0);
+	CHECK_EQ(config_validate(&cfg, &err), 0);
+	CHECK_EQ(cfg.cpus, CONFIG_DEFAULT_CPUS);
+	CHECK_EQ(cfg.memory_mib, CONFIG_DEFAULT_MEMORY_MIB);
+	CHECK(!cfg.debug_exit && !cfg.reboot && !cfg.help);
+	CHECK(cfg.initrd == NULL);
+	config_free(&cfg);
+}
+
+static void test_plain_forms(void)
+{
+	struct vmm_config cfg;
+	struct yun_err err;
+
+	CHECK_EQ(parse_valid(&cfg, &err, "--kernel", "/boot/k", "--cpus", "2", "--memory", "512",
+			     "--cmdline", "console=ttyS0 yuntest=cmdline", "--initrd", "/i",
+			     "--serial", "file=/tmp/x", "--debug-exit", "--reboot", "-v", NULL),
+		 0);
+	CHECK(!strcmp(cfg.kernel, "/boot/k"));
+	CHECK(!strcmp(cfg.initrd, "/i"));
+	CHECK(!strcmp(cfg.cmdline, "console=ttyS0 yuntest=cmdline"));
+	CHECK(!strcmp(cfg.serial, "file=/tmp/x"));
+	CHECK_EQ(cfg.cpus, 2);
+	CHECK_EQ(cfg.memory_mib, 512);
+	CHECK(cfg.debug_exit && cfg.reboot && cfg.verbose);
+	config_free(&cfg);
+
+	/* --opt=value works too (getopt_long). */
+	CHECK_EQ(parse_valid(&cfg, &err, "--kernel=/k", "--cpus=4", "--memory=1024", NULL), 0);
+	CHECK_EQ(cfg.cpus, 4);
+	CHECK_EQ(cfg.memory_mib, 1024);
+	config_free(&cfg);
+
+	/* Limits are inclusive. */
+	CHECK_EQ(parse_valid(&cfg, &err, "--kernel", "/k", "--cpus", "64", "--memory", "16", NULL),
+		 0);
+	config_free(&cfg);
+	CHECK_EQ(parse_valid(&cfg, &err, "--kernel", "/k", "--cpus", "1", "--memory", "1048576",
+			     NULL),
+		 0);
+	config_free(&cfg);
+}
+
+static void test_cloud_hypervisor_forms(void)
+{
+	struct vmm_config cfg;
+	struct yun_err err;
+
+	CHECK_EQ(parse_valid(&cfg, &err, "--kernel", "/k", "--cpus", "boot=2", "--memory",
+			     "size=2G", NULL),
+		 0);
+	CHECK_EQ(cfg.cpus, 2);
+	CHECK_EQ(cfg.memory_mib, 2048);
+	config_free(&cfg);
+
+	CHECK_EQ(parse_valid(&cfg, &err, "--kernel", "/k", "--memory", "size=512M", NULL), 0);
+	CHECK_EQ(cfg.memory_mib, 512);
+	config_free(&cfg);
+
+	CHECK_EQ(parse_valid(&cfg, &err, "--kernel", "/k", "--memory", "size=65536K", NULL), 0);
+	CHECK_EQ(cfg.memory_mib, 64);
+	config_free(&cfg);
+
+	CHECK_EQ(parse_valid(&cfg, &err, "--kernel", "/k", "--memory", "1G", NULL), 0);
+	CHECK_EQ(cfg.memory_mib, 1024);
+	config_free(&cfg);
+}
+
+static void test_bad_values(void)
+{
+	static const struct {
+		const char *opt, *value, *needle;
+	} cases[] = {
+		{ "--cpus", "0", "cpus 0" },
+		{ "--cpus", "65", "cpus 65" },
+		{ "--cpus", "-1", "cpus -1" },
+		{ "--cpus", "two", "cpus two" },
+		{ "--cpus", "", "cpus" },
+		{ "--cpus", "boot=", "cpus boot=" },
+		{ "--cpus", "4294967296", "cpus 4294967296" },
+		{ "--cpus", "2x", "cpus 2x" },
+		{ "--memory", "8", "memory 8" },
+		{ "--memory", "0", "memory 0" },
+		{ "--memory", "abc", "memory abc" },
+		{ "--memory", "size=1.5G", "memory size=1.5G" },
+		{ "--memory", "-512", "memory -512" },
+		{ "--memory", "size=", "memory size=" },
+		{ "--memory", "512T", "memory 512T" },
+		{ "--memory", "2000000", "memory 2000000" },
+		{ "--memory", "size=1025K", "memory size=1025K" },
+		{ "--memory", "99999999999999999999", "memory 99999999999999999999" },
+		{ "--memory", "size=17179869184G", "memory size=17179869184G" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct vmm_config cfg;
+		struct yun_err err;
+		int rc = parse_valid(&cfg, &err, "--kernel", "/k", cases[i].opt, cases[i].value,
+				     NULL);
+
+		if (rc >= 0)
+			fprintf(stderr, "  %s \"%s\" accepted\n", cases[i].opt, cases[i].value);
+		CHECK(rc < 0);
+		CHECK_STR_CONTAINS(err.msg, cases[i].needle);
+		CHECK(strchr(err.msg, '\n') == NULL);
+		config_free(&cfg);
+	}
+}
+
+static void test_missing_kernel(void)
+{
+	struct vmm_config cfg;
+	struct yun_err err;
+
+	CHECK(parse_valid(&cfg, &err, "--cpus", "2", NULL) < 0);
+	CHECK_STR_CONTAINS(err.msg, "kernel");
+	config_free(&cfg);
+	CHECK(parse_valid(&cfg, &err, "--kernel", "", NULL) < 0);
+	CHECK_STR_CONTAINS(err.msg, "kernel");
+	config_free(&cfg);
+}
+
+static void test_bad_options(void)
+{
+	struct vmm_config cfg;
+	struct yun_err err;
+
+	CHECK(parse(&cfg, &err, "--kernel", "/k", "--frobnicate", NULL) < 0);
+	CHECK_STR_CONTAINS(err.msg, "--frobnicate");
+	config_free(&cfg);
+	CHECK(parse(&cfg, &err, "--kernel", "/k", "-q", NULL) < 0);
+	CHECK_STR_CONTAINS(err.msg, "-q");
+	config_free(&cfg);
+	CHECK(parse(&cfg, &err, "--kernel", NULL) < 0);
+	CHECK_STR_CONTAINS(err.msg, "--kernel");
+	config_free(&cfg);
+	CHECK(parse(&cfg, &err, "--kernel", "/k", "stray", NULL) < 0);
+	CHECK_STR_CONTAINS(err.msg, "stray");
+	config_free(&cfg);
+	CHECK(parse(&cfg, &err, "--debug-exit=yes", "--kernel", "/k", NULL) < 0);
+	CHECK_STR_CONTAINS(err.msg, "debug-exit");
+	config_free(&cfg);
+
+	CHECK_EQ(parse(&cfg, &err, "--help", NULL), 0);
+	CHECK(cfg.help);
+	config_free(&cfg);
+}
+
+static void test_config_file(void)
+{
+	struct vmm_config cfg;
+	struct yun_err err;
+	const char *path = write_file("vm.json",
+				      "{\n"
+				      "  \"kernel\": \"/boot/vmlinuz\",\n"
+				      "  \"initrd\": \"/boot/initrd\",\n"
+				      "  \"cmdline\": \"yuntest=cmdline\",\n"
+				      "  \"cpus\": 2,\n"
+				      "  \"memory\": 512,\n"
+				      "  \"serial\": \"off\",\n"
+				      "  \"debug_exit\": true,\n"
+				      "  \"reboot\": false,\n"
+				      "  \"kvm_device\": \"/dev/kvm\"\n"
+				      "}\n");
+	char *p = strdup(path);
+
+	CHECK_EQ(parse_valid(&cfg, &err, "--config", p, NULL), 0);
+	CHECK(cfg.kernel && !strcmp(cfg.kernel, "/boot/vmlinuz"));
+	CHECK(cfg.initrd && !strcmp(cfg.initrd, "/boot/initrd"));
+	CHECK(cfg.cmdline && !strcmp(cfg.cmdline, "yuntest=cmdline"));
+	CHECK(cfg.serial && !strcmp(cfg.serial, "off"));
+	CHECK(cfg.kvm_device && !strcmp(cfg.kvm_device, "/dev/kvm"));
+	CHECK_EQ(cfg.cpus, 2);
+	CHECK_EQ(cfg.memory_mib, 512);
+	CHECK(cfg.debug_exit);
+	CHECK(!cfg.reboot);
+	config_free(&cfg);
+
+	/* Flags after --config override it; flags before are overridden by it. */
+	CHECK_EQ(parse_valid(&cfg, &err, "--config", p, "--cpus", "4", "--memory", "size=1G",
+			     "--kernel", "/other", NULL),
+		 0);
+	CHECK_EQ(cfg.cpus, 4);
+	CHECK_EQ(cfg.memory_mib, 1024);
+	CHECK(!strcmp(cfg.kernel, "/other"));
+	CHECK(!strcmp(cfg.cmdline, "yuntest=cmdline"));
+	config_free(&cfg);
+	CHECK_EQ(parse_valid(&cfg, &err, "--cpus", "4", "--config", p, NULL), 0);
+	CHECK_EQ(cfg.cpus, 2);
+	config_free(&cfg);
+
+	/* A bad value in the file is caught like a bad flag. */
+	free(p);
+	p = strdup(write_file("zero.json", "{\"kernel\": \"/k\", \"cpus\": 0}"));
+	CHECK(parse_valid(&cfg, &err, "--config", p, NULL) < 0);
+	CHECK_STR_CONTAINS(err.msg, "cpus 0");
+	config_free(&cfg);
+
+	/* Memory as a string takes the --memory forms. */
+	free(p);
+	p = strdup(write_file("mem.json", "{\"kernel\": \"/k\", \"memory\": \"size=2G\"}"));
+	CHECK_EQ(parse_valid(&cfg, &err, "--config", p, NULL), 0);
+	CHECK_EQ(cfg.memory_mib, 2048);
+	config_free(&cfg);
+	free(p);
+
+	/* A missing file is named. */
+	CHECK(parse(&cfg, &err, "--config", "/nonexistent/vm.json", NULL) < 0);
+	CHECK_STR_CONTAINS(err.msg, "/nonexistent/vm.json");
+	config_free(&cfg);
+}
+
+static void check_json_error(const char *text, const char *needle1, const char *needle2)
+{
+	struct vmm_config cfg;
+	struct yun_err err = { 0 };
+
+	config_init(&cfg);
+	CHECK(config_parse_json(&cfg, text, "vm.json", &err) < 0);
+	CHECK_STR_CONTAINS(err.msg, "vm.json");
+	CHECK_STR_CONTAINS(err.msg, needle1);
+	if (needle2)
+		CHECK_STR_CONTAINS(err.msg, needle2);
+	CHECK(strchr(err.msg, '\n') == NULL);
+	config_free(&cfg);
+}
+
+static void test_json_errors(void)
+{
+	/* Unknown key: named, so a typo is obvious. */
+	check_json_error("{\"kernel\": \"/k\", \"cpu\": 2}", "\"cpu\"", "unknown");
+	/* Wrong types: the key is named. */
+	check_json_error("{\"cpus\": \"two\"}", "\"cpus\"", NULL);
+	check_json_error("{\"cpus\": -2}", "\"cpus\"", NULL);
+	check_json_error("{\"cpus\": 1.5}", "\"cpus\"", NULL);
+	check_json_error("{\"memory\": true}", "\"memory\"", NULL);
+	check_json_error("{\"kernel\": 5}", "\"kernel\"", NULL);
+	check_json_error("{\"debug_exit\": \"yes\"}", "\"debug_exit\"", NULL);
+	check_json_error("{\"reboot\": 1}", "\"reboot\"", NULL);
+	check_json_error("{\"serial\": null}", "\"serial\"", NULL);
+	check_json_error("{\"cpus\": 99999999999}", "\"cpus\"", NULL);
+	/* Duplicate key: rejected, not last-wins. */
+	check_json_error("{\"cpus\": 2, \"cpus\": 4}", "cpus", NULL);
+	/* Not an object. */
+	check_json_error("[1, 2]", "object", NULL);
+	check_json_error("\"kernel\"", "line 1", "{"); /* jansson: '[' or '{' expected */
+	/* Malformed: line and column of the problem. */
+	check_json_error("{\n  \"kernel\": \"/k\",\n  \"cpus\": 2,,\n}\n", "line 3", "column");
+	check_json_error("", "line", NULL);
+	check_json_error("{\"kernel\": \"/k\"", "line 1", NULL);
+}
+
+static void test_json_partial_merge(void)
+{
+	struct vmm_config cfg;
+	struct yun_err err = { 0 };
+
+	config_init(&cfg);
+	CHECK_EQ(config_parse_json(&cfg, "{}", "empty.json", &err), 0);
+	CHECK_EQ(cfg.cpus, CONFIG_DEFAULT_CPUS);
+	CHECK_EQ(cfg.memory_mib, CONFIG_DEFAULT_MEMORY_MIB);
+	CHECK_EQ(config_parse_json(&cfg, "{\"kernel\": \"/a\"}", "a.json", &err), 0);
+	CHECK_EQ(config_parse_json(&cfg, "{\"kernel\": \"/b\", \"cpus\": 3}", "b.json", &err), 0);
+	CHECK(!strcmp(cfg.kernel, "/b"));
+	CHECK_EQ(cfg.cpus, 3);
+	CHECK_EQ(config_validate(&cfg, &err), 0);
+	config_free(&cfg);
+}
+
+int main(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/yun-config-test.XXXXXX");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	RUN(test_defaults);
+	RUN(test_plain_forms);
+	RUN(test_cloud_hypervisor_forms);
+	RUN(test_bad_values);
+	RUN(test_missing_kernel);
+	RUN(test_bad_options);
+	RUN(test_config_file);
+	RUN(test_json_errors);
+	RUN(test_json_partial_merge);
+
+	static const char *const names[] = { "vm.json", "zero.json", "mem.json" };
+	char path[128];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, names[i]);
+		unlink(path);
+	}
+	CHECK_EQ(rmdir(tmpdir), 0);
+	return CHECK_DONE();
+}
