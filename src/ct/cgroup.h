@@ -35,16 +35,57 @@ struct cgroup_limits {
 
 struct cgroup;
 
-/* Probe the host under `root` (normally /sys/fs/cgroup; tests use a fake tree). */
+/*
+ * Probe the host under `root` (normally /sys/fs/cgroup): the cgroup mounts
+ * at or below root in /proc/self/mountinfo and the caller's cgroups from
+ * /proc/self/cgroup. Containers get a directory in every hierarchy that
+ * drives cpu, cpuacct, cpuset, memory, pids, blkio, freezer or devices, and
+ * in the v2 mount when there is one (even without controllers: it gives
+ * cgroup.kill and process tracking); named v1 hierarchies (name=systemd)
+ * are left alone.
+ */
 int cgroup_probe(const char *root, struct cgroup_host **out, struct yun_err *err);
+
+/*
+ * What cgroup_probe reads, given explicitly: tests build a fake tree under
+ * a temporary root and describe it here. mkdir_fn / rmdir_fn let a test
+ * emulate cgroupfs on a plain directory (mkdir makes the control files,
+ * rmdir removes them); they return 0 or -1 with errno set, like the calls.
+ */
+struct cgroup_probe_src {
+	const char *mountinfo;   /* text of /proc/self/mountinfo */
+	const char *self_cgroup; /* text of /proc/self/cgroup */
+	unsigned ncpus;          /* host CPUs; 0 = ask the kernel */
+	uint64_t mem_bytes;      /* host RAM; 0 = ask the kernel */
+	int (*mkdir_fn)(const char *path); /* NULL = mkdir(path, 0755) */
+	int (*rmdir_fn)(const char *path); /* NULL = rmdir(path) */
+};
+int cgroup_probe_from(const char *root, const struct cgroup_probe_src *src,
+		      struct cgroup_host **out, struct yun_err *err);
+
 void cgroup_host_free(struct cgroup_host *h);
 enum cgroup_layout cgroup_host_layout(const struct cgroup_host *h);
+/* "v1", "v2" or "hybrid". */
+const char *cgroup_layout_name(enum cgroup_layout layout);
+/*
+ * Directory of the caller's cgroup for a v1 controller name ("memory",
+ * "cpu", ...) or "unified" for the v2 mount; NULL when the host has none.
+ * For a controller that lives in v2 this is the v2 directory.
+ */
+const char *cgroup_host_path(const struct cgroup_host *h, const char *controller);
 
 /* Check limits against the host (range, controller present) without creating anything. */
 int cgroup_limits_validate(const struct cgroup_host *h, const struct cgroup_limits *l,
 			   struct yun_err *err);
 
-/* Create the container's cgroup(s) and write the limits; on error nothing is left. */
+/*
+ * Create the container's cgroup(s) and write the limits; on error nothing is left.
+ * `name`: 1..64 of [A-Za-z0-9_.-], not starting with '.'. The directories are
+ * <caller's cgroup>/yun/<name> in each hierarchy ("yun" is made when missing
+ * and kept). swap_bytes needs memory_bytes; a swap request on a host without
+ * swap accounting is an error, while the default "no swap" (0) is then
+ * skipped. EEXIST when the container's cgroup already exists.
+ */
 int cgroup_create(const struct cgroup_host *h, const char *name, const struct cgroup_limits *l,
 		  struct cgroup **out, struct yun_err *err);
 
@@ -55,9 +96,14 @@ int cgroup_open(const struct cgroup_host *h, const char *name, struct cgroup **o
 /* Move `pid` into the container's cgroup(s) in every hierarchy. */
 int cgroup_enter(struct cgroup *cg, pid_t pid, struct yun_err *err);
 
-/* True once the kernel OOM-killed a task of this cgroup (memory.events / memory.oom_control). */
+/*
+ * True once the kernel OOM-killed a task of this cgroup (memory.events /
+ * memory.oom_control "oom_kill"; on v1 kernels before 4.13, which lack that
+ * line, memory.failcnt > 0 is taken as a sign of it).
+ */
 bool cgroup_oom_killed(struct cgroup *cg);
 
+/* Counters; 0 where the host has no such controller. */
 struct cgroup_stats {
 	uint64_t cpu_usage_ns;
 	uint64_t memory_bytes;
@@ -65,12 +111,23 @@ struct cgroup_stats {
 };
 int cgroup_stats(struct cgroup *cg, struct cgroup_stats *st, struct yun_err *err);
 
-/* SIGKILL every task (freezer first where available), wait until empty. */
+/*
+ * SIGKILL every task, sub-cgroups included: v2 cgroup.kill when present,
+ * else freeze (v1 freezer or v2 cgroup.freeze), kill, thaw; wait up to 5 s
+ * until no task is left (ETIMEDOUT otherwise). Zombies count as gone.
+ */
 int cgroup_kill_all(struct cgroup *cg, struct yun_err *err);
 
-/* Remove the cgroup directories (they must be empty) and free cg. */
+/*
+ * Remove the cgroup directories, sub-cgroups the container made included
+ * (they must have no tasks; EBUSY is retried for up to a second), and free
+ * cg, also when it fails.
+ */
 int cgroup_destroy(struct cgroup *cg, struct yun_err *err);
 /* Free cg without touching the host. */
 void cgroup_close(struct cgroup *cg);
+
+/* The container's directory for a controller (as cgroup_host_path), or NULL. */
+const char *cgroup_path(const struct cgroup *cg, const char *controller);
 
 #endif

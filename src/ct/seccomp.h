@@ -17,7 +17,12 @@ struct seccomp_opts {
 				  * CAP_SYS_ADMIN */
 };
 
-/* Load the filter into the calling thread (inherited by its children). */
+/*
+ * Load the filter into the calling thread (inherited by its children).
+ * Everything off the allow-list fails with EPERM; clone3 fails with ENOSYS
+ * so libc falls back to clone, whose namespace flags the filter can see.
+ * Also sets no_new_privs (seccomp_load does, harmless when already set).
+ */
 int seccomp_apply_default(const struct seccomp_opts *opts, struct yun_err *err);
 
 #endif
