@@ -87,6 +87,27 @@ int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t
 	return 0;
 }
 
+int gm_zero(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	const uint64_t page = 4096;
+	uint8_t *p = gm_ptr(gm, gpa, len);
+	uint64_t head, body;
+
+	if (!p)
+		return -EFAULT;
+	head = (page - ((uintptr_t)p & (page - 1))) & (page - 1);
+	if (head >= len) {
+		memset(p, 0, len);
+		return 0;
+	}
+	body = (len - head) & ~(page - 1);
+	memset(p, 0, head);
+	if (body && madvise(p + head, body, MADV_DONTNEED) != 0)
+		memset(p + head, 0, body); /* cannot fail on our own anonymous mapping */
+	memset(p + head + body, 0, len - head - body);
+	return 0;
+}
+
 uint64_t gm_low_end(const struct guest_mem *gm)
 {
 	return gm->region[0].gpa + gm->region[0].size;

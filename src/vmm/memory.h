@@ -52,6 +52,13 @@ void *gm_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
 int gm_read(const struct guest_mem *gm, uint64_t gpa, void *dst, uint64_t len);
 int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t len);
 
+/*
+ * Zero [gpa, gpa + len) (-EFAULT unless wholly RAM). Whole pages are given
+ * back with MADV_DONTNEED instead of written, so zeroing a kernel's bss does
+ * not make untouched guest RAM resident.
+ */
+int gm_zero(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
+
 /* True when [gpa, gpa + len) is wholly guest RAM. */
 bool gm_is_ram(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
 

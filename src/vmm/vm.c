@@ -141,9 +141,13 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct console *conso
 				 cfg->cpus, vm->kvm.max_vcpus);
 		goto fail;
 	}
-	rc = kvm_create_platform(&vm->kvm, err);
+	/*
+	 * Memory slots before the irqchip: once the in-kernel irqchip exists,
+	 * a slot change waits for an SRCU grace period (~5 ms here).
+	 */
+	rc = kvm_map_memory(&vm->kvm, &vm->mem, err);
 	if (!rc)
-		rc = kvm_map_memory(&vm->kvm, &vm->mem, err);
+		rc = kvm_create_platform(&vm->kvm, err);
 	if (!rc)
 		rc = vm_add_devices(vm, err);
 	for (unsigned i = 0; !rc && i < vm->nr_vcpus; i++)

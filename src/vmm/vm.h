@@ -55,7 +55,7 @@ struct vm {
 	bool stopping;            /* read by vCPU threads without the lock */
 	enum vm_stop_reason stop_reason;
 	int exit_status;
-	char stop_msg[256];
+	char stop_msg[YUN_ERR_MSG_MAX + 64];
 	char stop_detail[2048];   /* register dump for crashes */
 };
 

@@ -77,6 +77,33 @@ static void test_untouched_memory_costs_nothing(void)
 	gm_free(&gm);
 }
 
+static void test_zero_keeps_untouched_ram_free(void)
+{
+	struct guest_mem gm;
+	struct yun_err err;
+	uint8_t *p;
+	long before, after;
+
+	CHECK_EQ(gm_init(&gm, 64ULL << 20, &err), 0);
+	p = gm_ptr(&gm, 0, 64ULL << 20);
+	memset(p + 0x100000, 0xAB, 0x3000);  /* dirty three pages */
+	CHECK_EQ(gm_zero(&gm, 0x100010, 0x2FE0), 0); /* unaligned both ends */
+	CHECK_EQ(p[0x10000F], 0xAB);
+	for (uint64_t i = 0x100010; i < 0x102FF0; i++)
+		if (p[i] != 0) {
+			CHECK_EQ(p[i], 0);
+			break;
+		}
+	CHECK_EQ(p[0x102FF0], 0xAB);
+	/* Zeroing 32 MiB of untouched RAM leaves it untouched. */
+	before = rss_kib();
+	CHECK_EQ(gm_zero(&gm, 0x1000000, 32ULL << 20), 0);
+	after = rss_kib();
+	CHECK(after - before < 1024);
+	CHECK_EQ(gm_zero(&gm, (64ULL << 20) - 8, 16), -EFAULT);
+	gm_free(&gm);
+}
+
 static void test_bad_sizes_are_refused(void)
 {
 	struct guest_mem gm;
@@ -93,6 +120,7 @@ int main(void)
 	RUN(test_small_guest_is_one_region);
 	RUN(test_big_guest_skips_pci_hole);
 	RUN(test_untouched_memory_costs_nothing);
+	RUN(test_zero_keeps_untouched_ram_free);
 	RUN(test_bad_sizes_are_refused);
 	return CHECK_DONE();
 }

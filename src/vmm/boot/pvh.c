@@ -350,7 +350,7 @@ static void pvh_load_segments(struct guest_mem *gm, const struct pvh_elf *e)
 			continue;
 		dst = gm_ptr(gm, s.paddr, s.memsz); /* checked by pvh_check_segments() */
 		memcpy(dst, e->buf + s.offset, s.filesz);
-		memset(dst + s.filesz, 0, s.memsz - s.filesz);
+		gm_zero(gm, s.paddr + s.filesz, s.memsz - s.filesz);
 	}
 }
 
