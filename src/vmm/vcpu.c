@@ -252,14 +252,29 @@ static void vcpu_handle_internal_error(struct vcpu *v)
 	char extra[160] = "";
 	int n = 0;
 
+	if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {
+		/* KVM may say which instruction it could not emulate: name its bytes. */
+		if (run->emulation_failure.ndata >= 3 &&
+		    (run->emulation_failure.flags &
+		     KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
+			unsigned len = run->emulation_failure.insn_size;
+
+			if (len > sizeof(run->emulation_failure.insn_bytes))
+				len = sizeof(run->emulation_failure.insn_bytes);
+			n = snprintf(extra, sizeof(extra), ", instruction bytes");
+			for (unsigned i = 0; i < len && n < (int)sizeof(extra) - 4; i++)
+				n += snprintf(extra + n, sizeof(extra) - n, " %02x",
+					      run->emulation_failure.insn_bytes[i]);
+		}
+		vcpu_fail(v, "KVM internal error: emulation failure (KVM cannot emulate the "
+			     "guest's instruction)%s", extra);
+		return;
+	}
 	for (uint32_t i = 0; i < run->internal.ndata && i < 4; i++)
 		n += snprintf(extra + n, sizeof(extra) - n, " %llx",
 			      (unsigned long long)run->internal.data[i]);
-	vcpu_fail(v, "KVM internal error %u (%s)%s%s", run->internal.suberror,
-		  run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION
-			  ? "emulation failure: KVM cannot emulate an instruction"
-			  : "see linux/kvm.h KVM_INTERNAL_ERROR_*",
-		  n ? ", data" : "", extra);
+	vcpu_fail(v, "KVM internal error %u (see KVM_INTERNAL_ERROR_* in linux/kvm.h)%s%s",
+		  run->internal.suberror, n ? ", data" : "", extra);
 }
 
 static void vcpu_handle_system_event(struct vcpu *v)
