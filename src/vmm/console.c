@@ -333,9 +333,13 @@ static void write_out(struct console *c, int fd, const uint8_t *buf, size_t n, i
 	ssize_t w;
 	int rc;
 
+	/*
+	 * Write first and wait only when the reader is behind: one syscall per
+	 * guest write in the common case. With wait_ms < 0 (stdio, file) a
+	 * signal to the writing thread (the VM stopping) ends any wait: a
+	 * blocking write returns EINTR, a poll on a non-blocking fd fails.
+	 */
 	while (n) {
-		if (wait_ms < 0 && poll(&pfd, 1, -1) < 0)
-			return;
 		chunk = n < OUT_CHUNK ? n : OUT_CHUNK;
 		if (c->kind == CONSOLE_SOCKET)
 			w = send(fd, buf, chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -347,12 +351,18 @@ static void write_out(struct console *c, int fd, const uint8_t *buf, size_t n, i
 			c->out_stalled = false;
 			continue;
 		}
-		if (w < 0 && errno == EINTR)
+		if (w < 0 && errno == EINTR) {
+			if (wait_ms < 0)
+				return; /* kicked while blocked on a slow reader: drop */
 			continue;
+		}
 		if (w == 0 || errno != EAGAIN)
 			return;
-		if (wait_ms < 0)
-			continue; /* a non-blocking stdout: wait at the top */
+		if (wait_ms < 0) {
+			if (poll(&pfd, 1, -1) < 0)
+				return;
+			continue; /* a non-blocking stdout with room again */
+		}
 		if (c->out_stalled)
 			return; /* nobody is reading: drop */
 		rc = poll(&pfd, 1, wait_ms);
