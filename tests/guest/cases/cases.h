@@ -18,6 +18,8 @@ void case_reset(void);
 void case_triplefault(void);
 void case_exceptions(void);
 void case_rtc(void);
+void case_virtio_rng(void);
+void case_virtio_blk(void);
 
 /* Where an AP's C code starts (head.S calls it on its own stack). */
 void ap_main(void);

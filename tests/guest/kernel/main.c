@@ -29,6 +29,8 @@ static const struct test_case cases[] = {
     {.name = "reset", .run = case_reset},
     {.name = "triplefault", .run = case_triplefault},
     {.name = "rtc", .run = case_rtc},
+    {.name = "virtio-rng", .run = case_virtio_rng},
+    {.name = "virtio-blk", .run = case_virtio_blk},
 };
 
 void kmain(u32 kind, u64 info);

@@ -12,6 +12,7 @@
 #define VEC_PIT		0x30
 #define VEC_COM1	0x34
 #define VEC_LAPIC_TIMER 0x40
+#define VEC_VIRTIO	0x50 /* virtio MSI-X entries 0.. (virtio_pci.h) */
 #define VEC_SPURIOUS	0xff
 
 struct trap_frame {
