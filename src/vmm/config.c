@@ -30,6 +30,7 @@ const char config_usage[] =
 	"  --debug-exit        exit port at I/O 0x501 like QEMU's isa-debug-exit:\n"
 	"                      writing v ends yun-vmm with status (v << 1) | 1\n"
 	"  --reboot            restart the guest when it resets (default: exit 0)\n"
+	"  --rng               add a virtio-rng device (PCI) fed by the host's getrandom\n"
 	"  --config FILE       the same settings as JSON: {\"kernel\": ..., \"cpus\": 2,\n"
 	"                      \"memory\": 512, \"serial\": \"stdio\", \"debug_exit\": true}\n"
 	"  --kvm-device PATH   KVM device node, default /dev/kvm\n"
@@ -190,6 +191,8 @@ int config_parse_json(struct vmm_config *cfg, const char *text, const char *orig
 			rc = json_string_field(v, key, &cfg->kvm_device, origin, err);
 		} else if (!strcmp(key, "debug_exit")) {
 			rc = json_bool_field(v, key, &cfg->debug_exit, origin, err);
+		} else if (!strcmp(key, "rng")) {
+			rc = json_bool_field(v, key, &cfg->rng, origin, err);
 		} else if (!strcmp(key, "reboot")) {
 			rc = json_bool_field(v, key, &cfg->reboot, origin, err);
 		} else if (!strcmp(key, "cpus")) {
@@ -237,7 +240,7 @@ static int config_load_file(struct vmm_config *cfg, const char *path, struct yun
 
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_SERIAL,
-	OPT_DEBUG_EXIT, OPT_REBOOT, OPT_CONFIG, OPT_KVM_DEVICE, OPT_VERSION,
+	OPT_DEBUG_EXIT, OPT_REBOOT, OPT_CONFIG, OPT_KVM_DEVICE, OPT_VERSION, OPT_RNG,
 };
 
 static const struct option options[] = {
@@ -248,6 +251,7 @@ static const struct option options[] = {
 	{ "memory", required_argument, NULL, OPT_MEMORY },
 	{ "serial", required_argument, NULL, OPT_SERIAL },
 	{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
+	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "reboot", no_argument, NULL, OPT_REBOOT },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "kvm-device", required_argument, NULL, OPT_KVM_DEVICE },
@@ -273,6 +277,7 @@ int config_parse_args(struct vmm_config *cfg, int argc, char **argv, struct yun_
 		case OPT_CPUS: rc = parse_cpus(optarg, &cfg->cpus, err); break;
 		case OPT_MEMORY: rc = parse_memory(optarg, &cfg->memory_mib, err); break;
 		case OPT_DEBUG_EXIT: cfg->debug_exit = true; break;
+		case OPT_RNG: cfg->rng = true; break;
 		case OPT_REBOOT: cfg->reboot = true; break;
 		case OPT_CONFIG: rc = config_load_file(cfg, optarg, err); break;
 		case 'v': cfg->verbose = true; break;

@@ -26,6 +26,7 @@ struct vmm_config {
 	char *serial;      /* stdio | pty | file=PATH | socket=PATH | off */
 	bool debug_exit;   /* QEMU-compatible exit port at 0x501 */
 	bool reboot;       /* on guest reset: restart instead of exiting */
+	bool rng;          /* a virtio-rng PCI device (entropy from the host's getrandom) */
 	char *kvm_device;  /* /dev/kvm unless told otherwise (tests) */
 	bool verbose;
 	bool help;

@@ -38,6 +38,7 @@ int kvm_open(struct kvm *kvm, const char *dev, struct yun_err *err)
 
 	memset(kvm, 0, sizeof(*kvm));
 	kvm->vm_fd = -1;
+	pthread_mutex_init(&kvm->routing_lock, NULL);
 	kvm->sys_fd = open(dev, O_RDWR | O_CLOEXEC);
 	if (kvm->sys_fd < 0) {
 		if (errno == ENOENT)
@@ -90,45 +91,69 @@ fail:
 	return rc;
 }
 
-/*
- * GSI routing as PCs wire it and as our MP table / MADT describe it: ISA
- * IRQs 0-15 go to the 8259 PICs and to the IOAPIC, except that IRQ0 (the
- * PIT) lands on IOAPIC pin 2 (the "interrupt source override"); GSIs 16-23
- * are IOAPIC-only. KVM's default routing would put IRQ0 on pin 0.
- */
-#define IOAPIC_PINS 24
+/* Hand the whole routing table to KVM. Caller holds routing_lock. */
+static int kvm_commit_routing(struct kvm *kvm)
+{
+	struct kvm_irq_routing *r;
+	int rc = 0;
 
+	r = calloc(1, sizeof(*r) + kvm->routing.nr * sizeof(r->entries[0]));
+	if (!r)
+		return -ENOMEM;
+	r->nr = kvm->routing.nr;
+	memcpy(r->entries, kvm->routing.e, kvm->routing.nr * sizeof(r->entries[0]));
+	if (ioctl(kvm->vm_fd, KVM_SET_GSI_ROUTING, r) < 0)
+		rc = -errno;
+	free(r);
+	return rc;
+}
+
+/*
+ * GSI routing as PCs wire it and as our MP table / MADT describe it (see
+ * irq_routing.c); KVM's default routing would put IRQ0 on pin 0.
+ */
 static int kvm_set_pc_routing(struct kvm *kvm, struct yun_err *err)
 {
-	struct {
-		struct kvm_irq_routing hdr;
-		struct kvm_irq_routing_entry e[16 + IOAPIC_PINS];
-	} r;
-	unsigned n = 0;
+	int rc;
 
-	memset(&r, 0, sizeof(r));
-	for (unsigned irq = 0; irq < 16; irq++) {
-		if (irq == 2)
-			continue; /* the PIC cascade */
-		r.e[n++] = (struct kvm_irq_routing_entry){
-			.gsi = irq, .type = KVM_IRQ_ROUTING_IRQCHIP,
-			.u.irqchip = { .irqchip = irq < 8 ? KVM_IRQCHIP_PIC_MASTER
-							  : KVM_IRQCHIP_PIC_SLAVE,
-				       .pin = irq % 8 },
-		};
-	}
-	for (unsigned gsi = 0; gsi < IOAPIC_PINS; gsi++) {
-		if (gsi == 2)
-			continue; /* pin 2 belongs to GSI 0 */
-		r.e[n++] = (struct kvm_irq_routing_entry){
-			.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
-			.u.irqchip = { .irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi ? gsi : 2 },
-		};
-	}
-	r.hdr.nr = n;
-	if (ioctl(kvm->vm_fd, KVM_SET_GSI_ROUTING, &r) < 0)
-		return yun_err_errno(err, errno, "kvm: KVM_SET_GSI_ROUTING");
+	pthread_mutex_lock(&kvm->routing_lock);
+	irq_routing_init_pc(&kvm->routing);
+	rc = kvm_commit_routing(kvm);
+	pthread_mutex_unlock(&kvm->routing_lock);
+	if (rc)
+		return yun_err_errno(err, -rc, "kvm: KVM_SET_GSI_ROUTING");
 	return 0;
+}
+
+int kvm_set_msi_route(struct kvm *kvm, uint32_t gsi, uint64_t addr, uint32_t data, bool enabled)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&kvm->routing_lock);
+	if (enabled)
+		rc = irq_routing_set_msi(&kvm->routing, gsi, addr, data);
+	else
+		irq_routing_clear(&kvm->routing, gsi);
+	if (!rc)
+		rc = kvm_commit_routing(kvm);
+	pthread_mutex_unlock(&kvm->routing_lock);
+	return rc;
+}
+
+int kvm_irqfd(struct kvm *kvm, int fd, uint32_t gsi, bool assign)
+{
+	struct kvm_irqfd irqfd = { .fd = (uint32_t)fd, .gsi = gsi,
+				   .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN };
+
+	return ioctl(kvm->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
+}
+
+int kvm_ioeventfd(struct kvm *kvm, uint64_t gpa, uint32_t len, int fd, bool assign)
+{
+	struct kvm_ioeventfd io = { .addr = gpa, .len = len, .fd = fd,
+				    .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN };
+
+	return ioctl(kvm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
 }
 
 int kvm_create_platform(struct kvm *kvm, struct yun_err *err)

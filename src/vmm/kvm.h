@@ -8,9 +8,12 @@
 #ifndef YUN_VMM_KVM_H
 #define YUN_VMM_KVM_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../lib/err.h"
+#include "irq_routing.h"
 #include "memory.h"
 
 struct kvm_cpuid2;
@@ -21,6 +24,8 @@ struct kvm {
 	int run_size;                /* size of each vCPU's struct kvm_run mapping */
 	int max_vcpus;               /* KVM_CAP_MAX_VCPUS */
 	struct kvm_cpuid2 *cpuid;    /* KVM_GET_SUPPORTED_CPUID, owned */
+	pthread_mutex_t routing_lock; /* routing, and the KVM_SET_GSI_ROUTING that follows */
+	struct irq_routing routing;
 };
 
 /* Open `dev` (normally /dev/kvm), check the API, create the VM. */
@@ -34,6 +39,18 @@ int kvm_map_memory(struct kvm *kvm, const struct guest_mem *gm, struct yun_err *
 
 /* Drive an interrupt line (GSI) of the in-kernel irqchip. */
 int kvm_irq_line(struct kvm *kvm, uint32_t gsi, int level);
+
+/*
+ * Point MSI GSI `gsi` at message (addr, data), or drop its route when
+ * !enabled, and reload KVM's routing table (PC routes + all MSI routes).
+ */
+int kvm_set_msi_route(struct kvm *kvm, uint32_t gsi, uint64_t addr, uint32_t data, bool enabled);
+
+/* Bind (assign) or unbind eventfd fd as an irqfd for gsi: a write injects it. */
+int kvm_irqfd(struct kvm *kvm, int fd, uint32_t gsi, bool assign);
+
+/* Bind (assign) or unbind eventfd fd to guest writes of len bytes (0: any) at MMIO gpa. */
+int kvm_ioeventfd(struct kvm *kvm, uint64_t gpa, uint32_t len, int fd, bool assign);
 
 void kvm_close(struct kvm *kvm);
 

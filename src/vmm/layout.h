@@ -34,6 +34,9 @@
 #define LAYOUT_PCI_MMIO32_SZ 0x20000000ULL
 #define LAYOUT_PCI_ECAM      0xE0000000ULL  /* PCIe ECAM, 256 MiB */
 #define LAYOUT_PCI_ECAM_SZ   0x10000000ULL
+/* 64-bit BARs: a window starting at the first 1 GiB boundary above RAM. */
+#define LAYOUT_PCI_MMIO64_ALIGN 0x40000000ULL
+#define LAYOUT_PCI_MMIO64_SZ    0x1000000000ULL /* 64 GiB */
 #define LAYOUT_IOAPIC        0xFEC00000ULL
 #define LAYOUT_LAPIC         0xFEE00000ULL
 
@@ -46,6 +49,8 @@
 #define PORT_POST            0x80   /* BIOS POST codes: ignored */
 #define PORT_COM1            0x3F8  /* 16550A, 8 registers */
 #define PORT_DEBUG_EXIT      0x501  /* QEMU isa-debug-exit compatible, 2 bytes */
+#define PORT_PCI_CONF        0xCF8  /* PCI configuration mechanism #1: 0xCF8 address, 0xCFC data */
+#define PORT_PCI_CONF_LEN    8
 
 /* ACPI hardware-reduced power management registers (described by the FADT). */
 #define PORT_PM_SLEEP_CTL    0x600  /* write (SLP_TYP << 2) | SLP_EN: S5 = power off */
@@ -63,6 +68,7 @@
 #define IRQ_COM1             4
 #define IRQ_RTC              8
 #define IRQ_ACPI_SCI         9
+/* PCI INTx: IOAPIC pins 16-23 (pci/pci.h), one per device; MSI-X: GSIs from 24 (irq_routing.h). */
 
 #define LAYOUT_MAX_VCPUS     64  /* MP table and MADT room; APIC ids 0..63 */
 

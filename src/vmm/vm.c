@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "../lib/log.h"
 #include "boot/loader.h"
@@ -11,6 +13,9 @@ enum {
 	DEV_SERIAL = 1 << 0,
 	DEV_RTC = 1 << 1,
 	DEV_I8042 = 1 << 2,
+	DEV_PCI = 1 << 3,
+	DEV_IOTHREAD = 1 << 4,
+	DEV_RNG = 1 << 5,
 };
 
 static void vm_irq_set_level(void *ctx, uint32_t gsi, int level)
@@ -57,6 +62,157 @@ static void ignore_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 		memset(data, 0xff, len);
 }
 
+/* ---- PCI and virtio -------------------------------------------------------- */
+
+static void vm_msix_route(void *ctx, unsigned vector, uint64_t addr, uint32_t data, bool enabled)
+{
+	struct vm_msix *m = ctx;
+	int rc = kvm_set_msi_route(&m->vm->kvm, m->gsi_base + vector, addr, data, enabled);
+
+	if (rc < 0)
+		yun_info("MSI-X route for GSI %u: %s", m->gsi_base + vector, strerror(-rc));
+}
+
+/* Any thread: an eventfd write, which KVM turns into the MSI (irqfd). */
+static void vm_msix_fire(void *ctx, unsigned vector)
+{
+	struct vm_msix *m = ctx;
+	uint64_t one = 1;
+
+	if (vector < m->nr && write(m->fd[vector], &one, sizeof(one)) != sizeof(one))
+		yun_debug("MSI-X irqfd GSI %u: %s", m->gsi_base + vector, strerror(errno));
+}
+
+static int vm_ioeventfd(void *ctx, uint64_t gpa, uint32_t len, int fd, bool assign)
+{
+	struct vm *vm = ctx;
+	int rc = kvm_ioeventfd(&vm->kvm, gpa, len, fd, assign);
+
+	if (rc < 0)
+		yun_debug("KVM_IOEVENTFD 0x%llx: %s (kicks go through user space)",
+			  (unsigned long long)gpa, strerror(-rc));
+	return rc;
+}
+
+/* GSIs and irqfds for nr MSI-X vectors of one PCI function. */
+static int vm_msix_alloc(struct vm *vm, unsigned nr, struct msix_host *host,
+			 struct yun_err *err)
+{
+	struct vm_msix *m;
+
+	if (vm->nr_msix == VM_MAX_PCI_DEVICES || nr > MSIX_MAX_VECTORS ||
+	    vm->next_msi_gsi + nr > IRQ_MSI_GSI_MAX)
+		return yun_err_set(err, ENOSPC, "MSI-X: out of interrupt vectors");
+	m = &vm->msix[vm->nr_msix++];
+	m->vm = vm;
+	m->gsi_base = vm->next_msi_gsi;
+	vm->next_msi_gsi += nr;
+	for (unsigned i = 0; i < nr; i++) {
+		int rc;
+
+		m->fd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (m->fd[i] < 0)
+			return yun_err_errno(err, errno, "MSI-X: eventfd");
+		m->nr = i + 1;
+		rc = kvm_irqfd(&vm->kvm, m->fd[i], m->gsi_base + i, true);
+		if (rc < 0)
+			return yun_err_errno(err, -rc, "MSI-X: KVM_IRQFD for GSI %u",
+					     m->gsi_base + i);
+	}
+	*host = (struct msix_host){ vm_msix_route, vm_msix_fire, m };
+	return 0;
+}
+
+/* The PCI slot and INTx GSI the n-th PCI device (from 0) gets; boot tables say the same. */
+static unsigned vm_pci_slot(unsigned n)
+{
+	return n + 1;
+}
+
+static uint32_t vm_pci_intx_gsi(unsigned n)
+{
+	return n < PCI_INTX_NR_GSI ? PCI_INTX_GSI_BASE + n : 0;
+}
+
+static unsigned vm_pci_irqs(const struct vmm_config *cfg, struct mptable_pci_irq *irqs)
+{
+	unsigned n = 0;
+
+	if (cfg->rng) {
+		irqs[n] = (struct mptable_pci_irq){ (uint8_t)vm_pci_slot(n),
+						    (uint8_t)vm_pci_intx_gsi(n) };
+		n++;
+	}
+	return n;
+}
+
+static int vm_add_virtio(struct vm *vm, struct virtio_pci *vp, const struct virtio_device_ops *ops,
+			 void *dev, unsigned n, struct yun_err *err)
+{
+	struct virtio_pci_host host = {
+		.gm = &vm->mem, .iothread = &vm->io, .ioeventfd = vm_ioeventfd, .ctx = vm,
+	};
+	int rc = vm_msix_alloc(vm, ops->num_queues + 1, &host.msix, err);
+
+	if (rc)
+		return rc;
+	if (vm_pci_intx_gsi(n))
+		host.intx = (struct irq_line){ vm_irq_set_level, vm, vm_pci_intx_gsi(n) };
+	rc = virtio_pci_init(vp, ops, dev, &host, err);
+	if (rc)
+		return rc;
+	rc = pci_bus_add(&vm->pci, &vp->pci, err);
+	if (!rc && vp->pci.slot != vm_pci_slot(n))
+		rc = yun_err_set(err, EINVAL, "%s: in PCI slot %u, boot tables say %u", ops->name,
+				 vp->pci.slot, vm_pci_slot(n));
+	return rc;
+}
+
+static int vm_add_pci(struct vm *vm, struct yun_err *err)
+{
+	uint64_t top = LAYOUT_HIGH_RAM, mmio64;
+	unsigned n = 0;
+	int rc;
+
+	for (int i = 0; i < vm->mem.nr_regions; i++)
+		if (vm->mem.region[i].gpa + vm->mem.region[i].size > top)
+			top = vm->mem.region[i].gpa + vm->mem.region[i].size;
+	mmio64 = (top + LAYOUT_PCI_MMIO64_ALIGN - 1) & ~(LAYOUT_PCI_MMIO64_ALIGN - 1);
+	vm->next_msi_gsi = IRQ_MSI_GSI_BASE;
+
+	rc = pci_bus_init(&vm->pci, LAYOUT_PCI_MMIO32, LAYOUT_PCI_MMIO32_SZ, mmio64,
+			  LAYOUT_PCI_MMIO64_SZ, err);
+	if (rc)
+		return rc;
+	vm->devices_ready |= DEV_PCI;
+	rc = iothread_init(&vm->io, err);
+	if (rc)
+		return rc;
+	vm->devices_ready |= DEV_IOTHREAD;
+	rc = io_bus_add(&vm->pio, "pci-conf", PORT_PCI_CONF, PORT_PCI_CONF_LEN, pci_conf1_io,
+			&vm->pci, err);
+	if (!rc)
+		rc = io_bus_add(&vm->mmio, "pci-ecam", LAYOUT_PCI_ECAM, LAYOUT_PCI_ECAM_SZ,
+				pci_ecam_io, &vm->pci, err);
+	if (!rc)
+		rc = io_bus_add(&vm->mmio, "pci-mmio32", LAYOUT_PCI_MMIO32, LAYOUT_PCI_MMIO32_SZ,
+				pci_mmio32_io, &vm->pci, err);
+	if (!rc)
+		rc = io_bus_add(&vm->mmio, "pci-mmio64", mmio64, LAYOUT_PCI_MMIO64_SZ,
+				pci_mmio64_io, &vm->pci, err);
+	if (rc)
+		return rc;
+	if (vm->cfg->rng) {
+		rng_init(&vm->rng);
+		rc = vm_add_virtio(vm, &vm->rng_pci, &rng_ops, &vm->rng, n++, err);
+		if (vm->rng_pci.ops)
+			vm->devices_ready |= DEV_RNG;
+		if (rc)
+			return rc;
+	}
+	return iothread_start(&vm->io, "io", err);
+}
+
 static int vm_add_devices(struct vm *vm, struct yun_err *err)
 {
 	struct io_bus *pio = &vm->pio;
@@ -98,6 +254,8 @@ static int vm_add_devices(struct vm *vm, struct yun_err *err)
 	if (!rc && vm->cfg->debug_exit)
 		rc = io_bus_add(pio, "debug-exit", PORT_DEBUG_EXIT, DEBUG_EXIT_NR_PORTS,
 				debug_exit_io, &vm->debug_exit, err);
+	if (!rc)
+		rc = vm_add_pci(vm, err);
 	return rc;
 }
 
@@ -110,9 +268,13 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct console *conso
 		.cmdline = cfg->cmdline,
 		.nr_vcpus = cfg->cpus,
 	};
+	struct mptable_pci_irq pci_irqs[MPTABLE_MAX_PCI_IRQS];
 	struct boot_entry entry;
 	int rc;
 
+	boot.pci = true;
+	boot.pci_irqs = pci_irqs;
+	boot.nr_pci_irqs = vm_pci_irqs(cfg, pci_irqs);
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = cfg;
 	vm->console = console;
@@ -196,6 +358,17 @@ void vm_destroy(struct vm *vm)
 	/* The console reads into our UART: detach it before the UART goes. */
 	if (vm->console)
 		console_attach(vm->console, NULL);
+	/* The I/O thread first: nothing may run a queue while the devices go. */
+	if (vm->devices_ready & DEV_IOTHREAD)
+		iothread_destroy(&vm->io);
+	if (vm->devices_ready & DEV_RNG)
+		virtio_pci_destroy(&vm->rng_pci);
+	for (unsigned i = 0; i < vm->nr_msix; i++)
+		for (unsigned v = 0; v < vm->msix[i].nr; v++)
+			close(vm->msix[i].fd[v]); /* closing also detaches the irqfd */
+	vm->nr_msix = 0;
+	if (vm->devices_ready & DEV_PCI)
+		pci_bus_destroy(&vm->pci);
 	if (vm->devices_ready & DEV_I8042)
 		i8042_destroy(&vm->i8042);
 	if (vm->devices_ready & DEV_RTC)

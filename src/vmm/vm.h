@@ -25,8 +25,23 @@
 #include "kvm.h"
 #include "layout.h"
 #include "memory.h"
+#include "pci/msix.h"
+#include "pci/pci.h"
 #include "vcpu.h"
+#include "virtio/iothread.h"
+#include "virtio/pci.h"
+#include "virtio/rng.h"
 #include "vm_stop.h"
+
+/* One PCI function's MSI-X vectors as KVM sees them: a GSI and an irqfd each. */
+struct vm_msix {
+	struct vm *vm;
+	uint32_t gsi_base;
+	unsigned nr;
+	int fd[MSIX_MAX_VECTORS];
+};
+
+#define VM_MAX_PCI_DEVICES 8
 
 /* Exit status when the guest crashes (triple fault, KVM internal error). */
 #define VM_EXIT_GUEST_CRASH 2
@@ -47,6 +62,14 @@ struct vm {
 	struct debug_exit debug_exit;
 	struct pm pm;
 	struct irq_line irq_com1, irq_kbd, irq_aux;
+
+	struct pci_bus pci;
+	struct iothread io;       /* runs virtio queue work */
+	struct vm_msix msix[VM_MAX_PCI_DEVICES];
+	unsigned nr_msix;
+	uint32_t next_msi_gsi;
+	struct virtio_pci rng_pci;
+	struct rng rng;
 	struct vm_stopper stopper;
 	unsigned devices_ready;   /* bit per device initialised, for vm_destroy */
 

@@ -340,15 +340,45 @@ static void fadt_fill(struct acpi_fadt *fadt, uint64_t dsdt_gpa)
 	acpi_header_seal(&fadt->h);
 }
 
+/* MCFG (PCI Firmware Specification 3.0, 4.1.2): one ECAM window, segment 0. */
+struct acpi_mcfg {
+	struct acpi_header h;
+	uint64_t reserved;
+	uint64_t base;
+	uint16_t segment;
+	uint8_t start_bus, end_bus;
+	uint32_t reserved2;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct acpi_mcfg) == 60, "MCFG with one allocation is 60 bytes");
+
+static void mcfg_fill(struct acpi_mcfg *mcfg)
+{
+	acpi_header_init(&mcfg->h, "MCFG", sizeof(*mcfg), 1);
+	mcfg->base = LAYOUT_PCI_ECAM;
+	mcfg->segment = 0;
+	mcfg->start_bus = 0;
+	mcfg->end_bus = (uint8_t)((LAYOUT_PCI_ECAM_SZ >> 20) - 1);
+	acpi_header_seal(&mcfg->h);
+}
+
 int acpi_build(struct guest_mem *gm, unsigned nr_vcpus, uint64_t *rsdp_gpa, struct yun_err *err)
 {
+	return acpi_build_pci(gm, nr_vcpus, false, rsdp_gpa, err);
+}
+
+int acpi_build_pci(struct guest_mem *gm, unsigned nr_vcpus, bool pci, uint64_t *rsdp_gpa,
+		   struct yun_err *err)
+{
+	unsigned nr_tables = pci ? 3 : 2;
+	uint64_t mcfg_at = 0;
 	const uint64_t area_size = LAYOUT_BIOS_ROM_END - LAYOUT_BIOS_ROM;
 	uint64_t rsdp_at, rsdt_at, xsdt_at, fadt_at, dsdt_at, madt_at;
 	struct acpi_area area = { 0 };
 	struct acpi_header *rsdt, *xsdt, *dsdt;
 	struct acpi_rsdp *rsdp;
-	uint32_t rsdt_entry[2];
-	uint64_t xsdt_entry[2];
+	uint32_t rsdt_entry[3];
+	uint64_t xsdt_entry[3];
 
 	if (nr_vcpus == 0 || nr_vcpus > LAYOUT_MAX_VCPUS)
 		return yun_err_set(err, EINVAL, "ACPI tables: %u vCPUs, must be 1 to %d", nr_vcpus,
@@ -360,11 +390,13 @@ int acpi_build(struct guest_mem *gm, unsigned nr_vcpus, uint64_t *rsdp_gpa, stru
 				   (unsigned long long)LAYOUT_BIOS_ROM_END);
 
 	rsdp_at = acpi_alloc(&area, sizeof(struct acpi_rsdp));
-	rsdt_at = acpi_alloc(&area, sizeof(struct acpi_header) + sizeof(rsdt_entry));
-	xsdt_at = acpi_alloc(&area, sizeof(struct acpi_header) + sizeof(xsdt_entry));
+	rsdt_at = acpi_alloc(&area, sizeof(struct acpi_header) + nr_tables * sizeof(uint32_t));
+	xsdt_at = acpi_alloc(&area, sizeof(struct acpi_header) + nr_tables * sizeof(uint64_t));
 	fadt_at = acpi_alloc(&area, sizeof(struct acpi_fadt));
 	dsdt_at = acpi_alloc(&area, sizeof(struct acpi_header) + sizeof(dsdt_s5));
 	madt_at = acpi_alloc(&area, madt_size(nr_vcpus));
+	if (pci)
+		mcfg_at = acpi_alloc(&area, sizeof(struct acpi_mcfg));
 	/* Worst case (64 vCPUs) is under 2 KiB of the 128 KiB area. */
 	if (area.used > area_size)
 		return yun_err_set(err, ENOSPC,
@@ -379,19 +411,23 @@ int acpi_build(struct guest_mem *gm, unsigned nr_vcpus, uint64_t *rsdp_gpa, stru
 
 	fadt_fill(acpi_host(&area, fadt_at), dsdt_at);
 	madt_fill(acpi_host(&area, madt_at), nr_vcpus);
+	if (pci)
+		mcfg_fill(acpi_host(&area, mcfg_at));
 
 	rsdt = acpi_host(&area, rsdt_at);
-	acpi_header_init(rsdt, "RSDT", sizeof(*rsdt) + sizeof(rsdt_entry), 1);
+	acpi_header_init(rsdt, "RSDT", sizeof(*rsdt) + nr_tables * sizeof(uint32_t), 1);
 	rsdt_entry[0] = (uint32_t)fadt_at;
 	rsdt_entry[1] = (uint32_t)madt_at;
-	memcpy(rsdt + 1, rsdt_entry, sizeof(rsdt_entry));
+	rsdt_entry[2] = (uint32_t)mcfg_at;
+	memcpy(rsdt + 1, rsdt_entry, nr_tables * sizeof(uint32_t));
 	acpi_header_seal(rsdt);
 
 	xsdt = acpi_host(&area, xsdt_at);
-	acpi_header_init(xsdt, "XSDT", sizeof(*xsdt) + sizeof(xsdt_entry), 1);
+	acpi_header_init(xsdt, "XSDT", sizeof(*xsdt) + nr_tables * sizeof(uint64_t), 1);
 	xsdt_entry[0] = fadt_at;
 	xsdt_entry[1] = madt_at;
-	memcpy(xsdt + 1, xsdt_entry, sizeof(xsdt_entry)); /* 8-byte entries at offset 36 */
+	xsdt_entry[2] = mcfg_at;
+	memcpy(xsdt + 1, xsdt_entry, nr_tables * sizeof(uint64_t)); /* 8-byte entries at 36 */
 	acpi_header_seal(xsdt);
 
 	rsdp = acpi_host(&area, rsdp_at);

@@ -21,6 +21,14 @@
  *            GSI base 0; overrides IRQ0 -> GSI2 and IRQ9 (SCI) level/high;
  *            local APIC NMI on LINT1 for all processors.
  *
+ * With PCI (acpi_build_pci(..., true, ...)) the RSDT and XSDT list a third
+ * table, MCFG, after the MADT: one ECAM allocation at LAYOUT_PCI_ECAM for
+ * segment 0, buses 0-255 (the window e820 reserves), 60 bytes right after
+ * the MADT; the longer RSDT/XSDT still fit their 16-byte slots, so every
+ * other table keeps its address. PCI devices are found by scanning
+ * bus 0 (no DSDT host bridge object, no _PRT: INTx routing is in the MP
+ * table, and guests are expected to use MSI-X).
+ *
  * Everything stays far below LAYOUT_BIOS_ROM_END; e820 reports the whole
  * [LAYOUT_EBDA, LAYOUT_HIMEM) range reserved. Linux finds the RSDP from
  * the zero page (acpi_rsdp_addr) or the PVH start info (rsdp_paddr), and
@@ -29,6 +37,7 @@
 #ifndef YUN_VMM_BOOT_ACPI_H
 #define YUN_VMM_BOOT_ACPI_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../../lib/err.h"
@@ -45,5 +54,9 @@
  */
 int acpi_build(struct guest_mem *gm, unsigned nr_vcpus, uint64_t *rsdp_gpa,
 	       struct yun_err *err);
+
+/* As acpi_build, plus an MCFG describing the PCI ECAM window when `pci`. */
+int acpi_build_pci(struct guest_mem *gm, unsigned nr_vcpus, bool pci, uint64_t *rsdp_gpa,
+		   struct yun_err *err);
 
 #endif

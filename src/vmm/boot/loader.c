@@ -93,10 +93,10 @@ int boot_load(struct guest_mem *gm, const struct boot_config *cfg, struct boot_e
 			goto out;
 	}
 
-	rc = mptable_build(gm, cfg->nr_vcpus, err);
+	rc = mptable_build_pci(gm, cfg->nr_vcpus, cfg->pci_irqs, cfg->nr_pci_irqs, err);
 	if (rc)
 		goto out;
-	rc = acpi_build(gm, cfg->nr_vcpus, &h.rsdp_gpa, err);
+	rc = acpi_build_pci(gm, cfg->nr_vcpus, cfg->pci, &h.rsdp_gpa, err);
 	if (rc)
 		goto out;
 

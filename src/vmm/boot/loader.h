@@ -20,10 +20,12 @@
 #ifndef YUN_VMM_BOOT_LOADER_H
 #define YUN_VMM_BOOT_LOADER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../../lib/err.h"
 #include "../memory.h"
+#include "mptable.h"
 
 /* Largest kernel file read: a vmlinux with debug info can be a few hundred MiB. */
 #define BOOT_KERNEL_MAX_BYTES (1ULL << 30)
@@ -33,6 +35,9 @@ struct boot_config {
 	const char *initrd_path;  /* NULL: none */
 	const char *cmdline;      /* NULL: empty */
 	unsigned nr_vcpus;        /* 1..LAYOUT_MAX_VCPUS */
+	bool pci;                 /* describe the PCI host bridge (MCFG, MP PCI bus) */
+	const struct mptable_pci_irq *pci_irqs; /* INTx lines for the MP table */
+	unsigned nr_pci_irqs;
 };
 
 enum boot_mode {

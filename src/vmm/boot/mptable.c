@@ -44,6 +44,8 @@ enum { MP_INT = 0, MP_NMI = 1, MP_SMI = 2, MP_EXTINT = 3 };
 #define MP_IRQ_CONFORMING 0x0000 /* polarity and trigger: as the bus says */
 #define MP_ALL_LAPICS 0xFF
 #define MP_ISA_BUS    0
+#define MP_PCI_BUS    1  /* MP bus ids are the table's own; this one is PCI bus 0 */
+#define MP_IRQ_PCI_INTX 0x000D /* level triggered (0b11 << 2), active high (0b01) */
 
 struct mpc_cpu {
 	uint8_t type;
@@ -114,8 +116,15 @@ static uint8_t mp_checksum(const void *p, size_t len)
 
 uint64_t mptable_size(unsigned nr_vcpus)
 {
+	return mptable_size_pci(nr_vcpus, NULL, 0);
+}
+
+uint64_t mptable_size_pci(unsigned nr_vcpus, const struct mptable_pci_irq *irqs, unsigned nr)
+{
+	(void)irqs;
 	return sizeof(struct mpf_intel) + MP_FIXED_SIZE +
-	       (uint64_t)nr_vcpus * sizeof(struct mpc_cpu);
+	       (uint64_t)nr_vcpus * sizeof(struct mpc_cpu) +
+	       (nr ? sizeof(struct mpc_bus) + nr * sizeof(struct mpc_intsrc) : 0);
 }
 
 /* Entry writers: each fills one entry at *p and advances *p past it. */
@@ -132,13 +141,13 @@ static void mp_put_cpu(uint8_t **p, unsigned index)
 	*p += sizeof(*cpu);
 }
 
-static void mp_put_isa_bus(uint8_t **p)
+static void mp_put_bus(uint8_t **p, uint8_t id, const char *type)
 {
 	struct mpc_bus *bus = (struct mpc_bus *)*p;
 
 	bus->type = MP_BUS;
-	bus->busid = MP_ISA_BUS;
-	memcpy(bus->bustype, "ISA   ", 6);
+	bus->busid = id;
+	memcpy(bus->bustype, type, 6);
 	*p += sizeof(*bus);
 }
 
@@ -171,7 +180,13 @@ static void mp_put_irq(uint8_t **p, uint8_t entry_type, uint8_t irq_type, uint8_
 
 int mptable_build(struct guest_mem *gm, unsigned nr_vcpus, struct yun_err *err)
 {
-	uint64_t size = mptable_size(nr_vcpus);
+	return mptable_build_pci(gm, nr_vcpus, NULL, 0, err);
+}
+
+int mptable_build_pci(struct guest_mem *gm, unsigned nr_vcpus, const struct mptable_pci_irq *irqs,
+		      unsigned nr_irqs, struct yun_err *err)
+{
+	uint64_t size = mptable_size_pci(nr_vcpus, irqs, nr_irqs);
 	uint8_t ioapic_id = (uint8_t)nr_vcpus;
 	struct mpf_intel *mpf;
 	struct mpc_table *mpc;
@@ -180,6 +195,9 @@ int mptable_build(struct guest_mem *gm, unsigned nr_vcpus, struct yun_err *err)
 	if (nr_vcpus == 0 || nr_vcpus > LAYOUT_MAX_VCPUS)
 		return yun_err_set(err, EINVAL, "MP table: %u vCPUs, must be 1 to %d", nr_vcpus,
 				   LAYOUT_MAX_VCPUS);
+	if (nr_irqs > MPTABLE_MAX_PCI_IRQS)
+		return yun_err_set(err, EINVAL, "MP table: %u PCI interrupts, at most %d",
+				   nr_irqs, MPTABLE_MAX_PCI_IRQS);
 	base = gm_ptr(gm, LAYOUT_EBDA, size);
 	if (!base)
 		return yun_err_set(err, EFAULT, "MP table: 0x%llx..0x%llx is not guest RAM",
@@ -192,13 +210,24 @@ int mptable_build(struct guest_mem *gm, unsigned nr_vcpus, struct yun_err *err)
 	p = (uint8_t *)(mpc + 1);
 	for (unsigned i = 0; i < nr_vcpus; i++)
 		mp_put_cpu(&p, i);
-	mp_put_isa_bus(&p);
+	mp_put_bus(&p, MP_ISA_BUS, "ISA   ");
+	if (nr_irqs)
+		mp_put_bus(&p, MP_PCI_BUS, "PCI   ");
 	mp_put_ioapic(&p, ioapic_id);
 	for (unsigned irq = 0; irq < MP_ISA_IRQS; irq++) {
 		if (irq == 2)
 			continue;
 		mp_put_irq(&p, MP_INTSRC, MP_INT, (uint8_t)irq, ioapic_id,
 			   (uint8_t)(irq == IRQ_PIT ? 2 : irq));
+	}
+	for (unsigned i = 0; i < nr_irqs; i++) {
+		struct mpc_intsrc *src = (struct mpc_intsrc *)p;
+
+		/* Source: PCI bus, (device << 2) | pin (0 = INTA#); level, active high. */
+		mp_put_irq(&p, MP_INTSRC, MP_INT, (uint8_t)(irqs[i].slot << 2), ioapic_id,
+			   irqs[i].gsi);
+		src->srcbus = MP_PCI_BUS;
+		src->irqflag = MP_IRQ_PCI_INTX;
 	}
 	mp_put_irq(&p, MP_LINTSRC, MP_EXTINT, 0, MP_ALL_LAPICS, 0);
 	mp_put_irq(&p, MP_LINTSRC, MP_NMI, 0, MP_ALL_LAPICS, 1);
@@ -208,7 +237,8 @@ int mptable_build(struct guest_mem *gm, unsigned nr_vcpus, struct yun_err *err)
 	mpc->spec = MP_SPEC_REV;
 	memcpy(mpc->oem, "YUN     ", 8);
 	memcpy(mpc->productid, "YUNVMM      ", 12);
-	mpc->oemcount = (uint16_t)(nr_vcpus + 2 + MP_NR_INTSRC + MP_NR_LINT);
+	mpc->oemcount = (uint16_t)(nr_vcpus + 2 + MP_NR_INTSRC + MP_NR_LINT +
+				   (nr_irqs ? 1 + nr_irqs : 0));
 	mpc->lapic = (uint32_t)LAYOUT_LAPIC;
 	mpc->checksum = mp_checksum(mpc, mpc->length);
 

@@ -16,6 +16,13 @@
  *                          device line, so it has no entry)
  *                          local interrupts: ExtINT -> LINT0, NMI -> LINT1
  *
+ * With PCI devices (mptable_build_pci): bus 1 "PCI   " (PCI bus 0) after the
+ * ISA bus, and after the ISA interrupts one I/O interrupt entry per PCI
+ * INTx: source bus 1, IRQ (slot << 2) | 0 (INTA#), flags level triggered /
+ * active high (explicit, because KVM's IOAPIC treats a raised line as
+ * asserted), destination the IOAPIC pin = GSI 16..23. Guests booted with
+ * ACPI do not read this (there is no _PRT yet): they use MSI-X.
+ *
  * Size: 16 + 196 + 20 * nr_vcpus bytes. Up to 40 vCPUs this fits in the
  * EBDA's first KiB; for LAYOUT_MAX_VCPUS (64) it is 1492 bytes and runs on
  * to 0xA01D4, into the legacy VGA hole. That is still inside the range
@@ -35,6 +42,13 @@
 #define MPTABLE_IOAPIC_VER  0x11
 #define MPTABLE_LAPIC_VER   0x14
 
+#define MPTABLE_MAX_PCI_IRQS 8
+
+struct mptable_pci_irq {
+	uint8_t slot; /* PCI device number on bus 0 */
+	uint8_t gsi;  /* IOAPIC pin its INTA# drives */
+};
+
 /* Bytes the whole block (floating pointer + configuration table) takes. */
 uint64_t mptable_size(unsigned nr_vcpus);
 
@@ -43,5 +57,10 @@ uint64_t mptable_size(unsigned nr_vcpus);
  * -EINVAL for a bad vCPU count, -EFAULT if guest RAM does not cover it.
  */
 int mptable_build(struct guest_mem *gm, unsigned nr_vcpus, struct yun_err *err);
+
+/* The same with a PCI bus and nr_irqs (<= MPTABLE_MAX_PCI_IRQS) INTx entries. */
+uint64_t mptable_size_pci(unsigned nr_vcpus, const struct mptable_pci_irq *irqs, unsigned nr);
+int mptable_build_pci(struct guest_mem *gm, unsigned nr_vcpus, const struct mptable_pci_irq *irqs,
+		      unsigned nr_irqs, struct yun_err *err);
 
 #endif

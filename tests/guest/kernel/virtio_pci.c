@@ -364,6 +364,18 @@ static bool used_arrived(void *arg)
 	return q->used[1] != q->last_used;
 }
 
+struct irq_wait {
+	volatile u32 *count;
+	u32 before;
+};
+
+static bool irq_arrived(void *arg)
+{
+	struct irq_wait *w = arg;
+
+	return *w->count != w->before;
+}
+
 long vq_request(struct virtio_dev *vd, u16 qi, const struct vq_buf *bufs, u32 n, bool indirect,
 		enum vq_mode mode, u64 ms, const char **why)
 {
@@ -409,6 +421,7 @@ long vq_request(struct virtio_dev *vd, u16 qi, const struct vq_buf *bufs, u32 n,
 		q->avail[0] = mode == VQ_IRQ ? 0 : VRING_AVAIL_F_NO_INTERRUPT;
 	}
 
+	u32 irqs_before = q->vector >= VEC_VIRTIO ? virtio_irqs[q->vector - VEC_VIRTIO] : 0;
 	u16 old = q->avail_idx;
 	q->avail[2 + old % q->size] = head;
 	barrier();
@@ -426,7 +439,17 @@ long vq_request(struct virtio_dev *vd, u16 qi, const struct vq_buf *bufs, u32 n,
 
 	bool ok;
 	if (mode == VQ_IRQ) {
+		/*
+		 * A device writes the used ring before it signals, so the ring can
+		 * move a moment before the interrupt lands: wait for both.
+		 */
 		ok = wait_until(used_arrived, q, ms);
+		if (ok && q->vector >= VEC_VIRTIO) {
+			struct irq_wait w = { .count = &virtio_irqs[q->vector - VEC_VIRTIO],
+					      .before = irqs_before };
+
+			ok = wait_until(irq_arrived, &w, ms);
+		}
 	} else {
 		clock_start();
 		u64 end = clock_ticks + (ms * CLOCK_HZ + 999) / 1000;

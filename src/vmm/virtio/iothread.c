@@ -1,0 +1,99 @@
+/* iothread.c - see iothread.h. */
+#include "iothread.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+int iothread_init(struct iothread *io, struct yun_err *err)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+
+	memset(io, 0, sizeof(*io));
+	io->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (io->epfd < 0)
+		return yun_err_errno(err, errno, "I/O thread: epoll_create1");
+	io->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (io->stop_fd < 0 || epoll_ctl(io->epfd, EPOLL_CTL_ADD, io->stop_fd, &ev) < 0) {
+		int e = errno;
+
+		if (io->stop_fd >= 0)
+			close(io->stop_fd);
+		close(io->epfd);
+		io->epfd = io->stop_fd = -1;
+		return yun_err_errno(err, e, "I/O thread: stop eventfd");
+	}
+	return 0;
+}
+
+int iothread_watch(struct iothread *io, int fd, iothread_fn fn, void *arg, struct yun_err *err)
+{
+	struct iothread_watch *w;
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (io->nr == IOTHREAD_MAX_WATCHES)
+		return yun_err_set(err, ENOSPC, "I/O thread: more than %d watches",
+				   IOTHREAD_MAX_WATCHES);
+	w = &io->watch[io->nr];
+	*w = (struct iothread_watch){ fd, fn, arg };
+	ev.data.ptr = w;
+	if (epoll_ctl(io->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return yun_err_errno(err, errno, "I/O thread: watch fd %d", fd);
+	io->nr++;
+	return 0;
+}
+
+static void *iothread_main(void *arg)
+{
+	struct iothread *io = arg;
+	struct epoll_event ev[16];
+
+	for (;;) {
+		int n = epoll_wait(io->epfd, ev, 16, -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break; /* cannot happen with a valid epfd */
+		for (int i = 0; i < n; i++) {
+			struct iothread_watch *w = ev[i].data.ptr;
+
+			if (!w)
+				return NULL; /* the stop eventfd */
+			w->fn(w->arg);
+		}
+	}
+	return NULL;
+}
+
+int iothread_start(struct iothread *io, const char *name, struct yun_err *err)
+{
+	int rc = pthread_create(&io->thread, NULL, iothread_main, io);
+
+	if (rc)
+		return yun_err_errno(err, rc, "I/O thread: start");
+	pthread_setname_np(io->thread, name);
+	io->started = true;
+	return 0;
+}
+
+void iothread_destroy(struct iothread *io)
+{
+	uint64_t one = 1;
+
+	if (io->started) {
+		/* An eventfd write of 1 cannot fail short of overflow; the join would hang. */
+		while (write(io->stop_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+			;
+		pthread_join(io->thread, NULL);
+		io->started = false;
+	}
+	if (io->stop_fd >= 0)
+		close(io->stop_fd);
+	if (io->epfd >= 0)
+		close(io->epfd);
+	io->stop_fd = io->epfd = -1;
+}

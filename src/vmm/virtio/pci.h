@@ -1,0 +1,148 @@
+/*
+ * pci.h - the virtio 1.x modern PCI transport (virtio 1.2, 4.1): one PCI
+ * function per device model, vendor 0x1AF4, device 0x1040 + type,
+ * revision 1, everything in one 32-bit memory BAR (BAR 0, 32 KiB):
+ *
+ *   0x0000  common configuration   (VIRTIO_PCI_CAP_COMMON_CFG)
+ *   0x1000  ISR status             (VIRTIO_PCI_CAP_ISR_CFG)
+ *   0x2000  device configuration   (VIRTIO_PCI_CAP_DEVICE_CFG, if any)
+ *   0x3000  queue notify: queue q at 0x3000 + 4 * q (multiplier 4)
+ *   0x4000  MSI-X table (one vector per queue + one for config changes)
+ *   0x5000  MSI-X PBA
+ *
+ * Kicks: each queue has an eventfd. The VM binds it to the queue's notify
+ * address with KVM_IOEVENTFD (host.ioeventfd), so a driver's notify write
+ * never leaves the kernel, and the I/O thread (host.iothread) polls it and
+ * runs the model's queue_notify. A notify write that does reach user space
+ * (no ioeventfd, odd access size) writes the same eventfd; with no I/O
+ * thread at all (a unit-test harness) it runs the queue on the caller's
+ * thread, so a harness writing the notify register sees the used ring
+ * updated when the write returns.
+ *
+ * Interrupts: MSI-X when the driver enabled it (host.msix fires vectors),
+ * else INTx through host.intx with the ISR register (read-to-clear).
+ */
+#ifndef YUN_VMM_VIRTIO_PCI_H
+#define YUN_VMM_VIRTIO_PCI_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../../lib/err.h"
+#include "../irq.h"
+#include "../memory.h"
+#include "../pci/msix.h"
+#include "../pci/pci.h"
+#include "iothread.h"
+#include "virtio.h"
+
+#define VIRTIO_PCI_VENDOR      0x1AF4
+#define VIRTIO_PCI_DEVICE_BASE 0x1040
+#define VIRTIO_PCI_SUBSYS_ID   0x1100
+
+#define VIRTIO_PCI_BAR         0
+#define VIRTIO_PCI_BAR_SIZE    0x8000
+#define VIRTIO_PCI_COMMON_OFF  0x0000
+#define VIRTIO_PCI_ISR_OFF     0x1000
+#define VIRTIO_PCI_DEVICE_OFF  0x2000
+#define VIRTIO_PCI_NOTIFY_OFF  0x3000
+#define VIRTIO_PCI_NOTIFY_MULT 4
+#define VIRTIO_PCI_MSIX_TABLE  0x4000
+#define VIRTIO_PCI_MSIX_PBA    0x5000
+#define VIRTIO_PCI_REGION_SIZE 0x1000
+
+/* virtio_pci_cap.cfg_type */
+#define VIRTIO_PCI_CAP_COMMON_CFG 1
+#define VIRTIO_PCI_CAP_NOTIFY_CFG 2
+#define VIRTIO_PCI_CAP_ISR_CFG    3
+#define VIRTIO_PCI_CAP_DEVICE_CFG 4
+#define VIRTIO_PCI_CAP_PCI_CFG    5
+
+/* struct virtio_pci_common_cfg offsets. */
+#define VIRTIO_PCI_COMMON_DFSELECT  0x00
+#define VIRTIO_PCI_COMMON_DF        0x04
+#define VIRTIO_PCI_COMMON_GFSELECT  0x08
+#define VIRTIO_PCI_COMMON_GF        0x0C
+#define VIRTIO_PCI_COMMON_MSIX      0x10
+#define VIRTIO_PCI_COMMON_NUMQ      0x12
+#define VIRTIO_PCI_COMMON_STATUS    0x14
+#define VIRTIO_PCI_COMMON_CFGGEN    0x15
+#define VIRTIO_PCI_COMMON_Q_SELECT  0x16
+#define VIRTIO_PCI_COMMON_Q_SIZE    0x18
+#define VIRTIO_PCI_COMMON_Q_MSIX    0x1A
+#define VIRTIO_PCI_COMMON_Q_ENABLE  0x1C
+#define VIRTIO_PCI_COMMON_Q_NOFF    0x1E
+#define VIRTIO_PCI_COMMON_Q_DESC    0x20
+#define VIRTIO_PCI_COMMON_Q_AVAIL   0x28
+#define VIRTIO_PCI_COMMON_Q_USED    0x30
+#define VIRTIO_PCI_COMMON_SIZE      0x3C
+
+#define VIRTIO_PCI_ISR_QUEUE  1
+#define VIRTIO_PCI_ISR_CONFIG 2
+
+/* What the VM gives the transport; every member may be empty in a harness. */
+struct virtio_pci_host {
+	const struct guest_mem *gm;
+	struct iothread *iothread;   /* NULL: run kicks on the notifying thread */
+	/* Bind/unbind eventfd `fd` to writes of `len` bytes at `gpa`; <0: not possible. */
+	int (*ioeventfd)(void *ctx, uint64_t gpa, uint32_t len, int fd, bool assign);
+	void *ctx;
+	struct msix_host msix;
+	struct irq_line intx;        /* set_level NULL: no INTx */
+};
+
+struct virtio_pci;
+
+struct virtio_pci_queue {
+	struct virtio_pci *vp;
+	unsigned index;
+	uint16_t size;
+	uint16_t msix_vector;
+	bool enabled;
+	uint64_t desc, avail, used;
+	struct vq vq;
+	int kick_fd;                 /* eventfd */
+	bool ioeventfd_bound;
+	uint64_t bound_gpa;
+};
+
+struct virtio_pci {
+	struct pci_dev pci;
+	struct msix msix;
+	pthread_mutex_t lock;        /* everything below; model calls happen under it */
+	const struct virtio_device_ops *ops;
+	void *dev;
+	struct virtio_pci_host host;
+
+	uint64_t device_features, driver_features;
+	uint32_t dfselect, gfselect;
+	uint16_t config_vector, queue_select;
+	uint8_t status, config_generation, isr;
+	bool intx_asserted;
+	struct virtio_pci_queue q[VIRTIO_MAX_QUEUES];
+};
+
+/*
+ * Build the PCI function for a model (ops, dev) with its capabilities,
+ * BAR and MSI-X; then the caller adds vp->pci to a bus with pci_bus_add().
+ * The transport offers VERSION_1, INDIRECT_DESC and EVENT_IDX on top of
+ * ops->features.
+ */
+int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_ops *ops, void *dev,
+		    const struct virtio_pci_host *host, struct yun_err *err);
+void virtio_pci_destroy(struct virtio_pci *vp);
+
+/* BAR 0 handler (what the PCI bus calls; a harness may call it directly). */
+void virtio_pci_bar_io(void *vp, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+
+/* Run queue q now: what the I/O thread does when its kick eventfd fires. */
+void virtio_pci_kick(struct virtio_pci *vp, unsigned q);
+
+/* For models that complete requests later: after vq_push()es on q, maybe interrupt. */
+void virtio_pci_queue_done(struct virtio_pci *vp, unsigned q);
+
+/* The device went wrong: set DEVICE_NEEDS_RESET and tell the driver. */
+void virtio_pci_needs_reset(struct virtio_pci *vp);
+
+#endif
