@@ -25,7 +25,9 @@ import calendar
 import os
 import queue
 import random
+import json
 import re
+import socket
 import string
 import struct
 import subprocess
@@ -110,9 +112,11 @@ class Run:
         return [text for _, text in self.lines[-n:]]
 
 
-def execute(argv, timeout, feed=None):
-    """Run argv with stdin/stdout/stderr pipes; `feed(run, stdin)` is called
-    from a thread when given (it may write to the guest's serial input)."""
+def execute(argv, timeout, feed=None, on_line=None):
+    """Run argv with stdin/stdout/stderr pipes; `feed(stdin)` is called once
+    the guest says "YT READY" (it may write to the guest's serial input);
+    `on_line(text, proc)` sees every serial line as it arrives (a case that
+    talks to the guest or measures the VMM while it runs)."""
     run = Run()
     run.start = time.monotonic()
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -145,6 +149,11 @@ def execute(argv, timeout, feed=None):
             eof = True
         elif item:
             run.lines.append(item)
+            if on_line:
+                try:
+                    on_line(item[1], proc)
+                except OSError as e:
+                    run.lines.append((time.monotonic(), "# harness: %s" % e))
             if not fed and item[1] == "YT READY":
                 fed = True
                 try:
@@ -193,7 +202,7 @@ def require(cond, msg):
 class Case:
     def __init__(self, name, guest, image="bz", cpus=1, memory=256, initrd=False,
                  expect="pass", vmms=("yun", "qemu"), extra="", check=None, feed=None,
-                 devices=(), qemu_extra=()):
+                 devices=(), qemu_extra=(), on_line=None):
         self.name = name
         self.guest = guest      # the yuntest= value
         self.image = image      # "bz" or "elf"
@@ -207,6 +216,7 @@ class Case:
         self.feed = feed        # feed(ctx) -> bytes for the serial input
         self.devices = devices  # virtio devices: "rng", "disk", "disk-ro"
         self.qemu_extra = qemu_extra  # QEMU-only argv words (e.g. a root port)
+        self.on_line = on_line  # on_line(ctx, text, proc) while the VMM runs
 
 
 class Context:
@@ -230,6 +240,9 @@ class Context:
         self.blk_seed = rng.getrandbits(63) | 1
         self.disk_path = os.path.join(tmpdir, "disk.img")
         self.disk_orig = b""
+        self.tap = None  # TapPort of the running virtio-net case
+        self.balloon = None  # BalloonState of the running virtio-balloon case
+        self.vsock = None  # VsockHost of the running virtio-vsock case
 
     def make_disk(self, readonly):
         """A fresh 1 MiB random image per run; a read-only one carries the
@@ -482,6 +495,465 @@ def check_virtio_blk(ctx, run, vmm, case):
         stats.get("indirect"), cfg.get("flush"))
 
 
+# ---- virtio-net: a TAP the harness creates and watches --------------------
+
+NET_GUEST_MAC = "52:54:00:12:34:56"
+NET_HOST_MAC = bytes.fromhex("025954000001")  # no host interface has it
+NET_GUEST_IP, NET_HOST_IP = bytes([10, 0, 2, 15]), bytes([10, 0, 2, 2])
+NET_GUEST_PORT, NET_HOST_PORT, NET_ECHO_PORT = 5000, 5001, 5002
+NET_TX_LENS = [8, 18, 100, 512, 1000, 1472, 333, 64]  # cases/virtio_net.c tx_lens
+NET_RX_LENS = [4, 60, 200, 700, 1472, 1200, 30, 1000]
+NET_NTX = NET_NRX = 8
+ETH_P_ALL, ETH_P_IP = 3, 0x0800
+SOL_PACKET, PACKET_AUXDATA = 263, 8
+PACKET_OUTGOING = 4
+TP_STATUS_CSUMNOTREADY = 1 << 3
+
+
+def net_payload(seq, n, salt):
+    """Payload of frame `seq`: seq (LE32), then bytes of cases/virtio_net.c
+    payload_byte (salt 0 for the guest's frames, 0x5a for the harness's)."""
+    head = struct.pack("<I", seq)[:n]
+    return head + bytes((seq * 37 + i * 13 + salt) & 0xFF for i in range(4, n))
+
+
+def inet_sum(data, start=0):
+    if len(data) % 2:
+        data += b"\0"
+    s = start + sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
+def pseudo_sum(ip, udp_len):
+    return inet_sum(ip[12:20], 17 + udp_len)
+
+
+def build_udp_frame(dst_mac, seq, payload):
+    udp_len = 8 + len(payload)
+    ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, seq, 0x4000, 64, 17, 0,
+                               NET_HOST_IP, NET_GUEST_IP))
+    struct.pack_into("!H", ip, 10, ~inet_sum(bytes(ip)) & 0xFFFF)
+    udp = bytearray(struct.pack("!HHHH", NET_HOST_PORT, NET_GUEST_PORT, udp_len, 0) + payload)
+    c = ~inet_sum(bytes(udp), pseudo_sum(ip, udp_len)) & 0xFFFF
+    struct.pack_into("!H", udp, 6, c or 0xFFFF)
+    return dst_mac + NET_HOST_MAC + struct.pack("!H", ETH_P_IP) + bytes(ip) + bytes(udp)
+
+
+def fnv32(data):
+    h = 0x811C9DC5
+    for b in data:
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+class TapPort:
+    """A TAP device made for one run (deleted by close(), always) and an
+    AF_PACKET socket on it. Nothing gets an address or a route: the frames
+    stay on this interface."""
+
+    def __init__(self, name):
+        self.name = name
+        self.sock = None
+        self.frames = []  # (pkttype, auxdata status, bytes)
+        subprocess.run(["ip", "tuntap", "add", "dev", name, "mode", "tap"], check=True,
+                       capture_output=True)
+        try:
+            try:  # no IPv6 chatter (router solicitations, MLD) on the wire
+                with open("/proc/sys/net/ipv6/conf/%s/disable_ipv6" % name, "w") as f:
+                    f.write("1")
+            except OSError:
+                pass
+            subprocess.run(["ip", "link", "set", name, "up"], check=True, capture_output=True)
+            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            self.sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+            self.sock.bind((name, ETH_P_ALL))
+            self.sock.setblocking(False)
+        except BaseException:
+            self.close()
+            raise
+
+    def send(self, frame):
+        self.sock.send(frame)
+
+    def drain(self):
+        while True:
+            try:
+                data, anc, _, addr = self.sock.recvmsg(65536, socket.CMSG_SPACE(32))
+            except (BlockingIOError, InterruptedError):
+                return
+            status = 0
+            for level, typ, cdata in anc:
+                if level == SOL_PACKET and typ == PACKET_AUXDATA and len(cdata) >= 4:
+                    status = struct.unpack_from("<I", cdata)[0]
+            self.frames.append((addr[2], status, data))
+
+    def close(self):
+        if self.sock:
+            self.sock.close()
+            self.sock = None
+        subprocess.run(["ip", "link", "del", self.name], capture_output=True)
+
+
+def net_on_line(ctx, text, proc):
+    if text == "YT NET READY" and ctx.tap:
+        mac = bytes.fromhex(NET_GUEST_MAC.replace(":", ""))
+        for seq in range(NET_NRX):
+            n = NET_RX_LENS[seq % len(NET_RX_LENS)]
+            ctx.tap.send(build_udp_frame(mac, seq, net_payload(seq, n, 0x5A)))
+        ctx.tap.drain()
+
+
+def parse_udp(frame):
+    """(ip header, udp header + data) of an IPv4/UDP frame, else None."""
+    if len(frame) < 42 or struct.unpack_from("!H", frame, 12)[0] != ETH_P_IP:
+        return None
+    ip = frame[14:34]
+    if ip[0] != 0x45 or ip[9] != 17:
+        return None
+    total = struct.unpack_from("!H", ip, 2)[0]
+    udp = frame[34:14 + total]
+    if len(udp) < 8 or struct.unpack_from("!H", udp, 4)[0] != len(udp):
+        return None
+    return ip, udp
+
+
+def check_virtio_net(ctx, run, vmm, case):
+    require(run.value("NET") is not None or run.values("NET"), "no NET lines")
+    lines = run.values("NET")
+    mac = next((v.split()[1] for v in lines if v.startswith("MAC ")), None)
+    require(mac == NET_GUEST_MAC, "guest read MAC %s from config space, want %s"
+            % (mac, NET_GUEST_MAC))
+    ctx.tap.drain()
+    # Guest -> host: what reached the TAP from the guest (not our own sends).
+    tx, echoes, partial = {}, {}, 0
+    for pkttype, status, frame in ctx.tap.frames:
+        if pkttype == PACKET_OUTGOING:
+            continue
+        parsed = parse_udp(frame)
+        if not parsed:
+            continue
+        ip, udp = parsed
+        sport, dport = struct.unpack_from("!HH", udp)
+        if sport != NET_GUEST_PORT:
+            continue
+        require(frame[:6] == NET_HOST_MAC and frame[6:12].hex(":") == NET_GUEST_MAC,
+                "guest frame has addresses %s -> %s" % (frame[6:12].hex(":"), frame[:6].hex(":")))
+        require(inet_sum(ip) == 0xFFFF, "guest frame with a bad IP header checksum")
+        field = struct.unpack_from("!H", udp, 6)[0]
+        if status & TP_STATUS_CSUMNOTREADY:
+            # Offloaded: the VMM passed NEEDS_CSUM to the TAP (IFF_VNET_HDR).
+            require(field == inet_sum(b"", pseudo_sum(ip, len(udp))),
+                    "checksum-partial frame without the pseudo-header sum")
+            partial += 1
+        else:
+            require(field != 0 and inet_sum(udp, pseudo_sum(ip, len(udp))) == 0xFFFF,
+                    "guest frame (port %d) with a bad UDP checksum 0x%04x" % (dport, field))
+        data = udp[8:]
+        if dport == NET_HOST_PORT:
+            seq = struct.unpack_from("<I", data.ljust(4, b"\0"))[0]
+            require(seq not in tx, "guest frame %d arrived twice" % seq)
+            want = net_payload(seq, NET_TX_LENS[seq % len(NET_TX_LENS)], 0)
+            require(data == want, "guest frame %d: payload differs (%d bytes, want %d)"
+                    % (seq, len(data), len(want)))
+            tx[seq] = status
+        elif dport == NET_ECHO_PORT:
+            require(len(data) == 12, "echo frame of %d bytes" % len(data))
+            seq, n, h = struct.unpack("<III", data)
+            echoes[seq] = (n, h)
+    require(sorted(tx) == list(range(NET_NTX)), "guest frames on the TAP: %s, want 0..%d"
+            % (sorted(tx), NET_NTX - 1))
+    want_partial = sum(1 for v in run.values("NET") if v.startswith("TX ") and "partial" in v)
+    require(partial == want_partial, "%d checksum-partial frames on the TAP, guest sent %d"
+            % (partial, want_partial))
+    # Host -> guest: every injected frame checked by the guest and echoed.
+    rx = [v for v in lines if v.startswith("RX seq=")]
+    require(len(rx) == NET_NRX, "guest received %d of %d frames" % (len(rx), NET_NRX))
+    for seq in range(NET_NRX):
+        payload = net_payload(seq, NET_RX_LENS[seq % len(NET_RX_LENS)], 0x5A)
+        require(echoes.get(seq) == (len(payload), fnv32(payload)),
+                "echo of frame %d: %s, want %s" % (seq, echoes.get(seq),
+                                                   (len(payload), fnv32(payload))))
+    cfg = next((v for v in lines if v.startswith("CONFIG ")), "")
+    done = next((v for v in lines if v.startswith("RX_DONE ")), "")
+    return "%d frames each way + %d echoes, %d tx checksums offloaded; %s; %s" % (
+        len(tx), len(echoes), partial, cfg[7:], done[8:])
+
+
+# ---- virtio-balloon: the target set through the VMM's monitor, RSS read ---
+
+BALLOON_MIB = 64  # the guest's range (cases/virtio_balloon.c REGION_BYTES)
+
+
+class Qmp:
+    """A minimal QMP client (QEMU's JSON monitor on a Unix socket)."""
+
+    def __init__(self, path, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.settimeout(timeout)
+                self.sock.connect(path)
+                break
+            except OSError:
+                self.sock.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        self.buf = b""
+        self._reply()  # the greeting
+        self.cmd("qmp_capabilities")
+
+    def _reply(self):
+        while True:
+            while b"\n" not in self.buf:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise OSError("QMP connection closed")
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\n", 1)
+            msg = json.loads(line)
+            if "event" not in msg:
+                return msg
+
+    def cmd(self, name, **arguments):
+        req = {"execute": name}
+        if arguments:
+            req["arguments"] = arguments
+        self.sock.sendall(json.dumps(req).encode() + b"\n")
+        msg = self._reply()
+        while "QMP" in msg:
+            msg = self._reply()
+        if "error" in msg:
+            raise OSError("QMP %s: %s" % (name, msg["error"].get("desc")))
+        return msg.get("return")
+
+    def close(self):
+        self.sock.close()
+
+
+def vm_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
+class BalloonState:
+    def __init__(self, vmm, case, qmp_path):
+        self.vmm = vmm
+        self.memory = case.memory
+        self.qmp_path = qmp_path
+        self.qmp = None
+        self.rss = {}  # phase -> KiB
+        self.notes = []
+        self.host_stats = []  # (guest's free figure, QEMU's stat-free-memory)
+        self.inflated = False
+        self.deflating = False
+        self.want_stats = False
+
+    def set_target(self, mib):
+        if self.vmm != "qemu":
+            raise OSError("no way to set yun-vmm's balloon target yet")
+        if not self.qmp:
+            self.qmp = Qmp(self.qmp_path)
+        self.qmp.cmd("balloon", value=mib * MIB)
+
+    def close(self):
+        if self.qmp:
+            self.qmp.close()
+            self.qmp = None
+
+
+def balloon_on_line(ctx, text, proc):
+    b = ctx.balloon
+    if not b:
+        return
+    if text.startswith("YT BALLOON CONFIG"):
+        b.rss["start"] = vm_rss_kib(proc.pid)
+        b.want_stats = "stats=1" in text
+        if b.vmm == "qemu" and b.want_stats:
+            b.qmp = b.qmp or Qmp(b.qmp_path)
+            b.qmp.cmd("qom-set", path="/machine/peripheral/balloon0",
+                      property="guest-stats-polling-interval", value=1)
+    elif text.startswith("YT BALLOON TOUCHED"):
+        b.rss["touched"] = vm_rss_kib(proc.pid)
+        b.set_target(b.memory - BALLOON_MIB)
+    elif text.startswith("YT BALLOON INFLATED"):
+        b.rss["inflated"] = vm_rss_kib(proc.pid)
+        b.inflated = True
+        # Wait for a statistics report made after the inflate when the
+        # device has a stats queue (QEMU returns the buffer every second);
+        # otherwise go on now.
+        if not b.want_stats:
+            balloon_deflate(b, proc)
+    elif text.startswith("YT BALLOON STATS ") and b.vmm == "qemu":
+        free = int(text.split("free=")[1].split()[0])
+        got = b.qmp.cmd("qom-get", path="/machine/peripheral/balloon0",
+                        property="guest-stats")
+        b.host_stats.append((free, got["stats"].get("stat-free-memory"), b.inflated))
+        if b.inflated and not b.deflating:
+            balloon_deflate(b, proc)
+    elif text.startswith("YT BALLOON DEFLATED"):
+        b.rss["deflated"] = vm_rss_kib(proc.pid)
+        proc.stdin.write(b"done\n")
+        proc.stdin.flush()
+
+
+def balloon_deflate(b, proc):
+    b.deflating = True
+    b.set_target(b.memory)
+    proc.stdin.write(b"deflate\n")
+    proc.stdin.flush()
+
+
+def check_virtio_balloon(ctx, run, vmm, case):
+    b = ctx.balloon
+    lines = run.values("BALLOON")
+    cfg = next((v for v in lines if v.startswith("CONFIG ")), "")
+    inflated = next((v for v in lines if v.startswith("INFLATED ")), None)
+    deflated = next((v for v in lines if v.startswith("DEFLATED ")), None)
+    require(inflated and deflated, "no INFLATED / DEFLATED lines")
+    pages = int(inflated.split()[1])
+    want = BALLOON_MIB * MIB // 4096
+    require(pages == want, "inflated %d pages, want %d (target %d MiB)" % (pages, want,
+                                                                          BALLOON_MIB))
+    require(int(deflated.split()[1]) == pages, "deflated %s of %d pages"
+            % (deflated.split()[1], pages))
+    r = b.rss
+    require(all(k in r for k in ("touched", "inflated", "deflated")), "RSS not measured: %s" % r)
+    kib = pages * 4
+    drop, regain = r["touched"] - r["inflated"], r["deflated"] - r["inflated"]
+    require(drop >= 0.75 * kib, "RSS fell by %d KiB on inflate, want >= 75%% of %d KiB"
+            % (drop, kib))
+    require(regain >= 0.75 * kib, "RSS rose by %d KiB on deflate, want >= 75%% of %d KiB"
+            % (regain, kib))
+    stats_note = "no stats queue"
+    if "stats=1" in (cfg or ""):
+        require(b.host_stats, "no statistics report reached the host")
+        for free, host_free, _ in b.host_stats:
+            require(host_free == free, "host sees stat-free-memory %s, guest sent %d"
+                    % (host_free, free))
+        after = [s for s in b.host_stats if s[2]]
+        require(after and after[0][0] == b.host_stats[0][0] - pages * 4096,
+                "no report with free memory lowered by the balloon: %s" % b.host_stats)
+        stats_note = "free memory %d -> %d MiB in the host's stats" % (
+            b.host_stats[0][0] // MIB, after[0][0] // MIB)
+    return ("RSS MiB: start %.0f, touched %.0f, inflated %.0f (-%.1f), deflated %.0f (+%.1f); "
+            "%s" % (r.get("start", 0) / 1024, r["touched"] / 1024, r["inflated"] / 1024,
+                    drop / 1024, r["deflated"] / 1024, regain / 1024, stats_note))
+
+
+# ---- virtio-vsock: a host end per VMM --------------------------------------
+# yun-vmm: Firecracker-style hybrid vsock. `--vsock cid=N,socket=PATH`; the
+# host reaches guest port P by connecting to PATH and writing "CONNECT P\n"
+# (answer "OK <host port>\n"); a guest connection to host port P arrives at
+# the Unix socket "PATH_P", where the harness listens. QEMU: vhost-vsock-pci
+# and AF_VSOCK sockets, which need /dev/vhost-vsock (absent on the PVM test
+# machines, so the QEMU run is skipped there).
+
+VSOCK_CID = 3
+VSOCK_HOST_PORT = 5001  # the guest connects here (yt.vport)
+VSOCK_GUEST_PORT = 1234  # the guest listens here
+
+
+def vsock_recv_line(conn, limit=4096):
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(limit)
+        if not chunk:
+            raise OSError("connection closed after %r" % data[:40])
+        data += chunk
+    return data
+
+
+class VsockHost:
+    def __init__(self, vmm, tmpdir):
+        self.vmm = vmm
+        self.path = os.path.join(tmpdir, "vsock.sock")
+        self.results = {}  # "g2h" / "h2g" -> (ok, note)
+        self.threads = []
+        if vmm == "yun":
+            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.listener.bind("%s_%d" % (self.path, VSOCK_HOST_PORT))
+        else:
+            self.listener = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+            self.listener.bind((socket.VMADDR_CID_ANY, VSOCK_HOST_PORT))
+        self.listener.listen(1)
+        self.listener.settimeout(30)
+        self._start(self._serve_g2h)
+
+    def _start(self, fn):
+        t = threading.Thread(target=fn, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def _serve_g2h(self):
+        try:
+            conn, _ = self.listener.accept()
+            with conn:
+                conn.settimeout(15)
+                ping = vsock_recv_line(conn)
+                conn.sendall(b"pong " + ping[:-1][::-1] + b"\n")
+                self.results["g2h"] = (True, "%d bytes each way" % len(ping))
+                conn.recv(16)  # until the guest shuts down
+        except OSError as e:
+            self.results.setdefault("g2h", (False, "host listener: %s" % e))
+
+    def connect_guest(self, message):
+        def run():
+            try:
+                if self.vmm == "yun":
+                    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    s.settimeout(15)
+                    s.connect(self.path)
+                    s.sendall(b"CONNECT %d\n" % VSOCK_GUEST_PORT)
+                    ok = vsock_recv_line(s)
+                    if not re.match(rb"OK \d+\n$", ok):
+                        raise OSError("CONNECT answered %r" % ok)
+                else:
+                    s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+                    s.settimeout(15)
+                    s.connect((VSOCK_CID, VSOCK_GUEST_PORT))
+                with s:
+                    s.sendall(message)
+                    echo = vsock_recv_line(s)
+                    if echo != message:
+                        raise OSError("echo %r, sent %r" % (echo[:40], message[:40]))
+                self.results["h2g"] = (True, "%d bytes echoed" % len(message))
+            except OSError as e:
+                self.results["h2g"] = (False, "host connection: %s" % e)
+        self._start(run)
+
+    def close(self):
+        self.listener.close()
+        for t in self.threads:
+            t.join(timeout=2)
+
+
+def vsock_on_line(ctx, text, proc):
+    if text == "YT VSOCK LISTEN %d" % VSOCK_GUEST_PORT and ctx.vsock:
+        msg = ("hello guest %s\n" % "".join(ctx.rng.choice(string.ascii_letters)
+                                             for _ in range(80))).encode()
+        ctx.vsock.connect_guest(msg)
+
+
+def check_virtio_vsock(ctx, run, vmm, case):
+    require(run.value("VSOCK") is not None, "no VSOCK lines")
+    lines = run.values("VSOCK")
+    require("CID %d" % VSOCK_CID in lines, "guest CID: %s" % lines[:1])
+    ctx.vsock.close()
+    for k in ("g2h", "h2g"):
+        ok, note = ctx.vsock.results.get(k, (False, "no result"))
+        require(ok, "%s: %s" % (k, note))
+    return "guest->host %s; host->guest %s" % (ctx.vsock.results["g2h"][1],
+                                              ctx.vsock.results["h2g"][1])
+
+
 def cases():
     def cmdline_case(name, image):
         c = Case(name, "cmdline", image=image)
@@ -533,6 +1005,13 @@ def cases():
            extra="yt.virtio=min"),
         mk("virtio-blk-ro", "virtio-blk", check_virtio_blk, devices=("disk-ro",),
            extra="yt.blk=ro"),
+        mk("virtio-net", "virtio-net", check_virtio_net, devices=("net",), on_line=net_on_line),
+        mk("virtio-net-min", "virtio-net", check_virtio_net, devices=("net",),
+           on_line=net_on_line, extra="yt.virtio=min"),
+        mk("virtio-balloon", "virtio-balloon", check_virtio_balloon, devices=("balloon",),
+           on_line=balloon_on_line),
+        mk("virtio-vsock", "virtio-vsock", check_virtio_vsock, devices=("vsock",),
+           on_line=vsock_on_line),
     ]
 
 
@@ -544,11 +1023,26 @@ def full_cmdline(ctx, case):
         words.append(ctx.cmdline_tail)
     if case.guest == "virtio-blk":
         words.append("yt.seed=%d" % ctx.blk_seed)
+    if case.guest == "virtio-vsock":
+        words.append("yt.vport=%d" % VSOCK_HOST_PORT)
+    if case.guest == "virtio-net":
+        words.append("yt.ntx=%d yt.nrx=%d" % (NET_NTX, NET_NRX))
     return " ".join(words)
 
 
 # yun-vmm flag each virtio device needs; a yun-vmm without it skips the case.
-YUN_DEVICE_FLAGS = {"rng": "--rng", "disk": "--disk", "disk-ro": "--disk"}
+YUN_DEVICE_FLAGS = {"rng": "--rng", "disk": "--disk", "disk-ro": "--disk", "net": "--net",
+                    "balloon": "--balloon", "vsock": "--vsock"}
+
+
+# Runs that cannot happen on this host, with the reason (a skip, not a pass).
+def host_cannot_run(vmm, case):
+    if vmm == "qemu" and "vsock" in case.devices and not os.path.exists("/dev/vhost-vsock"):
+        return "QEMU's vsock is vhost-vsock-pci and this host has no /dev/vhost-vsock"
+    if vmm == "yun" and "balloon" in case.devices:
+        return ("no way to set yun-vmm's balloon target at run time yet "
+                "(control API issue; expected missing)")
+    return None
 
 
 def yun_missing_flags(args, case):
@@ -579,6 +1073,12 @@ def vmm_argv(args, vmm, ctx, case):
             elif dev in ("disk", "disk-ro"):
                 argv += ["--disk", "path=%s%s,id=%s" % (
                     ctx.disk_path, ",readonly=on" if dev == "disk-ro" else "", DISK_ID)]
+            elif dev == "net":
+                argv += ["--net", "tap=%s,mac=%s" % (ctx.tap.name, NET_GUEST_MAC)]
+            elif dev == "balloon":
+                argv += ["--balloon"]
+            elif dev == "vsock":
+                argv += ["--vsock", "cid=%d,socket=%s" % (VSOCK_CID, ctx.vsock.path)]
         return argv
     machine = "microvm,rtc=on"
     if case.devices:
@@ -600,6 +1100,15 @@ def vmm_argv(args, vmm, ctx, case):
             argv += ["-drive", "file=%s,if=none,id=d0,format=raw%s" % (
                 ctx.disk_path, ",readonly=on" if dev == "disk-ro" else ""),
                 "-device", "virtio-blk-pci,drive=d0,serial=%s%s" % (DISK_ID, bus)]
+        elif dev == "net":
+            argv += ["-netdev", "tap,id=n0,ifname=%s,script=no,downscript=no,vhost=off"
+                     % ctx.tap.name,
+                     "-device", "virtio-net-pci,netdev=n0,mac=%s,romfile=%s" % (NET_GUEST_MAC, bus)]
+        elif dev == "balloon":
+            argv += ["-qmp", "unix:%s,server=on,wait=off" % ctx.balloon.qmp_path,
+                     "-device", "virtio-balloon-pci,id=balloon0%s" % bus]
+        elif dev == "vsock":
+            argv += ["-device", "vhost-vsock-pci,guest-cid=%d%s" % (VSOCK_CID, bus)]
     return argv + ["-append", cmdline]
 
 
@@ -614,7 +1123,32 @@ def run_case(args, ctx, case, vmm):
             stdin.flush()
     if any(d.startswith("disk") for d in case.devices):
         ctx.make_disk("disk-ro" in case.devices)
-    run = execute(vmm_argv(args, vmm, ctx, case), args.timeout, feed)
+    on_line = None
+    if case.on_line:
+        def on_line(text, proc):
+            case.on_line(ctx, text, proc)
+    try:
+        if "net" in case.devices:
+            ctx.tap = TapPort("ytap%d" % (os.getpid() % 100000))
+        if "balloon" in case.devices:
+            ctx.balloon = BalloonState(vmm, case, os.path.join(ctx.tmpdir, "qmp.sock"))
+        if "vsock" in case.devices:
+            ctx.vsock = VsockHost(vmm, ctx.tmpdir)
+        run = execute(vmm_argv(args, vmm, ctx, case), args.timeout, feed, on_line)
+        return finish_case(args, ctx, case, vmm, run)
+    finally:
+        if ctx.tap:
+            ctx.tap.close()
+            ctx.tap = None
+        if ctx.balloon:
+            ctx.balloon.close()
+            ctx.balloon = None
+        if ctx.vsock:
+            ctx.vsock.close()
+            ctx.vsock = None
+
+
+def finish_case(args, ctx, case, vmm, run):
     if args.verbose:
         for t, text in run.lines:
             print("#   %7.3f %s" % (t - run.start, text))
@@ -675,6 +1209,11 @@ def main():
                     skipped += 1
                     continue
                 missing = yun_missing_flags(args, case) if vmm == "yun" else []
+                cannot = None if missing else host_cannot_run(vmm, case)
+                if cannot:
+                    print("ok - %s [%s] # SKIP %s" % (case.name, vmm, cannot))
+                    skipped += 1
+                    continue
                 if missing:
                     # Expected missing: the device model has not landed yet.
                     print("ok - %s [%s] # SKIP yun-vmm has no %s yet (expected missing)"

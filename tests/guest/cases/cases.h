@@ -20,6 +20,9 @@ void case_exceptions(void);
 void case_rtc(void);
 void case_virtio_rng(void);
 void case_virtio_blk(void);
+void case_virtio_net(void);
+void case_virtio_balloon(void);
+void case_virtio_vsock(void);
 
 /* Where an AP's C code starts (head.S calls it on its own stack). */
 void ap_main(void);

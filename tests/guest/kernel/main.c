@@ -31,6 +31,9 @@ static const struct test_case cases[] = {
     {.name = "rtc", .run = case_rtc},
     {.name = "virtio-rng", .run = case_virtio_rng},
     {.name = "virtio-blk", .run = case_virtio_blk},
+    {.name = "virtio-net", .run = case_virtio_net},
+    {.name = "virtio-balloon", .run = case_virtio_balloon},
+    {.name = "virtio-vsock", .run = case_virtio_vsock},
 };
 
 void kmain(u32 kind, u64 info);

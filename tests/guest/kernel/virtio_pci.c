@@ -47,7 +47,7 @@
 #define MSIX_ENABLE	     0x8000
 #define MSIX_MASKALL	     0x4000
 
-#define POOL_SIZE (96 * 1024)
+#define POOL_SIZE (192 * 1024)
 
 volatile u32 virtio_irqs[VIRTIO_MSIX_VECTORS];
 
@@ -118,6 +118,11 @@ u32 virtio_cfg32(struct virtio_dev *vd, u32 off)
 	return mmio_read32(vd->device + off);
 }
 
+void virtio_cfg_write32(struct virtio_dev *vd, u32 off, u32 v)
+{
+	mmio_write32(vd->device + off, v);
+}
+
 u64 virtio_cfg64(struct virtio_dev *vd, u32 off)
 {
 	u8 gen;
@@ -133,7 +138,8 @@ u64 virtio_cfg64(struct virtio_dev *vd, u32 off)
 static struct pci_dev *find_device(u16 type)
 {
 	static const u16 transitional[] = {
-	    [VIRTIO_ID_NET] = 0x1000, [VIRTIO_ID_BLOCK] = 0x1001, [VIRTIO_ID_RNG] = 0x1005};
+	    [VIRTIO_ID_NET] = 0x1000, [VIRTIO_ID_BLOCK] = 0x1001, [VIRTIO_ID_RNG] = 0x1005,
+	    [VIRTIO_ID_BALLOON] = 0x1002};
 	u16 legacy_id = type < ARRAY_SIZE(transitional) ? transitional[type] : 0;
 
 	for (u32 i = 0; i < pci.ndevs; i++) {
@@ -310,6 +316,10 @@ bool virtio_setup_queue(struct virtio_dev *vd, u16 idx, const char **why)
 	q->avail = virtio_alloc(6u + 2u * size);
 	q->used = virtio_alloc(6u + 8u * size);
 	q->indirect = virtio_alloc(16u * VQ_SIZE_MAX);
+	for (u16 i = 0; i < size; i++)
+		q->desc[i].next = (u16)(i + 1);
+	q->free_head = 0;
+	q->num_free = size;
 	mmio_write16(vd->common + CC_Q_SIZE, size);
 
 	u64 a;
@@ -364,6 +374,109 @@ static bool used_arrived(void *arg)
 	return q->used[1] != q->last_used;
 }
 
+int vq_add(struct virtio_dev *vd, u16 qi, const struct vq_buf *bufs, u32 n, bool indirect)
+{
+	struct virtq *q = &vd->vq[qi];
+
+	if (indirect && !has(vd, VIRTIO_F_INDIRECT_DESC))
+		indirect = false;
+	if (n == 0 || n > VQ_SIZE_MAX || (indirect ? 1 : n) > q->num_free)
+		return -1;
+
+	u16 head = q->free_head;
+	if (indirect) {
+		struct vring_desc *t = q->indirect;
+		for (u32 i = 0; i < n; i++) {
+			t[i].addr = (u64)(uintptr_t)bufs[i].addr;
+			t[i].len = bufs[i].len;
+			t[i].flags = (u16)((bufs[i].write ? VRING_DESC_F_WRITE : 0) |
+					   (i + 1 < n ? VRING_DESC_F_NEXT : 0));
+			t[i].next = (u16)(i + 1);
+		}
+		q->free_head = q->desc[head].next;
+		q->num_free--;
+		q->desc[head].addr = (u64)(uintptr_t)q->indirect;
+		q->desc[head].len = 16u * n;
+		q->desc[head].flags = VRING_DESC_F_INDIRECT;
+	} else {
+		u16 at = head;
+		for (u32 i = 0; i < n; i++) {
+			q->desc[at].addr = (u64)(uintptr_t)bufs[i].addr;
+			q->desc[at].len = bufs[i].len;
+			q->desc[at].flags = (u16)((bufs[i].write ? VRING_DESC_F_WRITE : 0) |
+						  (i + 1 < n ? VRING_DESC_F_NEXT : 0));
+			at = q->desc[at].next; /* the free list's link doubles as the chain's */
+		}
+		q->free_head = at;
+		q->num_free = (u16)(q->num_free - n);
+	}
+	q->avail[2 + q->avail_idx % q->size] = head;
+	barrier();
+	q->avail_idx++;
+	q->avail[1] = q->avail_idx;
+	return head;
+}
+
+void vq_kick(struct virtio_dev *vd, u16 qi)
+{
+	struct virtq *q = &vd->vq[qi];
+	u16 old = q->kicked_idx;
+
+	mb();
+	bool notify = has(vd, VIRTIO_F_EVENT_IDX)
+			  ? need_event(q->used[2 + 4 * q->size], q->avail_idx, old)
+			  : !(q->used[0] & VRING_USED_F_NO_NOTIFY);
+	q->kicked_idx = q->avail_idx;
+	if (notify) {
+		mmio_write16(q->notify_addr, qi);
+		q->notifies++;
+	} else {
+		q->notifies_skipped++;
+	}
+}
+
+bool vq_has_used(struct virtio_dev *vd, u16 qi)
+{
+	return used_arrived(&vd->vq[qi]);
+}
+
+bool vq_pop(struct virtio_dev *vd, u16 qi, u16 *id, u32 *len)
+{
+	struct virtq *q = &vd->vq[qi];
+
+	if (!used_arrived(q))
+		return false;
+	barrier();
+	u16 slot = q->last_used % q->size;
+	*id = (u16) * (volatile u32 *)&q->used[2 + 4 * slot];
+	*len = *(volatile u32 *)&q->used[2 + 4 * slot + 2];
+	q->last_used++;
+	if (*id >= q->size)
+		yt_fail("queue %u: used ring names descriptor %u of %u", qi, *id, q->size);
+	/* Give the chain back to the free list. */
+	u16 at = *id, n = 1;
+	while ((q->desc[at].flags & VRING_DESC_F_NEXT) && n < q->size) {
+		at = q->desc[at].next;
+		n++;
+	}
+	q->desc[at].flags = 0;
+	q->desc[at].next = q->free_head;
+	q->free_head = *id;
+	q->num_free = (u16)(q->num_free + n);
+	return true;
+}
+
+void vq_irq_enable(struct virtio_dev *vd, u16 qi, bool on)
+{
+	struct virtq *q = &vd->vq[qi];
+
+	if (has(vd, VIRTIO_F_EVENT_IDX))
+		q->avail[2 + q->size] = on ? q->last_used : (u16)(q->last_used + 0x8000);
+	else
+		q->avail[0] = on ? 0 : VRING_AVAIL_F_NO_INTERRUPT;
+	mb();
+}
+
 struct irq_wait {
 	volatile u32 *count;
 	u32 before;
@@ -380,62 +493,21 @@ long vq_request(struct virtio_dev *vd, u16 qi, const struct vq_buf *bufs, u32 n,
 		enum vq_mode mode, u64 ms, const char **why)
 {
 	struct virtq *q = &vd->vq[qi];
-	bool event_idx = has(vd, VIRTIO_F_EVENT_IDX);
 
+	*why = NULL;
 	if (n == 0 || n > q->size || n > VQ_SIZE_MAX) {
 		*why = "bad request";
 		return -1;
 	}
-	if (indirect && !has(vd, VIRTIO_F_INDIRECT_DESC))
-		indirect = false;
-
-	/* The chain, either in the ring's table or in the indirect table. */
-	u16 head = q->next_desc;
-	struct vring_desc *t = indirect ? q->indirect : q->desc;
-	u16 mod = indirect ? VQ_SIZE_MAX : q->size;
-	u16 first = indirect ? 0 : head;
-	for (u32 i = 0; i < n; i++) {
-		u16 at = (u16)((first + i) % mod);
-		t[at].addr = (u64)(uintptr_t)bufs[i].addr;
-		t[at].len = bufs[i].len;
-		t[at].flags = (u16)((bufs[i].write ? VRING_DESC_F_WRITE : 0) |
-				    (i + 1 < n ? VRING_DESC_F_NEXT : 0));
-		t[at].next = (u16)((first + i + 1) % mod);
-	}
-	if (indirect) {
-		q->desc[head].addr = (u64)(uintptr_t)q->indirect;
-		q->desc[head].len = 16u * n;
-		q->desc[head].flags = VRING_DESC_F_INDIRECT;
-		q->desc[head].next = 0;
-		q->next_desc = (u16)((head + 1) % q->size);
-	} else {
-		q->next_desc = (u16)((head + n) % q->size);
-	}
-
 	/* Interrupt suppression for this request. */
-	if (event_idx) {
-		/* used_event: interrupt when the used index passes it */
-		q->avail[2 + q->size] =
-		    mode == VQ_IRQ ? q->last_used : (u16)(q->last_used + 0x8000);
-	} else {
-		q->avail[0] = mode == VQ_IRQ ? 0 : VRING_AVAIL_F_NO_INTERRUPT;
+	vq_irq_enable(vd, qi, mode == VQ_IRQ);
+	int head = vq_add(vd, qi, bufs, n, indirect);
+	if (head < 0) {
+		*why = "no free descriptors";
+		return -1;
 	}
-
 	u32 irqs_before = q->vector >= VEC_VIRTIO ? virtio_irqs[q->vector - VEC_VIRTIO] : 0;
-	u16 old = q->avail_idx;
-	q->avail[2 + old % q->size] = head;
-	barrier();
-	q->avail_idx = (u16)(old + 1);
-	q->avail[1] = q->avail_idx;
-	mb();
-	bool notify = event_idx ? need_event(q->used[2 + 4 * q->size], q->avail_idx, old)
-				: !(q->used[0] & VRING_USED_F_NO_NOTIFY);
-	if (notify) {
-		mmio_write16(q->notify_addr, qi);
-		q->notifies++;
-	} else {
-		q->notifies_skipped++;
-	}
+	vq_kick(vd, qi);
 
 	bool ok;
 	if (mode == VQ_IRQ) {
@@ -449,6 +521,8 @@ long vq_request(struct virtio_dev *vd, u16 qi, const struct vq_buf *bufs, u32 n,
 					      .before = irqs_before };
 
 			ok = wait_until(irq_arrived, &w, ms);
+			if (!ok)
+				*why = "used ring updated but no interrupt arrived";
 		}
 	} else {
 		clock_start();
@@ -457,14 +531,13 @@ long vq_request(struct virtio_dev *vd, u16 qi, const struct vq_buf *bufs, u32 n,
 			cpu_relax();
 	}
 	if (!ok) {
-		*why = "request not completed in time";
+		if (!*why)
+			*why = "request not completed in time";
 		return -1;
 	}
-	barrier();
-	u16 slot = q->last_used % q->size;
-	u32 id = *(volatile u32 *)&q->used[2 + 4 * slot];
-	u32 len = *(volatile u32 *)&q->used[2 + 4 * slot + 2];
-	q->last_used++;
+	u16 id;
+	u32 len;
+	vq_pop(vd, qi, &id, &len);
 	if (id != head) {
 		*why = "used ring names another descriptor than the one submitted";
 		return -1;

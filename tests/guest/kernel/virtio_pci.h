@@ -16,13 +16,15 @@
 #define VIRTIO_ID_NET	1 /* 0x1000 */
 #define VIRTIO_ID_BLOCK 2 /* 0x1001 */
 #define VIRTIO_ID_RNG	4 /* 0x1005 */
+#define VIRTIO_ID_BALLOON 5 /* 0x1002 */
+#define VIRTIO_ID_VSOCK	19 /* modern only */
 
 /* Feature bits */
 #define VIRTIO_F_INDIRECT_DESC 28
 #define VIRTIO_F_EVENT_IDX     29
 #define VIRTIO_F_VERSION_1     32
 
-#define VQ_MAX		    2
+#define VQ_MAX		    3
 #define VQ_SIZE_MAX	    16
 #define VIRTIO_MSIX_VECTORS (VQ_MAX + 1)
 
@@ -44,7 +46,8 @@ struct virtq {
 	struct vring_desc *desc;
 	volatile u16 *avail; /* flags, idx, ring[size], used_event */
 	volatile u16 *used;  /* flags, idx, {u32 id, u32 len}[size], avail_event */
-	u16 next_desc, avail_idx, last_used;
+	u16 free_head, num_free; /* descriptors not in flight, chained by .next */
+	u16 avail_idx, last_used, kicked_idx;
 	u64 notify_addr;
 	u16 msix_entry;		     /* 0xffff: none */
 	u8 vector;		     /* IDT vector of its MSI-X entry */
@@ -106,6 +109,24 @@ u64 virtio_cfg64(struct virtio_dev *vd, u32 off);
  */
 long vq_request(struct virtio_dev *vd, u16 q, const struct vq_buf *bufs, u32 n, bool indirect,
 		enum vq_mode mode, u64 ms, const char **why);
+
+/*
+ * The asynchronous half, for queues that keep several buffers in flight
+ * (net rx, vsock rx): vq_add() publishes a chain without waiting (returns
+ * its head, or -1 if the ring is full); vq_kick() notifies the device
+ * (honouring EVENT_IDX / NO_NOTIFY); vq_pop() takes the next used entry if
+ * there is one and frees its descriptors; vq_irq_enable() asks for (or
+ * suppresses) an interrupt on the next used entry. Indirect chains share one
+ * table per queue: at most one may be in flight.
+ */
+int vq_add(struct virtio_dev *vd, u16 q, const struct vq_buf *bufs, u32 n, bool indirect);
+void vq_kick(struct virtio_dev *vd, u16 q);
+bool vq_pop(struct virtio_dev *vd, u16 q, u16 *id, u32 *len);
+void vq_irq_enable(struct virtio_dev *vd, u16 q, bool on);
+bool vq_has_used(struct virtio_dev *vd, u16 q);
+
+/* Write the device configuration space. */
+void virtio_cfg_write32(struct virtio_dev *vd, u32 off, u32 v);
 
 /* Zeroed, page-aligned guest memory from a small pool (never freed). */
 void *virtio_alloc(u32 bytes);
