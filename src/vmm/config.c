@@ -11,6 +11,7 @@
 #include "../lib/file.h"
 #include "layout.h"
 #include "memory.h"
+#include "virtio/net.h"
 
 #define CONFIG_FILE_MAX (1 << 20)
 
@@ -31,6 +32,22 @@ const char config_usage[] =
 	"                      writing v ends yun-vmm with status (v << 1) | 1\n"
 	"  --reboot            restart the guest when it resets (default: exit 0)\n"
 	"  --rng               add a virtio-rng device (PCI) fed by the host's getrandom\n"
+	"  --disk path=F[,readonly=on][,direct=on][,id=NAME]\n"
+	"                      add a virtio-blk disk (PCI) backed by raw image or block\n"
+	"                      device F (repeatable, up to 4); id: GET_ID answer (<= 20\n"
+	"                      bytes, default the file's name); direct=on: O_DIRECT;\n"
+	"                      JSON: \"disks\": [{\"path\": F, \"readonly\": true, ...}]\n"
+	"  --balloon [target=MIB][,deflate_after_ms=N]\n"
+	"                      add a virtio-balloon device (PCI); target: memory the host\n"
+	"                      asks back from the start (default 0); deflate_after_ms: a\n"
+	"                      stop-gap until the control API sets targets at run time,\n"
+	"                      the target drops to 0 N ms after the guest first reaches\n"
+	"                      it; JSON: \"balloon\": {\"target\": MIB, ...} or true\n"
+	"  --net tap=NAME[,mac=MAC]\n"
+	"                      add a virtio-net card (PCI) on TAP device NAME, created if\n"
+	"                      absent (and removed at exit); MAC like 52:54:00:12:34:56,\n"
+	"                      default random (repeatable, up to 4);\n"
+	"                      JSON: \"net\": [{\"tap\": NAME, \"mac\": MAC}]\n"
 	"  --config FILE       the same settings as JSON: {\"kernel\": ..., \"cpus\": 2,\n"
 	"                      \"memory\": 512, \"serial\": \"stdio\", \"debug_exit\": true}\n"
 	"  --kvm-device PATH   KVM device node, default /dev/kvm\n"
@@ -56,6 +73,12 @@ void config_free(struct vmm_config *cfg)
 	free(cfg->cmdline);
 	free(cfg->serial);
 	free(cfg->kvm_device);
+	for (unsigned i = 0; i < cfg->nr_disks; i++) {
+		free(cfg->disks[i].path);
+		free(cfg->disks[i].id);
+	}
+	for (unsigned i = 0; i < cfg->nr_nets; i++)
+		free(cfg->nets[i].tap);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -133,6 +156,92 @@ static int parse_cpus(const char *value, unsigned *cpus, struct yun_err *err)
 	return 0;
 }
 
+/* ---- disks ------------------------------------------------------------------ */
+
+static int parse_on_off(const char *v, bool *out)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "1"))
+		*out = true;
+	else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "0"))
+		*out = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* A new disk slot, or an error naming `what`. */
+static struct vmm_disk *new_disk(struct vmm_config *cfg, const char *what, struct yun_err *err)
+{
+	if (cfg->nr_disks == CONFIG_MAX_DISKS) {
+		yun_err_set(err, EINVAL, "disk %s: more than %d disks", what, CONFIG_MAX_DISKS);
+		return NULL;
+	}
+	return memset(&cfg->disks[cfg->nr_disks], 0, sizeof(struct vmm_disk));
+}
+
+static int check_disk(const struct vmm_disk *d, const char *what, struct yun_err *err)
+{
+	if (!d->path || !*d->path)
+		return yun_err_set(err, EINVAL, "disk %s: no path= given", what);
+	if (d->id && strlen(d->id) > 20)
+		return yun_err_set(err, EINVAL, "disk %s: id \"%s\" is longer than 20 bytes",
+				   d->path, d->id);
+	return 0;
+}
+
+static void drop_disk(struct vmm_disk *d)
+{
+	free(d->path);
+	free(d->id);
+	memset(d, 0, sizeof(*d));
+}
+
+/* "path=F,readonly=on,direct=on,id=NAME" (a bare first word is the path). */
+static int parse_disk(struct vmm_config *cfg, const char *value, struct yun_err *err)
+{
+	struct vmm_disk *d = new_disk(cfg, value, err);
+	char *copy, *save = NULL, *tok;
+	int rc = 0;
+
+	if (!d)
+		return -EINVAL;
+	copy = strdup(value);
+	if (!copy)
+		return yun_err_set(err, ENOMEM, "out of memory");
+	for (tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		const char *key = tok, *v = eq ? eq + 1 : NULL;
+
+		if (eq)
+			*eq = '\0';
+		if (!v && tok == copy && !d->path) {
+			rc = set_string(&d->path, key, err);
+		} else if (!v) {
+			rc = yun_err_set(err, EINVAL, "disk %s: \"%s\" needs a value", value, key);
+		} else if (!strcmp(key, "path")) {
+			rc = set_string(&d->path, v, err);
+		} else if (!strcmp(key, "id")) {
+			rc = set_string(&d->id, v, err);
+		} else if (!strcmp(key, "readonly") || !strcmp(key, "direct")) {
+			if (parse_on_off(v, !strcmp(key, "readonly") ? &d->readonly : &d->direct))
+				rc = yun_err_set(err, EINVAL, "disk %s: %s=%s: want on or off",
+						 value, key, v);
+		} else {
+			rc = yun_err_set(err, EINVAL,
+					 "disk %s: unknown option \"%s\" (path, readonly, direct, id)",
+					 value, key);
+		}
+	}
+	free(copy);
+	if (!rc)
+		rc = check_disk(d, value, err);
+	if (rc)
+		drop_disk(d);
+	else
+		cfg->nr_disks++;
+	return rc;
+}
+
 static int json_string_field(json_t *v, const char *key, char **dst, const char *origin,
 			     struct yun_err *err)
 {
@@ -158,6 +267,243 @@ static int json_count_field(json_t *v, const char *key, uint64_t *dst, const cha
 		return yun_err_set(err, EINVAL, "config %s: \"%s\" must be a non-negative integer",
 				   origin, key);
 	*dst = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+/* "disks": [{"path": F, "readonly": bool, "direct": bool, "id": NAME}, ...] */
+static int json_disks(struct vmm_config *cfg, json_t *list, const char *origin,
+		      struct yun_err *err)
+{
+	size_t i;
+	json_t *o;
+
+	if (!json_is_array(list))
+		return yun_err_set(err, EINVAL, "config %s: \"disks\" must be a list", origin);
+	json_array_foreach(list, i, o) {
+		struct vmm_disk *d = new_disk(cfg, origin, err);
+		const char *key;
+		json_t *v;
+		int rc = 0;
+		char what[64];
+
+		if (!d)
+			return -EINVAL;
+		snprintf(what, sizeof(what), "%s disks[%zu]", origin, i);
+		if (!json_is_object(o))
+			return yun_err_set(err, EINVAL, "config %s: must be an object", what);
+		json_object_foreach(o, key, v) {
+			if (!strcmp(key, "path"))
+				rc = json_string_field(v, key, &d->path, what, err);
+			else if (!strcmp(key, "id"))
+				rc = json_string_field(v, key, &d->id, what, err);
+			else if (!strcmp(key, "readonly"))
+				rc = json_bool_field(v, key, &d->readonly, what, err);
+			else if (!strcmp(key, "direct"))
+				rc = json_bool_field(v, key, &d->direct, what, err);
+			else
+				rc = yun_err_set(err, EINVAL, "config %s: unknown setting \"%s\"",
+						 what, key);
+			if (rc)
+				break;
+		}
+		if (!rc)
+			rc = check_disk(d, what, err);
+		if (rc) {
+			drop_disk(d);
+			return rc;
+		}
+		cfg->nr_disks++;
+	}
+	return 0;
+}
+
+/* ---- balloon ---------------------------------------------------------------- */
+
+static int balloon_number(const char *key, const char *v, uint64_t max, uint64_t *out,
+			  struct yun_err *err)
+{
+	if (parse_u64(v, out) < 0 || *out > max)
+		return yun_err_set(err, EINVAL, "balloon %s=%s: want a number up to %llu", key, v,
+				   (unsigned long long)max);
+	return 0;
+}
+
+/* "target=MIB,deflate_after_ms=N" (either, both or none). */
+static int parse_balloon(struct vmm_config *cfg, const char *value, struct yun_err *err)
+{
+	char *copy = strdup(value), *save = NULL, *tok;
+	uint64_t n = 0;
+	int rc = 0;
+
+	if (!copy)
+		return yun_err_set(err, ENOMEM, "out of memory");
+	cfg->balloon = true;
+	for (tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+
+		if (eq)
+			*eq++ = '\0';
+		if (eq && !strcmp(tok, "target")) {
+			rc = balloon_number(tok, eq, GM_MAX_MIB, &n, err);
+			cfg->balloon_target_mib = n;
+		} else if (eq && !strcmp(tok, "deflate_after_ms")) {
+			rc = balloon_number(tok, eq, UINT32_MAX, &n, err);
+			cfg->balloon_deflate_after_ms = (uint32_t)n;
+		} else {
+			rc = yun_err_set(err, EINVAL,
+					 "balloon %s: unknown option \"%s\" (target=MIB, "
+					 "deflate_after_ms=N)", value, tok);
+		}
+	}
+	free(copy);
+	return rc;
+}
+
+/* "balloon": true | false | {"target": MIB, "deflate_after_ms": N} */
+static int json_balloon(struct vmm_config *cfg, json_t *o, const char *origin,
+			struct yun_err *err)
+{
+	const char *key;
+	json_t *v;
+	uint64_t n = 0;
+	int rc = 0;
+
+	if (json_is_boolean(o)) {
+		cfg->balloon = json_is_true(o);
+		return 0;
+	}
+	if (!json_is_object(o))
+		return yun_err_set(err, EINVAL, "config %s: \"balloon\" must be an object or true",
+				   origin);
+	cfg->balloon = true;
+	json_object_foreach(o, key, v) {
+		rc = json_count_field(v, key, &n, origin, err);
+		if (rc)
+			return rc;
+		if (!strcmp(key, "target") && n <= GM_MAX_MIB)
+			cfg->balloon_target_mib = n;
+		else if (!strcmp(key, "deflate_after_ms") && n <= UINT32_MAX)
+			cfg->balloon_deflate_after_ms = (uint32_t)n;
+		else
+			return yun_err_set(err, EINVAL, "config %s: balloon \"%s\": unknown or too big",
+					   origin, key);
+	}
+	return 0;
+}
+
+/* ---- network cards ---------------------------------------------------------- */
+
+static struct vmm_net *new_net(struct vmm_config *cfg, const char *what, struct yun_err *err)
+{
+	if (cfg->nr_nets == CONFIG_MAX_NETS) {
+		yun_err_set(err, EINVAL, "net %s: more than %d network cards", what, CONFIG_MAX_NETS);
+		return NULL;
+	}
+	return memset(&cfg->nets[cfg->nr_nets], 0, sizeof(struct vmm_net));
+}
+
+static int net_set_tap(struct vmm_net *n, const char *tap, const char *what, struct yun_err *err)
+{
+	if (!net_tap_name_ok(tap))
+		return yun_err_set(err, EINVAL, "net %s: tap \"%s\" is not an interface name "
+				   "(1 to %d characters, no '/', ':', '%%' or spaces)", what, tap,
+				   IFNAMSIZ - 1);
+	return set_string(&n->tap, tap, err);
+}
+
+static int net_set_mac(struct vmm_net *n, const char *mac, const char *what, struct yun_err *err)
+{
+	if (net_parse_mac(mac, n->mac) < 0)
+		return yun_err_set(err, EINVAL, "net %s: mac \"%s\" is not a unicast MAC address "
+				   "like 52:54:00:12:34:56", what, mac);
+	n->has_mac = true;
+	return 0;
+}
+
+/* Keep a parsed card (rc 0) or forget it. */
+static int net_done(struct vmm_config *cfg, struct vmm_net *n, int rc, const char *what,
+		    struct yun_err *err)
+{
+	if (!rc && !n->tap)
+		rc = yun_err_set(err, EINVAL, "net %s: no tap=NAME given", what);
+	if (rc) {
+		free(n->tap);
+		memset(n, 0, sizeof(*n));
+		return rc;
+	}
+	cfg->nr_nets++;
+	return 0;
+}
+
+/* "tap=NAME,mac=52:54:00:12:34:56" */
+static int parse_net(struct vmm_config *cfg, const char *value, struct yun_err *err)
+{
+	struct vmm_net *n = new_net(cfg, value, err);
+	char *copy, *save = NULL, *tok;
+	int rc = 0;
+
+	if (!n)
+		return -EINVAL;
+	copy = strdup(value);
+	if (!copy)
+		return yun_err_set(err, ENOMEM, "out of memory");
+	for (tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+
+		if (eq)
+			*eq++ = '\0';
+		if (eq && !strcmp(tok, "tap"))
+			rc = net_set_tap(n, eq, value, err);
+		else if (eq && !strcmp(tok, "mac"))
+			rc = net_set_mac(n, eq, value, err);
+		else
+			rc = yun_err_set(err, EINVAL,
+					 "net %s: unknown option \"%s\" (tap=NAME, mac=MAC)", value,
+					 tok);
+	}
+	free(copy);
+	return net_done(cfg, n, rc, value, err);
+}
+
+/* "net": [{"tap": NAME, "mac": MAC}, ...] */
+static int json_nets(struct vmm_config *cfg, json_t *list, const char *origin,
+		     struct yun_err *err)
+{
+	size_t i;
+	json_t *o;
+
+	if (!json_is_array(list))
+		return yun_err_set(err, EINVAL, "config %s: \"net\" must be a list", origin);
+	json_array_foreach(list, i, o) {
+		struct vmm_net *n = new_net(cfg, origin, err);
+		const char *key;
+		json_t *v;
+		int rc = 0;
+		char what[64];
+
+		if (!n)
+			return -EINVAL;
+		snprintf(what, sizeof(what), "%s net[%zu]", origin, i);
+		if (!json_is_object(o))
+			return yun_err_set(err, EINVAL, "config %s: must be an object", what);
+		json_object_foreach(o, key, v) {
+			if (!json_is_string(v))
+				rc = yun_err_set(err, EINVAL, "config %s: \"%s\" must be a string",
+						 what, key);
+			else if (!strcmp(key, "tap"))
+				rc = net_set_tap(n, json_string_value(v), what, err);
+			else if (!strcmp(key, "mac"))
+				rc = net_set_mac(n, json_string_value(v), what, err);
+			else
+				rc = yun_err_set(err, EINVAL, "config %s: unknown setting \"%s\"",
+						 what, key);
+			if (rc)
+				break;
+		}
+		rc = net_done(cfg, n, rc, what, err);
+		if (rc)
+			return rc;
+	}
 	return 0;
 }
 
@@ -193,6 +539,12 @@ int config_parse_json(struct vmm_config *cfg, const char *text, const char *orig
 			rc = json_bool_field(v, key, &cfg->debug_exit, origin, err);
 		} else if (!strcmp(key, "rng")) {
 			rc = json_bool_field(v, key, &cfg->rng, origin, err);
+		} else if (!strcmp(key, "disks")) {
+			rc = json_disks(cfg, v, origin, err);
+		} else if (!strcmp(key, "balloon")) {
+			rc = json_balloon(cfg, v, origin, err);
+		} else if (!strcmp(key, "net")) {
+			rc = json_nets(cfg, v, origin, err);
 		} else if (!strcmp(key, "reboot")) {
 			rc = json_bool_field(v, key, &cfg->reboot, origin, err);
 		} else if (!strcmp(key, "cpus")) {
@@ -241,6 +593,9 @@ static int config_load_file(struct vmm_config *cfg, const char *path, struct yun
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_SERIAL,
 	OPT_DEBUG_EXIT, OPT_REBOOT, OPT_CONFIG, OPT_KVM_DEVICE, OPT_VERSION, OPT_RNG,
+	OPT_BALLOON = 768,
+	OPT_DISK = 512,
+	OPT_NET = 640,
 };
 
 static const struct option options[] = {
@@ -252,6 +607,9 @@ static const struct option options[] = {
 	{ "serial", required_argument, NULL, OPT_SERIAL },
 	{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
 	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "balloon", optional_argument, NULL, OPT_BALLOON },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "net", required_argument, NULL, OPT_NET },
 	{ "reboot", no_argument, NULL, OPT_REBOOT },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "kvm-device", required_argument, NULL, OPT_KVM_DEVICE },
@@ -278,6 +636,17 @@ int config_parse_args(struct vmm_config *cfg, int argc, char **argv, struct yun_
 		case OPT_MEMORY: rc = parse_memory(optarg, &cfg->memory_mib, err); break;
 		case OPT_DEBUG_EXIT: cfg->debug_exit = true; break;
 		case OPT_RNG: cfg->rng = true; break;
+		case OPT_BALLOON:
+			/* The options are optional: take "--balloon target=64" as well as "=". */
+			if (!optarg && optind < argc && argv[optind][0] != '-' &&
+			    strchr(argv[optind], '='))
+				optarg = argv[optind++];
+			cfg->balloon = true;
+			if (optarg)
+				rc = parse_balloon(cfg, optarg, err);
+			break;
+		case OPT_DISK: rc = parse_disk(cfg, optarg, err); break;
+		case OPT_NET: rc = parse_net(cfg, optarg, err); break;
 		case OPT_REBOOT: cfg->reboot = true; break;
 		case OPT_CONFIG: rc = config_load_file(cfg, optarg, err); break;
 		case 'v': cfg->verbose = true; break;
@@ -308,5 +677,17 @@ int config_validate(const struct vmm_config *cfg, struct yun_err *err)
 	if (cfg->memory_mib < GM_MIN_MIB || cfg->memory_mib > GM_MAX_MIB)
 		return yun_err_set(err, EINVAL, "memory %llu MiB: must be from %llu to %llu MiB",
 				   (unsigned long long)cfg->memory_mib, GM_MIN_MIB, GM_MAX_MIB);
+	if (cfg->balloon && cfg->balloon_target_mib > cfg->memory_mib)
+		return yun_err_set(err, EINVAL, "balloon target %llu MiB: more than the %llu MiB of RAM",
+				   (unsigned long long)cfg->balloon_target_mib,
+				   (unsigned long long)cfg->memory_mib);
+	if (cfg->nr_nets && cfg->rng + cfg->nr_disks + cfg->balloon + cfg->nr_nets > 8)
+		return yun_err_set(err, EINVAL, "net: %u cards with the other devices make more "
+				   "than 8 PCI devices", cfg->nr_nets);
+	for (unsigned i = 0; i < cfg->nr_nets; i++)
+		for (unsigned j = 0; j < i; j++)
+			if (!strcmp(cfg->nets[i].tap, cfg->nets[j].tap))
+				return yun_err_set(err, EINVAL, "net tap=%s: given twice (one card per TAP)",
+						   cfg->nets[i].tap);
 	return 0;
 }

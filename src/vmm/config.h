@@ -17,6 +17,25 @@
 #define CONFIG_DEFAULT_SERIAL     "stdio"
 #define CONFIG_DEFAULT_KVM_DEVICE "/dev/kvm"
 
+#define CONFIG_MAX_DISKS 4  /* with rng, net, balloon, vsock: the 8 PCI slots with INTx */
+
+/* One virtio-blk disk: --disk path=F[,readonly=on][,direct=on][,id=NAME]. */
+struct vmm_disk {
+	char *path;        /* raw image file or block device */
+	char *id;          /* GET_ID answer (<= 20 bytes); NULL: the file's name */
+	bool readonly;
+	bool direct;       /* O_DIRECT */
+};
+
+#define CONFIG_MAX_NETS 4
+
+/* One virtio-net card: --net tap=NAME[,mac=52:54:00:12:34:56]. */
+struct vmm_net {
+	char *tap;         /* TAP device; created (and removed at exit) if it does not exist */
+	uint8_t mac[6];
+	bool has_mac;      /* else a random locally administered MAC */
+};
+
 struct vmm_config {
 	char *kernel;      /* required */
 	char *initrd;      /* optional */
@@ -27,6 +46,13 @@ struct vmm_config {
 	bool debug_exit;   /* QEMU-compatible exit port at 0x501 */
 	bool reboot;       /* on guest reset: restart instead of exiting */
 	bool rng;          /* a virtio-rng PCI device (entropy from the host's getrandom) */
+	struct vmm_disk disks[CONFIG_MAX_DISKS]; /* virtio-blk devices, in PCI slot order */
+	unsigned nr_disks;
+	bool balloon;      /* a virtio-balloon PCI device */
+	uint64_t balloon_target_mib;       /* its initial target: memory the host wants back */
+	uint32_t balloon_deflate_after_ms; /* stop-gap: target 0 this long after reaching it */
+	struct vmm_net nets[CONFIG_MAX_NETS]; /* virtio-net devices, in PCI slot order */
+	unsigned nr_nets;
 	char *kvm_device;  /* /dev/kvm unless told otherwise (tests) */
 	bool verbose;
 	bool help;

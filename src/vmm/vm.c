@@ -16,6 +16,7 @@ enum {
 	DEV_PCI = 1 << 3,
 	DEV_IOTHREAD = 1 << 4,
 	DEV_RNG = 1 << 5,
+	DEV_BALLOON = 1 << 9,
 };
 
 static void vm_irq_set_level(void *ctx, uint32_t gsi, int level)
@@ -143,6 +144,17 @@ static unsigned vm_pci_irqs(const struct vmm_config *cfg, struct mptable_pci_irq
 						    (uint8_t)vm_pci_intx_gsi(n) };
 		n++;
 	}
+	for (unsigned i = 0; i < cfg->nr_disks; i++, n++)
+		irqs[n] = (struct mptable_pci_irq){ (uint8_t)vm_pci_slot(n),
+						    (uint8_t)vm_pci_intx_gsi(n) };
+	if (cfg->balloon) {
+		irqs[n] = (struct mptable_pci_irq){ (uint8_t)vm_pci_slot(n),
+						    (uint8_t)vm_pci_intx_gsi(n) };
+		n++;
+	}
+	for (unsigned i = 0; i < cfg->nr_nets && n < MPTABLE_MAX_PCI_IRQS; i++, n++)
+		irqs[n] = (struct mptable_pci_irq){ (uint8_t)vm_pci_slot(n),
+						    (uint8_t)vm_pci_intx_gsi(n) };
 	return n;
 }
 
@@ -165,6 +177,83 @@ static int vm_add_virtio(struct vm *vm, struct virtio_pci *vp, const struct virt
 	if (!rc && vp->pci.slot != vm_pci_slot(n))
 		rc = yun_err_set(err, EINVAL, "%s: in PCI slot %u, boot tables say %u", ops->name,
 				 vp->pci.slot, vm_pci_slot(n));
+	return rc;
+}
+
+/* Completions of disk requests (io_uring), on the I/O thread. */
+static void vm_disk_complete(void *arg)
+{
+	virtio_pci_run(arg, 0, blk_complete);
+}
+
+static int vm_add_disk(struct vm *vm, unsigned i, unsigned n, struct yun_err *err)
+{
+	const struct vmm_disk *d = &vm->cfg->disks[i];
+	struct blk_params p = { d->path, d->id, d->readonly, d->direct };
+	struct blk *blk = &vm->disk[i];
+	int rc = blk_open(blk, &p, err);
+
+	if (rc)
+		return rc;
+	vm->nr_disks = i + 1;
+	rc = vm_add_virtio(vm, &vm->disk_pci[i], blk_device_ops(blk), blk, n, err);
+	if (!rc && blk_event_fd(blk) >= 0)
+		rc = iothread_watch(&vm->io, blk_event_fd(blk), vm_disk_complete,
+				    &vm->disk_pci[i], err);
+	return rc;
+}
+
+static void vm_balloon_config_changed(void *ctx)
+{
+	virtio_pci_config_changed(ctx);
+}
+
+static void vm_balloon_kick(void *ctx, unsigned q)
+{
+	virtio_pci_kick(ctx, q);
+}
+
+static void vm_balloon_timer(void *arg)
+{
+	balloon_timer_fired(arg);
+}
+
+static int vm_add_balloon(struct vm *vm, unsigned n, struct yun_err *err)
+{
+	struct balloon_config bc = {
+		.target_pages = (uint32_t)(vm->cfg->balloon_target_mib << (20 - BALLOON_PAGE_SHIFT)),
+		.deflate_after_ms = vm->cfg->balloon_deflate_after_ms,
+	};
+	struct balloon_host bh = { vm_balloon_config_changed, vm_balloon_kick, &vm->balloon_pci };
+	int rc = balloon_init(&vm->balloon, &vm->mem, &bc, &bh, err);
+
+	if (rc)
+		return rc;
+	vm->devices_ready |= DEV_BALLOON;
+	rc = vm_add_virtio(vm, &vm->balloon_pci, &balloon_ops, &vm->balloon, n, err);
+	if (!rc && vm->balloon.timer_fd >= 0)
+		rc = iothread_watch(&vm->io, vm->balloon.timer_fd, vm_balloon_timer, &vm->balloon,
+				    err);
+	return rc;
+}
+
+/* A TAP has frames (I/O thread): deliver them under the device lock. */
+static void vm_net_tap_ready(void *arg)
+{
+	virtio_pci_run(arg, NET_RXQ, net_tap_ready);
+}
+
+static int vm_add_net(struct vm *vm, unsigned i, unsigned n, struct yun_err *err)
+{
+	const struct vmm_net *c = &vm->cfg->nets[i];
+	int rc = net_open(&vm->net[i], c->tap, c->has_mac ? c->mac : NULL, err);
+
+	if (rc)
+		return rc;
+	vm->nr_nets = i + 1;
+	rc = vm_add_virtio(vm, &vm->net_pci[i], &net_ops, &vm->net[i], n, err);
+	if (!rc)
+		rc = net_watch(&vm->net[i], &vm->io, vm_net_tap_ready, &vm->net_pci[i], err);
 	return rc;
 }
 
@@ -207,6 +296,21 @@ static int vm_add_pci(struct vm *vm, struct yun_err *err)
 		rc = vm_add_virtio(vm, &vm->rng_pci, &rng_ops, &vm->rng, n++, err);
 		if (vm->rng_pci.ops)
 			vm->devices_ready |= DEV_RNG;
+		if (rc)
+			return rc;
+	}
+	for (unsigned i = 0; i < vm->cfg->nr_disks; i++) {
+		rc = vm_add_disk(vm, i, n++, err);
+		if (rc)
+			return rc;
+	}
+	if (vm->cfg->balloon) {
+		rc = vm_add_balloon(vm, n++, err);
+		if (rc)
+			return rc;
+	}
+	for (unsigned i = 0; i < vm->cfg->nr_nets; i++) {
+		rc = vm_add_net(vm, i, n++, err);
 		if (rc)
 			return rc;
 	}
@@ -363,6 +467,20 @@ void vm_destroy(struct vm *vm)
 		iothread_destroy(&vm->io);
 	if (vm->devices_ready & DEV_RNG)
 		virtio_pci_destroy(&vm->rng_pci);
+	if (vm->devices_ready & DEV_BALLOON) {
+		virtio_pci_destroy(&vm->balloon_pci); /* nothing when it never got that far */
+		balloon_destroy(&vm->balloon);
+	}
+	for (unsigned i = 0; i < vm->nr_disks; i++) {
+		virtio_pci_destroy(&vm->disk_pci[i]); /* nothing when it never got that far */
+		blk_close(&vm->disk[i]);
+	}
+	vm->nr_disks = 0;
+	for (unsigned i = 0; i < vm->nr_nets; i++) {
+		virtio_pci_destroy(&vm->net_pci[i]); /* nothing when it never got that far */
+		net_close(&vm->net[i]);              /* a TAP we created goes with it */
+	}
+	vm->nr_nets = 0;
 	for (unsigned i = 0; i < vm->nr_msix; i++)
 		for (unsigned v = 0; v < vm->msix[i].nr; v++)
 			close(vm->msix[i].fd[v]); /* closing also detaches the irqfd */

@@ -28,7 +28,10 @@
 #include "pci/msix.h"
 #include "pci/pci.h"
 #include "vcpu.h"
+#include "virtio/blk.h"
+#include "virtio/balloon.h"
 #include "virtio/iothread.h"
+#include "virtio/net.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
 #include "vm_stop.h"
@@ -70,6 +73,14 @@ struct vm {
 	uint32_t next_msi_gsi;
 	struct virtio_pci rng_pci;
 	struct rng rng;
+	struct virtio_pci balloon_pci;
+	struct balloon balloon;
+	struct virtio_pci disk_pci[CONFIG_MAX_DISKS];
+	struct blk disk[CONFIG_MAX_DISKS];
+	unsigned nr_disks;        /* opened (closed by vm_destroy) */
+	struct virtio_pci net_pci[CONFIG_MAX_NETS];
+	struct net net[CONFIG_MAX_NETS];
+	unsigned nr_nets;         /* TAPs opened (closed by vm_destroy) */
 	struct vm_stopper stopper;
 	unsigned devices_ready;   /* bit per device initialised, for vm_destroy */
 

@@ -539,6 +539,147 @@ def config_unknown_key(ctx):
     bad_input(ctx, ["--config", c], ["vcpu_count"], r"unknown")
 
 
+def disk_image(ctx, name, size):
+    p = ctx.path(name)
+    with open(p, "wb") as f:
+        f.truncate(size)  # sparse
+    return p
+
+
+@test
+def disk_missing_file(ctx):
+    d = ctx.path("no-such-disk.img")
+    bad_input(ctx, ["--kernel", ctx.bzimage, "--disk", "path=" + d], [d], r"no such file")
+
+
+@test
+def disk_is_directory(ctx):
+    d = ctx.path("a-directory")
+    os.mkdir(d)
+    bad_input(ctx, ["--kernel", ctx.bzimage, "--disk", "path=%s,readonly=on" % d], [d],
+              r"directory")
+    bad_input(ctx, ["--kernel", ctx.bzimage, "--disk", "path=" + d], [d], r"directory")
+
+
+@test
+def disk_size_not_sectors(ctx):
+    d = disk_image(ctx, "odd.img", 1000)
+    bad_input(ctx, ["--kernel", ctx.bzimage, "--disk", "path=" + d], [d],
+              r"size 1000 is not a multiple of 512")
+
+
+@test
+def disk_bad_option(ctx):
+    d = disk_image(ctx, "disk.img", 1 << 20)
+    bad_input(ctx, ["--kernel", ctx.bzimage, "--disk", "path=%s,cache=none" % d],
+              [d, "cache"], r"unknown")
+    bad_input(ctx, ["--kernel", ctx.bzimage, "--disk", "path=%s,readonly=maybe" % d],
+              [d, "readonly"], r"on or off")
+    bad_input(ctx, ["--kernel", ctx.bzimage, "--disk", "path=%s,id=%s" % (d, "x" * 21)],
+              [d, "x" * 21], r"20 bytes")
+
+
+@test
+def disk_locked_by_another_vmm(ctx):
+    d = disk_image(ctx, "shared.img", 1 << 20)
+    first = ctx.start(["--kernel", ctx.bzimage, "--cmdline", "yuntest=serial", "--debug-exit",
+                       "--disk", "path=" + d], stdin=subprocess.PIPE)
+    try:
+        first.wait_stdout(rb"YT READY")
+        # As bad_input(), less its process check: the first yun-vmm is ours too.
+        for spec in ("path=" + d, "path=%s,readonly=on" % d):  # readers wait for the writer
+            r = ctx.start(["--kernel", ctx.bzimage, "--disk", spec]).wait()
+            expect_status(r, EXIT_HOST_ERROR)
+            lines = r.stderr_lines()
+            if r.stdout or len(lines) != 1:
+                raise Failure("want one stderr line and no stdout: %s %s" % (
+                    short(r.stdout), short(r.stderr)))
+            if d not in lines[0] or "locked by another process" not in lines[0]:
+                raise Failure("stderr does not name the disk and the lock: %s" % short(lines[0]))
+        if first.exited():
+            raise Failure("the first yun-vmm stopped")
+    finally:
+        first.proc.stdin.close()
+        first.kill()
+    check_no_processes_left(first.pid)
+
+
+def tap_name(tag):
+    """A TAP name of this run's own (<= 15 characters)."""
+    return "yte%d%s" % (os.getpid() % 100000, tag)
+
+
+def tap_exists(name):
+    return os.path.exists("/sys/class/net/" + name)
+
+
+def need_tun():
+    if os.geteuid() != 0 or not os.access("/dev/net/tun", os.R_OK | os.W_OK):
+        raise Skip("needs root and /dev/net/tun")
+
+
+@test
+def net_bad_input(ctx):
+    t = tap_name("b")
+    for spec, names, reason in (
+            ("tap=%s,mac=52:54:00:12:34" % t, ["52:54:00:12:34"], r"not a unicast MAC"),
+            ("tap=%s,mac=01:00:5e:00:00:01" % t, ["01:00:5e:00:00:01"], r"not a unicast MAC"),
+            ("tap=%s,mac=52:54:00:12:34:zz" % t, ["52:54:00:12:34:zz"], r"not a unicast MAC"),
+            ("tap=averyverylongtapname", ["averyverylongtapname"], r"1 to 15 characters"),
+            ("tap=a/b", ["a/b"], r"not an interface name"),
+            ("tap=%s,speed=10" % t, ["speed"], r"unknown option"),
+            ("mac=52:54:00:12:34:56", ["mac=52:54:00:12:34:56"], r"no tap=NAME"),
+            ("tap=", ["tap="], r"not an interface name")):
+        bad_input(ctx, ["--kernel", ctx.bzimage, "--net", spec], names, reason,
+                  extra_paths=["/sys/class/net/" + t])
+    bad_input(ctx, ["--kernel", ctx.bzimage, "--net", "tap=" + t, "--net", "tap=" + t], [t],
+              r"given twice", extra_paths=["/sys/class/net/" + t])
+    c = ctx.write("vm.json", json.dumps({"kernel": ctx.bzimage,
+                                         "net": [{"tap": t, "mac": "52:54:00:zz:00:01"}]}))
+    bad_input(ctx, ["--config", c], [c, "52:54:00:zz:00:01"], r"MAC",
+              extra_paths=["/sys/class/net/" + t])
+
+
+@test
+def net_second_card_fails_no_tap_left(ctx):
+    need_tun()
+    t = tap_name("f")
+    # The first TAP is made, then "lo" is refused: the first must go again.
+    bad_input(ctx, ["--kernel", ctx.bzimage, "--net", "tap=" + t, "--net", "tap=lo"],
+              ["tap lo"], r"not a single-queue TAP", extra_paths=["/sys/class/net/" + t])
+
+
+@test
+def net_tap_created_and_removed(ctx):
+    need_tun()
+    t = tap_name("c")
+    r = ctx.run(["--kernel", ctx.bzimage, "--cmdline", "yuntest=cmdline", "--debug-exit",
+                 "--net", "tap=%s,mac=52:54:00:12:34:56" % t])
+    expect_guest_pass(r, "cmdline")
+    if r.stderr:
+        raise Failure("stderr not empty: %s" % short(r.stderr))
+    if tap_exists(t):
+        subprocess.run(["ip", "link", "del", t], capture_output=True)
+        raise Failure("TAP %s the VMM created is still there after exit" % t)
+
+
+@test
+def net_existing_tap_stays(ctx):
+    need_tun()
+    t = tap_name("e")
+    subprocess.run(["ip", "tuntap", "add", "dev", t, "mode", "tap"], check=True,
+                   capture_output=True)
+    try:
+        c = ctx.write("vm.json", json.dumps({"kernel": ctx.bzimage, "cmdline": "yuntest=cmdline",
+                                             "debug_exit": True, "net": [{"tap": t}]}))
+        r = ctx.run(["--config", c])
+        expect_guest_pass(r, "cmdline")
+        if not tap_exists(t):
+            raise Failure("the existing TAP %s went away with the VMM" % t)
+    finally:
+        subprocess.run(["ip", "link", "del", t], capture_output=True)
+
+
 @test
 def kvm_device_missing(ctx):
     bad_input(ctx, ["--kernel", ctx.bzimage, "--kvm-device", "/nonexistent"], ["/nonexistent"])

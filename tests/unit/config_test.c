@@ -344,6 +344,59 @@ static void test_json_partial_merge(void)
 	config_free(&cfg);
 }
 
+static void test_net_cards(void)
+{
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	struct vmm_config cfg;
+	struct yun_err err;
+
+	CHECK_EQ(parse_valid(&cfg, &err, "--kernel", "k", "--net", "tap=yt0,mac=52:54:00:12:34:56",
+			     "--net", "tap=yt1", NULL), 0);
+	CHECK_EQ(cfg.nr_nets, 2);
+	CHECK(!strcmp(cfg.nets[0].tap, "yt0") && cfg.nets[0].has_mac);
+	CHECK(!memcmp(cfg.nets[0].mac, mac, 6));
+	CHECK(!strcmp(cfg.nets[1].tap, "yt1") && !cfg.nets[1].has_mac);
+	config_free(&cfg);
+
+	CHECK_EQ(parse(&cfg, &err, "--net", "tap=yt0,mac=52:54:00:12:34", NULL), -EINVAL);
+	CHECK_STR_CONTAINS(err.msg, "mac \"52:54:00:12:34\"");
+	config_free(&cfg);
+	CHECK_EQ(parse(&cfg, &err, "--net", "tap=0123456789abcdef", NULL), -EINVAL);
+	CHECK_STR_CONTAINS(err.msg, "0123456789abcdef");
+	config_free(&cfg);
+	CHECK_EQ(parse(&cfg, &err, "--net", "tap=yt0,queues=2", NULL), -EINVAL);
+	CHECK_STR_CONTAINS(err.msg, "unknown option \"queues\"");
+	config_free(&cfg);
+	CHECK_EQ(parse(&cfg, &err, "--net", "mac=52:54:00:12:34:56", NULL), -EINVAL);
+	CHECK_STR_CONTAINS(err.msg, "no tap=NAME");
+	config_free(&cfg);
+	CHECK_EQ(parse(&cfg, &err, "--net", "tap=a", "--net", "tap=b", "--net", "tap=c", "--net",
+		       "tap=d", "--net", "tap=e", NULL), -EINVAL);
+	CHECK_STR_CONTAINS(err.msg, "more than 4");
+	config_free(&cfg);
+	CHECK_EQ(parse_valid(&cfg, &err, "--kernel", "k", "--net", "tap=a", "--net", "tap=a", NULL),
+		 -EINVAL);
+	CHECK_STR_CONTAINS(err.msg, "given twice");
+	config_free(&cfg);
+
+	config_init(&cfg);
+	CHECK_EQ(config_parse_json(&cfg, "{\"net\": [{\"tap\": \"yt0\", \"mac\": "
+				   "\"52:54:00:12:34:56\"}, {\"tap\": \"yt1\"}]}", "n.json", &err), 0);
+	CHECK_EQ(cfg.nr_nets, 2);
+	CHECK(!memcmp(cfg.nets[0].mac, mac, 6) && !cfg.nets[1].has_mac);
+	config_free(&cfg);
+	config_init(&cfg);
+	CHECK_EQ(config_parse_json(&cfg, "{\"net\": [{\"tap\": \"yt0\", \"speed\": \"1G\"}]}",
+				   "n.json", &err), -EINVAL);
+	CHECK_STR_CONTAINS(err.msg, "n.json net[0]: unknown setting \"speed\"");
+	CHECK_EQ(cfg.nr_nets, 0);
+	config_free(&cfg);
+	config_init(&cfg);
+	CHECK_EQ(config_parse_json(&cfg, "{\"net\": {\"tap\": \"yt0\"}}", "n.json", &err), -EINVAL);
+	CHECK_STR_CONTAINS(err.msg, "must be a list");
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/yun-config-test.XXXXXX");
@@ -360,6 +413,7 @@ int main(void)
 	RUN(test_config_file);
 	RUN(test_json_errors);
 	RUN(test_json_partial_merge);
+	RUN(test_net_cards);
 
 	static const char *const names[] = { "vm.json", "zero.json", "mem.json" };
 	char path[128];

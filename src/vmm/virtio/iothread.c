@@ -46,6 +46,22 @@ int iothread_watch(struct iothread *io, int fd, iothread_fn fn, void *arg, struc
 	return 0;
 }
 
+int iothread_watch_enable(struct iothread *io, int fd, bool enable)
+{
+	for (unsigned i = 0; i < io->nr; i++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &io->watch[i] };
+
+		if (io->watch[i].fd != fd)
+			continue;
+		/* DEL rather than MOD to 0 events: EPOLLERR/EPOLLHUP would still wake us. */
+		if (epoll_ctl(io->epfd, enable ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &ev) < 0 &&
+		    errno != (enable ? EEXIST : ENOENT))
+			return -errno;
+		return 0;
+	}
+	return -ENOENT;
+}
+
 static void *iothread_main(void *arg)
 {
 	struct iothread *io = arg;

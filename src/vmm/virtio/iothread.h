@@ -38,6 +38,14 @@ int iothread_init(struct iothread *io, struct yun_err *err);
 /* Call fn(arg) on the I/O thread whenever fd is readable (level-triggered). */
 int iothread_watch(struct iothread *io, int fd, iothread_fn fn, void *arg, struct yun_err *err);
 
+/*
+ * Stop (false) or resume (true) calling a watch's handler, e.g. a backend fd
+ * while the guest has no buffers for what it would deliver. The fd leaves
+ * the epoll set while paused, so not even an error condition wakes the
+ * thread. Any thread; -ENOENT for an fd never watched.
+ */
+int iothread_watch_enable(struct iothread *io, int fd, bool enable);
+
 int iothread_start(struct iothread *io, const char *name, struct yun_err *err);
 
 /* Stop and join the thread (if started) and close its fds. */

@@ -60,6 +60,15 @@ void virtio_pci_needs_reset(struct virtio_pci *vp)
 	pthread_mutex_unlock(&vp->lock);
 }
 
+void virtio_pci_config_changed(struct virtio_pci *vp)
+{
+	pthread_mutex_lock(&vp->lock);
+	vp->config_generation++;
+	if ((vp->status & VIRTIO_STATUS_DRIVER_OK) && !(vp->status & VIRTIO_STATUS_NEEDS_RESET))
+		vp_signal(vp, vp->config_vector, VIRTIO_PCI_ISR_CONFIG);
+	pthread_mutex_unlock(&vp->lock);
+}
+
 static bool queue_live(const struct virtio_pci *vp, const struct virtio_pci_queue *q)
 {
 	return q->enabled && (vp->status & VIRTIO_STATUS_DRIVER_OK) &&
@@ -78,6 +87,24 @@ void virtio_pci_queue_done(struct virtio_pci *vp, unsigned qi)
 		return;
 	pthread_mutex_lock(&vp->lock);
 	queue_done_locked(vp, &vp->q[qi]);
+	pthread_mutex_unlock(&vp->lock);
+}
+
+void virtio_pci_run(struct virtio_pci *vp, unsigned qi, virtio_pci_run_fn fn)
+{
+	struct virtio_pci_queue *q;
+
+	if (qi >= vp->ops->num_queues)
+		return;
+	q = &vp->q[qi];
+	pthread_mutex_lock(&vp->lock);
+	if (!queue_live(vp, q)) {
+		fn(vp->dev, qi, NULL);
+	} else if (fn(vp->dev, qi, &q->vq) < 0) {
+		vp_needs_reset_locked(vp);
+	} else {
+		queue_done_locked(vp, q);
+	}
 	pthread_mutex_unlock(&vp->lock);
 }
 

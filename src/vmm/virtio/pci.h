@@ -142,7 +142,25 @@ void virtio_pci_kick(struct virtio_pci *vp, unsigned q);
 /* For models that complete requests later: after vq_push()es on q, maybe interrupt. */
 void virtio_pci_queue_done(struct virtio_pci *vp, unsigned q);
 
+/*
+ * For work a model finishes later (an io_uring completion, a timer): run
+ * fn(dev, q, vq) under the device lock, as a kick runs queue_notify, so it
+ * may vq_push() safely against a concurrent reset. When queue q is not live
+ * (not enabled, not DRIVER_OK, or NEEDS_RESET) fn gets vq == NULL and must
+ * only drop what it holds. A negative return sets NEEDS_RESET; otherwise the
+ * driver is interrupted if it wants.
+ */
+typedef int (*virtio_pci_run_fn)(void *dev, unsigned q, struct vq *vq);
+void virtio_pci_run(struct virtio_pci *vp, unsigned q, virtio_pci_run_fn fn);
+
 /* The device went wrong: set DEVICE_NEEDS_RESET and tell the driver. */
 void virtio_pci_needs_reset(struct virtio_pci *vp);
+
+/*
+ * The model changed its configuration space (a balloon target): bump
+ * config_generation and raise the configuration-change interrupt once the
+ * driver is up. Any thread except inside a model callback (takes the lock).
+ */
+void virtio_pci_config_changed(struct virtio_pci *vp);
 
 #endif

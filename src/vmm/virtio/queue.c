@@ -182,6 +182,19 @@ void vq_push(struct vq *vq, uint16_t head, uint32_t written)
 	__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
 }
 
+void vq_push_n(struct vq *vq, const struct vring_used_elem *elems, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct vring_used_elem *e = &vq->used->ring[(uint16_t)(vq->used_idx + i) &
+							    (vq->size - 1)];
+
+		__atomic_store_n(&e->id, elems[i].id, __ATOMIC_RELAXED);
+		__atomic_store_n(&e->len, elems[i].len, __ATOMIC_RELAXED);
+	}
+	vq->used_idx += (uint16_t)n;
+	__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
+}
+
 bool vq_should_notify(struct vq *vq)
 {
 	uint16_t old = vq->signalled_used, new = vq->used_idx, event;

@@ -120,6 +120,13 @@ int vq_pop(struct vq *vq, struct vq_req *req);
 void vq_push(struct vq *vq, uint16_t head, uint32_t written);
 
 /*
+ * Return n chains at once: the driver sees the used index move only after
+ * all n entries are written (virtio-net's merged receive buffers, which the
+ * driver reads as one packet).
+ */
+void vq_push_n(struct vq *vq, const struct vring_used_elem *elems, unsigned n);
+
+/*
  * After one or more vq_push(): does the driver want an interrupt?
  * (used_event with EVENT_IDX, else the avail ring's NO_INTERRUPT flag.)
  */

@@ -1,0 +1,331 @@
+/* balloon.c - virtio-balloon: guest pages given back with MADV_DONTNEED; see balloon.h. */
+#include "balloon.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "../../lib/log.h"
+
+#define CFG_NUM_PAGES 0
+#define CFG_ACTUAL    4
+
+#define STATS_MAX_ENTRIES 64 /* a report has 10 tags today; more are ignored */
+
+struct balloon_stat {
+	uint16_t tag;
+	uint64_t val;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct balloon_stat) == 10, "virtio_balloon_stat is 10 bytes");
+
+/* ---- reading a request's device-readable bytes in order -------------------- */
+
+struct cursor {
+	const struct vq_req *req;
+	unsigned iov;   /* current buffer */
+	uint64_t off;   /* offset in it */
+};
+
+/* Copy the next len bytes (the caller checked that read_len has them). */
+static void cursor_read(struct cursor *c, void *dst, uint64_t len)
+{
+	uint8_t *d = dst;
+
+	while (len && c->iov < c->req->nr_read) {
+		const struct iovec *v = &c->req->iov[c->iov];
+		uint64_t n = v->iov_len - c->off;
+
+		if (n > len)
+			n = len;
+		memcpy(d, (uint8_t *)v->iov_base + c->off, n);
+		d += n;
+		len -= n;
+		c->off += n;
+		if (c->off == v->iov_len) {
+			c->iov++;
+			c->off = 0;
+		}
+	}
+}
+
+/* ---- configuration space --------------------------------------------------- */
+
+static void balloon_config_read(void *opaque, uint32_t off, uint8_t *data, uint32_t len)
+{
+	struct balloon *b = opaque;
+	uint32_t cfg[2] = {
+		__atomic_load_n(&b->num_pages, __ATOMIC_ACQUIRE),
+		__atomic_load_n(&b->actual, __ATOMIC_RELAXED),
+	};
+
+	memcpy(data, (uint8_t *)cfg + off, len); /* bounds checked by the transport */
+}
+
+static void balloon_config_write(void *opaque, uint32_t off, const uint8_t *data, uint32_t len)
+{
+	struct balloon *b = opaque;
+	uint32_t cfg[2] = { 0, __atomic_load_n(&b->actual, __ATOMIC_RELAXED) };
+	uint32_t target = __atomic_load_n(&b->num_pages, __ATOMIC_ACQUIRE);
+
+	/* Only `actual` is the driver's to write; num_pages is read-only to it. */
+	if (off + len <= CFG_ACTUAL)
+		return;
+	if (off < CFG_ACTUAL) {
+		data += CFG_ACTUAL - off;
+		len -= CFG_ACTUAL - off;
+		off = CFG_ACTUAL;
+	}
+	memcpy((uint8_t *)cfg + off, data, len);
+	__atomic_store_n(&b->actual, cfg[1], __ATOMIC_RELAXED);
+
+	if (b->timer_fd >= 0 && !b->timer_armed && target && cfg[1] >= target) {
+		struct itimerspec its = {
+			.it_value = { .tv_sec = b->deflate_after_ms / 1000,
+				      .tv_nsec = (long)(b->deflate_after_ms % 1000) * 1000000L },
+		};
+
+		if (timerfd_settime(b->timer_fd, 0, &its, NULL) == 0)
+			b->timer_armed = true;
+		else
+			yun_warn("virtio-balloon: deflate timer: %s", strerror(errno));
+	}
+}
+
+/* ---- inflate and deflate ----------------------------------------------------- */
+
+/* Act on a run of contiguous host pages [p, p + len). */
+static void pages_release(struct balloon *b, uint8_t *p, uint64_t len, bool inflate)
+{
+	if (!p || !len)
+		return;
+	if (inflate) {
+		/* Cannot fail on our own private anonymous mapping with aligned ranges. */
+		if (madvise(p, len, MADV_DONTNEED) != 0)
+			yun_debug("virtio-balloon: MADV_DONTNEED: %s", strerror(errno));
+	} else if (b->must_tell_host) {
+		/* The host backs the pages now, before the guest uses them. */
+		if (madvise(p, len, MADV_POPULATE_WRITE) != 0)
+			yun_warn("virtio-balloon: cannot back %llu KiB the guest took back: %s",
+				 (unsigned long long)(len >> 10), strerror(errno));
+	}
+}
+
+/*
+ * One request's PFN array. Each PFN is copied out of guest memory, then
+ * checked, then used: the guest cannot change it in between.
+ */
+static int balloon_pfns(struct balloon *b, const struct vq_req *req, bool inflate)
+{
+	struct cursor c = { .req = req };
+	uint8_t *run = NULL;
+	uint64_t run_len = 0, n = 0;
+	int rc = 0;
+
+	if (req->read_len % sizeof(uint32_t))
+		return -EINVAL;
+	for (uint64_t left = req->read_len; left; left -= sizeof(uint32_t)) {
+		uint32_t pfn;
+		uint8_t *p;
+
+		cursor_read(&c, &pfn, sizeof(pfn));
+		p = gm_ptr(b->gm, (uint64_t)pfn << BALLOON_PAGE_SHIFT, BALLOON_PAGE_SIZE);
+		if (!p) {
+			yun_info("virtio-balloon: %s PFN 0x%x is not guest RAM",
+				 inflate ? "inflate" : "deflate", pfn);
+			rc = -EFAULT;
+			break;
+		}
+		if (run && p == run + run_len) {
+			run_len += BALLOON_PAGE_SIZE;
+		} else {
+			pages_release(b, run, run_len, inflate);
+			run = p;
+			run_len = BALLOON_PAGE_SIZE;
+		}
+		n++;
+	}
+	pages_release(b, run, run_len, inflate);
+	pthread_mutex_lock(&b->lock);
+	if (inflate)
+		b->inflated_pages += n;
+	else
+		b->deflated_pages += n;
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+/* ---- statistics ---------------------------------------------------------------- */
+
+static void stats_parse(struct balloon *b, const struct vq_req *req)
+{
+	struct cursor c = { .req = req };
+	struct balloon_stats s;
+	uint64_t nr = req->read_len / sizeof(struct balloon_stat);
+
+	memset(&s, 0, sizeof(s));
+	if (nr > STATS_MAX_ENTRIES)
+		nr = STATS_MAX_ENTRIES;
+	for (uint64_t i = 0; i < nr; i++) {
+		struct balloon_stat e;
+
+		cursor_read(&c, &e, sizeof(e));
+		if (e.tag < BALLOON_S_NR) {
+			s.val[e.tag] = e.val;
+			s.present |= 1u << e.tag;
+		}
+	}
+	pthread_mutex_lock(&b->lock);
+	s.reports = b->stats.reports + 1;
+	b->stats = s;
+	pthread_mutex_unlock(&b->lock);
+	yun_info("virtio-balloon: stats report %llu: free %llu total %llu available %llu",
+		 (unsigned long long)s.reports, (unsigned long long)s.val[BALLOON_S_MEMFREE],
+		 (unsigned long long)s.val[BALLOON_S_MEMTOT],
+		 (unsigned long long)s.val[BALLOON_S_AVAIL]);
+}
+
+/*
+ * The driver posts one buffer and expects it back only when the host wants
+ * fresh figures (5.5.6.3): keep it. A second buffer (a confused driver)
+ * sends the first back.
+ */
+static int stats_notify(struct balloon *b, struct vq *vq)
+{
+	int rc;
+
+	while ((rc = vq_pop(vq, &b->req)) > 0) {
+		stats_parse(b, &b->req);
+		if (b->stats_held)
+			vq_push(vq, b->stats_head, 0);
+		b->stats_held = true;
+		b->stats_head = b->req.head;
+	}
+	if (rc < 0)
+		return rc;
+	if (__atomic_exchange_n(&b->stats_wanted, false, __ATOMIC_ACQ_REL) && b->stats_held) {
+		vq_push(vq, b->stats_head, 0);
+		b->stats_held = false;
+	}
+	return 0;
+}
+
+static int balloon_queue_notify(void *opaque, unsigned q, struct vq *vq)
+{
+	struct balloon *b = opaque;
+	int rc;
+
+	if (q == BALLOON_STATSQ)
+		return stats_notify(b, vq);
+	while ((rc = vq_pop(vq, &b->req)) > 0) {
+		rc = balloon_pfns(b, &b->req, q == BALLOON_INFLATEQ);
+		if (rc < 0)
+			return rc; /* the transport sets NEEDS_RESET */
+		vq_push(vq, b->req.head, 0);
+	}
+	return rc;
+}
+
+static void balloon_activate(void *opaque, uint64_t features)
+{
+	struct balloon *b = opaque;
+
+	b->must_tell_host = features & (1ULL << VIRTIO_BALLOON_F_MUST_TELL_HOST);
+}
+
+/* The driver's balloon is gone with it: the pages are the guest's again. */
+static void balloon_reset(void *opaque)
+{
+	struct balloon *b = opaque;
+
+	__atomic_store_n(&b->actual, 0, __ATOMIC_RELAXED);
+	b->must_tell_host = false;
+	b->stats_held = false;
+}
+
+const struct virtio_device_ops balloon_ops = {
+	.name = "virtio-balloon",
+	.device_type = VIRTIO_ID_BALLOON,
+	.num_queues = 3,
+	.queue_max_size = BALLOON_QUEUE_SIZE,
+	.features = (1ULL << VIRTIO_BALLOON_F_MUST_TELL_HOST) | (1ULL << VIRTIO_BALLOON_F_STATS_VQ),
+	.config_size = BALLOON_CONFIG_SIZE,
+	.class_code = 0x050000, /* "RAM memory controller", as QEMU's virtio-balloon-pci */
+	.config_read = balloon_config_read,
+	.config_write = balloon_config_write,
+	.queue_notify = balloon_queue_notify,
+	.activate = balloon_activate,
+	.reset = balloon_reset,
+};
+
+/* ---- the host's side ------------------------------------------------------------ */
+
+int balloon_init(struct balloon *b, const struct guest_mem *gm, const struct balloon_config *cfg,
+		 const struct balloon_host *host, struct yun_err *err)
+{
+	memset(b, 0, sizeof(*b));
+	b->gm = gm;
+	b->host = *host;
+	b->num_pages = cfg->target_pages;
+	b->deflate_after_ms = cfg->deflate_after_ms;
+	b->timer_fd = -1;
+	if (cfg->deflate_after_ms) {
+		b->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (b->timer_fd < 0)
+			return yun_err_errno(err, errno, "virtio-balloon: timerfd");
+	}
+	pthread_mutex_init(&b->lock, NULL);
+	return 0;
+}
+
+void balloon_destroy(struct balloon *b)
+{
+	if (b->timer_fd >= 0)
+		close(b->timer_fd);
+	b->timer_fd = -1;
+	pthread_mutex_destroy(&b->lock);
+}
+
+void balloon_set_target(struct balloon *b, uint32_t pages)
+{
+	__atomic_store_n(&b->num_pages, pages, __ATOMIC_RELEASE);
+	if (b->host.config_changed)
+		b->host.config_changed(b->host.ctx);
+}
+
+uint32_t balloon_target(struct balloon *b)
+{
+	return __atomic_load_n(&b->num_pages, __ATOMIC_ACQUIRE);
+}
+
+uint32_t balloon_actual(struct balloon *b)
+{
+	return __atomic_load_n(&b->actual, __ATOMIC_RELAXED);
+}
+
+void balloon_get_stats(struct balloon *b, struct balloon_stats *out)
+{
+	pthread_mutex_lock(&b->lock);
+	*out = b->stats;
+	pthread_mutex_unlock(&b->lock);
+}
+
+void balloon_request_stats(struct balloon *b)
+{
+	__atomic_store_n(&b->stats_wanted, true, __ATOMIC_RELEASE);
+	if (b->host.kick)
+		b->host.kick(b->host.ctx, BALLOON_STATSQ);
+}
+
+void balloon_timer_fired(struct balloon *b)
+{
+	uint64_t expirations;
+
+	if (read(b->timer_fd, &expirations, sizeof(expirations)) != sizeof(expirations))
+		return; /* spurious wake-up: EAGAIN */
+	yun_info("virtio-balloon: deflate_after_ms %u elapsed: target 0 pages",
+		 b->deflate_after_ms);
+	balloon_set_target(b, 0);
+}

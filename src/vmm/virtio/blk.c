@@ -1,0 +1,857 @@
+/* blk.c - virtio-blk over a raw image, io_uring or synchronous backend; see blk.h. */
+#include "blk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "../../lib/log.h"
+
+/* blk_prepare()'s answer when the request needs the backend. */
+#define BLK_PENDING 0x100
+
+#define FALLOC_PUNCH (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)
+#define FALLOC_ZERO  (FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE)
+
+struct blk_hdr {
+	uint32_t type, reserved;
+	uint64_t sector;
+};
+
+struct blk_seg { /* virtio_blk_discard_write_zeroes */
+	uint64_t sector;
+	uint32_t num_sectors, flags;
+};
+
+struct blk_uring {
+	struct io_uring ring;
+	int event_fd;
+	unsigned queued;      /* SQEs prepared, not yet submitted */
+};
+
+/* One request between its pop and its push. */
+struct blk_io {
+	uint16_t head;
+	uint32_t type;
+	uint8_t *status;      /* the chain's last writable byte */
+	uint32_t written;     /* bytes written into the chain on success, status included */
+	uint64_t offset, len; /* bytes on the disk */
+	int fl_mode;          /* fallocate mode for DISCARD / WRITE_ZEROES */
+	uint64_t done;        /* bytes transferred so far */
+	unsigned nr_iov;
+	struct iovec iov[BLK_SEG_MAX];
+};
+
+/* ---- iovec streams --------------------------------------------------------- */
+
+/* Copy len bytes from byte `skip` of the stream into dst; returns bytes copied. */
+static uint64_t iov_to_buf(const struct iovec *iov, unsigned n, uint64_t skip, void *dst,
+			   uint64_t len)
+{
+	uint8_t *d = dst;
+	uint64_t done = 0;
+
+	for (unsigned i = 0; i < n && done < len; i++) {
+		uint64_t l = iov[i].iov_len;
+
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		l -= skip;
+		if (l > len - done)
+			l = len - done;
+		memcpy(d + done, (uint8_t *)iov[i].iov_base + skip, l);
+		done += l;
+		skip = 0;
+	}
+	return done;
+}
+
+/* Copy len bytes from src into the stream at byte `skip`; returns bytes copied. */
+static uint64_t buf_to_iov(const struct iovec *iov, unsigned n, uint64_t skip, const void *src,
+			   uint64_t len)
+{
+	const uint8_t *s = src;
+	uint64_t done = 0;
+
+	for (unsigned i = 0; i < n && done < len; i++) {
+		uint64_t l = iov[i].iov_len;
+
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		l -= skip;
+		if (l > len - done)
+			l = len - done;
+		memcpy((uint8_t *)iov[i].iov_base + skip, s + done, l);
+		done += l;
+		skip = 0;
+	}
+	return done;
+}
+
+/* Views of bytes [skip, skip + len) of the stream; -1 if that needs more than max buffers. */
+static int iov_slice(const struct iovec *iov, unsigned n, uint64_t skip, uint64_t len,
+		     struct iovec *out, unsigned max)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n && len; i++) {
+		uint64_t l = iov[i].iov_len;
+
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		l -= skip;
+		if (l > len)
+			l = len;
+		if (k == max)
+			return -1;
+		out[k++] = (struct iovec){ (uint8_t *)iov[i].iov_base + skip, l };
+		len -= l;
+		skip = 0;
+	}
+	return (int)k;
+}
+
+/* ---- configuration space ------------------------------------------------- */
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+static void blk_config_read(void *opaque, uint32_t off, uint8_t *data, uint32_t len)
+{
+	struct blk *blk = opaque;
+	uint8_t c[BLK_CONFIG_SIZE] = { 0 };
+	uint64_t capacity = blk->size / BLK_SECTOR;
+	uint32_t align = blk->blk_size / BLK_SECTOR;
+
+	memcpy(c + BLK_CFG_CAPACITY, &capacity, 8);
+	put32(c + BLK_CFG_SIZE_MAX, BLK_SIZE_MAX);
+	put32(c + BLK_CFG_SEG_MAX, BLK_SEG_MAX);
+	put32(c + BLK_CFG_BLK_SIZE, blk->blk_size);
+	put32(c + BLK_CFG_MAX_DISCARD_SECTORS, BLK_MAX_DISCARD);
+	put32(c + BLK_CFG_MAX_DISCARD_SEG, 1);
+	put32(c + BLK_CFG_DISCARD_ALIGNMENT, align);
+	put32(c + BLK_CFG_MAX_WZ_SECTORS, BLK_MAX_DISCARD);
+	put32(c + BLK_CFG_MAX_WZ_SEG, 1);
+	c[BLK_CFG_WZ_MAY_UNMAP] = 1;
+	memcpy(data, c + off, len); /* the transport checked off + len <= BLK_CONFIG_SIZE */
+}
+
+/* ---- parsing a request ------------------------------------------------------ */
+
+static bool in_range(const struct blk *blk, uint64_t sector, uint64_t count)
+{
+	uint64_t capacity = blk->size / BLK_SECTOR;
+
+	return sector <= capacity && count <= capacity - sector;
+}
+
+static bool negotiated(const struct blk *blk, unsigned bit)
+{
+	return blk->features & (1ULL << bit);
+}
+
+static int prepare_rw(struct blk *blk, const struct vq_req *req, struct blk_io *io,
+		      uint64_t sector)
+{
+	const struct iovec *rd = req->iov, *wr = req->iov + req->nr_read;
+	bool write = io->type == VIRTIO_BLK_T_OUT;
+	uint64_t len;
+	int n;
+
+	if (write) {
+		if (blk->readonly || req->write_len != 1)
+			return VIRTIO_BLK_S_IOERR;
+		len = req->read_len - sizeof(struct blk_hdr);
+		n = iov_slice(rd, req->nr_read, sizeof(struct blk_hdr), len, io->iov, BLK_SEG_MAX);
+	} else {
+		if (req->read_len != sizeof(struct blk_hdr))
+			return VIRTIO_BLK_S_IOERR;
+		len = req->write_len - 1;
+		n = iov_slice(wr, req->nr_write, 0, len, io->iov, BLK_SEG_MAX);
+	}
+	if (n < 0 || len % BLK_SECTOR || !in_range(blk, sector, len / BLK_SECTOR))
+		return VIRTIO_BLK_S_IOERR;
+	/* With O_DIRECT the file system wants whole logical blocks. */
+	if ((sector * BLK_SECTOR) % blk->blk_size || len % blk->blk_size)
+		return VIRTIO_BLK_S_IOERR;
+	io->nr_iov = (unsigned)n;
+	io->offset = sector * BLK_SECTOR;
+	io->len = len;
+	io->written = write ? 1 : (uint32_t)len + 1;
+	return len ? BLK_PENDING : VIRTIO_BLK_S_OK;
+}
+
+static int prepare_get_id(struct blk *blk, const struct vq_req *req, struct blk_io *io)
+{
+	const struct iovec *wr = req->iov + req->nr_read;
+	uint64_t n = req->write_len - 1;
+
+	if (n > BLK_ID_BYTES)
+		n = BLK_ID_BYTES;
+	buf_to_iov(wr, req->nr_write, 0, blk->id, n);
+	io->written = (uint32_t)n + 1;
+	return VIRTIO_BLK_S_OK;
+}
+
+static int prepare_discard(struct blk *blk, const struct vq_req *req, struct blk_io *io)
+{
+	bool discard = io->type == VIRTIO_BLK_T_DISCARD;
+	uint64_t len = req->read_len - sizeof(struct blk_hdr);
+	struct blk_seg seg;
+
+	if (blk->readonly)
+		return VIRTIO_BLK_S_IOERR;
+	if (!negotiated(blk, discard ? VIRTIO_BLK_F_DISCARD : VIRTIO_BLK_F_WRITE_ZEROES))
+		return VIRTIO_BLK_S_UNSUPP;
+	/* One segment (max_*_seg = 1), readable, and only the status writable. */
+	if (len != sizeof(seg) || req->write_len != 1)
+		return VIRTIO_BLK_S_IOERR;
+	iov_to_buf(req->iov, req->nr_read, sizeof(struct blk_hdr), &seg, sizeof(seg));
+	/* 5.2.6.2: unmap is meaningless for DISCARD; unknown flags are refused. */
+	if (seg.flags & ~(discard ? 0u : VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))
+		return VIRTIO_BLK_S_UNSUPP;
+	if (seg.num_sectors > BLK_MAX_DISCARD || !in_range(blk, seg.sector, seg.num_sectors))
+		return VIRTIO_BLK_S_IOERR;
+	io->offset = seg.sector * BLK_SECTOR;
+	io->len = (uint64_t)seg.num_sectors * BLK_SECTOR;
+	io->fl_mode = discard || (seg.flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) ? FALLOC_PUNCH
+										  : FALLOC_ZERO;
+	return io->len ? BLK_PENDING : VIRTIO_BLK_S_OK;
+}
+
+/*
+ * Turn a chain into io. Returns -EINVAL when the chain has no header or no
+ * status byte (the device then needs a reset), a VIRTIO_BLK_S_* status to
+ * complete with at once, or BLK_PENDING when the backend has work to do.
+ */
+static int blk_prepare(struct blk *blk, const struct vq_req *req, struct blk_io *io)
+{
+	const struct iovec *last;
+	struct blk_hdr hdr;
+
+	io->head = req->head;
+	io->nr_iov = 0;
+	io->done = 0;
+	io->len = 0;
+	io->written = 1;
+	if (req->read_len < sizeof(hdr) || req->write_len < 1)
+		return -EINVAL;
+	last = &req->iov[req->nr_read + req->nr_write - 1]; /* never empty: vq_pop skips those */
+	io->status = (uint8_t *)last->iov_base + last->iov_len - 1;
+	iov_to_buf(req->iov, req->nr_read, 0, &hdr, sizeof(hdr));
+	io->type = hdr.type;
+	switch (hdr.type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+		return prepare_rw(blk, req, io, hdr.sector);
+	case VIRTIO_BLK_T_FLUSH:
+		return BLK_PENDING;
+	case VIRTIO_BLK_T_GET_ID:
+		return prepare_get_id(blk, req, io);
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		return prepare_discard(blk, req, io);
+	default:
+		return VIRTIO_BLK_S_UNSUPP;
+	}
+}
+
+/* ---- synchronous backend (also the fallback for odd cases) ------------------ */
+
+static bool writethrough(const struct blk *blk)
+{
+	return !negotiated(blk, VIRTIO_BLK_F_FLUSH);
+}
+
+/* Transfer io's remaining bytes with preadv2/pwritev2. */
+static uint8_t sync_rw(struct blk *blk, struct blk_io *io)
+{
+	bool write = io->type == VIRTIO_BLK_T_OUT;
+	int flags = write && writethrough(blk) ? RWF_DSYNC : 0;
+	struct iovec rest[BLK_SEG_MAX];
+
+	while (io->done < io->len) {
+		int n = iov_slice(io->iov, io->nr_iov, io->done, io->len - io->done, rest,
+				  BLK_SEG_MAX);
+		ssize_t r = write ? pwritev2(blk->fd, rest, n, (off_t)(io->offset + io->done), flags)
+				  : preadv2(blk->fd, rest, n, (off_t)(io->offset + io->done), 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			yun_debug("disk %s: %s at %llu: %s", blk->path, write ? "write" : "read",
+				  (unsigned long long)(io->offset + io->done),
+				  r < 0 ? strerror(errno) : "end of file");
+			return VIRTIO_BLK_S_IOERR;
+		}
+		io->done += (uint64_t)r;
+	}
+	return VIRTIO_BLK_S_OK;
+}
+
+/* Full pread/pwrite of an aligned host buffer (the bounce and zero paths). */
+static int full_io(struct blk *blk, bool write, void *buf, uint64_t len, uint64_t off, int flags)
+{
+	uint64_t done = 0;
+
+	while (done < len) {
+		struct iovec v = { (uint8_t *)buf + done, len - done };
+		ssize_t r = write ? pwritev2(blk->fd, &v, 1, (off_t)(off + done), flags)
+				  : preadv2(blk->fd, &v, 1, (off_t)(off + done), 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		done += (uint64_t)r;
+	}
+	return 0;
+}
+
+static void *aligned_buffer(void **slot, bool zero)
+{
+	if (!*slot) {
+		if (posix_memalign(slot, 4096, BLK_BOUNCE_MAX))
+			*slot = NULL;
+		else if (zero)
+			memset(*slot, 0, BLK_BOUNCE_MAX);
+	}
+	return *slot;
+}
+
+/* Direct I/O with guest buffers the file system will not take: through an aligned copy. */
+static uint8_t sync_bounce(struct blk *blk, struct blk_io *io)
+{
+	bool write = io->type == VIRTIO_BLK_T_OUT;
+	int flags = write && writethrough(blk) ? RWF_DSYNC : 0;
+	uint8_t *b = aligned_buffer(&blk->bounce, false);
+
+	if (!b)
+		return VIRTIO_BLK_S_IOERR;
+	blk->bounced++;
+	for (uint64_t off = 0; off < io->len; off += BLK_BOUNCE_MAX) {
+		uint64_t n = io->len - off < BLK_BOUNCE_MAX ? io->len - off : BLK_BOUNCE_MAX;
+
+		if (write)
+			iov_to_buf(io->iov, io->nr_iov, off, b, n);
+		if (full_io(blk, write, b, n, io->offset + off, flags) < 0)
+			return VIRTIO_BLK_S_IOERR;
+		if (!write)
+			buf_to_iov(io->iov, io->nr_iov, off, b, n);
+	}
+	return VIRTIO_BLK_S_OK;
+}
+
+/* WRITE_ZEROES where fallocate cannot: write them. */
+static uint8_t write_zeroes_by_hand(struct blk *blk, struct blk_io *io)
+{
+	int flags = writethrough(blk) ? RWF_DSYNC : 0;
+	uint8_t *z = aligned_buffer(&blk->zeroes, true);
+
+	if (!z)
+		return VIRTIO_BLK_S_IOERR;
+	for (uint64_t off = 0; off < io->len; off += BLK_BOUNCE_MAX) {
+		uint64_t n = io->len - off < BLK_BOUNCE_MAX ? io->len - off : BLK_BOUNCE_MAX;
+
+		if (full_io(blk, true, z, n, io->offset + off, flags) < 0)
+			return VIRTIO_BLK_S_IOERR;
+	}
+	return VIRTIO_BLK_S_OK;
+}
+
+/* What fallocate's result (0 or -errno) means for DISCARD / WRITE_ZEROES. */
+static uint8_t fallocate_done(struct blk *blk, struct blk_io *io, int res)
+{
+	if (res == 0)
+		return VIRTIO_BLK_S_OK;
+	if (io->type == VIRTIO_BLK_T_DISCARD)
+		/* A discard is a hint: a file system that cannot punch holes ignores it. */
+		return res == -EOPNOTSUPP ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
+	if (res == -EOPNOTSUPP || res == -EINVAL)
+		return write_zeroes_by_hand(blk, io);
+	return VIRTIO_BLK_S_IOERR;
+}
+
+static bool needs_bounce(const struct blk *blk, const struct blk_io *io)
+{
+	if (!blk->direct || (io->type != VIRTIO_BLK_T_IN && io->type != VIRTIO_BLK_T_OUT))
+		return false;
+	for (unsigned i = 0; i < io->nr_iov; i++)
+		if (((uintptr_t)io->iov[i].iov_base | io->iov[i].iov_len) & (blk->mem_align - 1))
+			return true;
+	return false;
+}
+
+static uint8_t blk_sync(struct blk *blk, struct blk_io *io)
+{
+	switch (io->type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+		return needs_bounce(blk, io) ? sync_bounce(blk, io) : sync_rw(blk, io);
+	case VIRTIO_BLK_T_FLUSH:
+		return fdatasync(blk->fd) ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+	default: /* DISCARD, WRITE_ZEROES */
+		return fallocate_done(blk, io, fallocate(blk->fd, io->fl_mode, (off_t)io->offset,
+							 (off_t)io->len) ? -errno : 0);
+	}
+}
+
+/* ---- completion -------------------------------------------------------------- */
+
+/* Give the request back to the driver (vq NULL: the queue is gone, just free the slot). */
+static void blk_finish(struct blk *blk, struct vq *vq, unsigned slot, uint8_t st)
+{
+	struct blk_io *io = &blk->io[slot];
+
+	if (vq) {
+		__atomic_store_n(io->status, st, __ATOMIC_RELAXED);
+		vq_push(vq, io->head, st == VIRTIO_BLK_S_OK ? io->written : 1);
+	}
+	if (st != VIRTIO_BLK_S_OK) {
+		blk->errors++;
+	} else if (io->type == VIRTIO_BLK_T_IN) {
+		blk->reads++;
+		blk->bytes_read += io->len;
+	} else if (io->type == VIRTIO_BLK_T_OUT) {
+		blk->writes++;
+		blk->bytes_written += io->len;
+	} else if (io->type == VIRTIO_BLK_T_FLUSH) {
+		blk->flushes++;
+	} else if (io->type == VIRTIO_BLK_T_DISCARD) {
+		blk->discards++;
+	} else if (io->type == VIRTIO_BLK_T_WRITE_ZEROES) {
+		blk->write_zeroes++;
+	}
+	blk->free[blk->nr_free++] = (uint16_t)slot;
+}
+
+/* A CQE for slot with result res. */
+static void uring_finish(struct blk *blk, struct vq *vq, unsigned slot, int res)
+{
+	struct blk_io *io = &blk->io[slot];
+	uint8_t st;
+
+	if (!vq) {
+		blk_finish(blk, NULL, slot, VIRTIO_BLK_S_IOERR);
+		return;
+	}
+	switch (io->type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+		if (res < 0) {
+			yun_debug("disk %s: io_uring %s at %llu: %s", blk->path,
+				  io->type == VIRTIO_BLK_T_OUT ? "write" : "read",
+				  (unsigned long long)io->offset, strerror(-res));
+			st = VIRTIO_BLK_S_IOERR;
+			break;
+		}
+		/* A short transfer: finish the rest here (0 more bytes is an error there). */
+		io->done = (uint64_t)res;
+		st = io->done >= io->len ? VIRTIO_BLK_S_OK : sync_rw(blk, io);
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		st = res < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+		break;
+	default:
+		st = fallocate_done(blk, io, res);
+		break;
+	}
+	blk_finish(blk, vq, slot, st);
+}
+
+/* Reap completions: all that are there, or (wait) until nothing is in flight. */
+static void uring_reap(struct blk *blk, struct vq *vq, bool wait)
+{
+	struct io_uring *ring = &blk->uring->ring;
+
+	while (blk->inflight) {
+		struct io_uring_cqe *cqe;
+		uint64_t slot;
+		int res, rc;
+
+		rc = wait ? io_uring_wait_cqe(ring, &cqe) : io_uring_peek_cqe(ring, &cqe);
+		if (rc == -EINTR)
+			continue;
+		if (rc < 0)
+			break; /* -EAGAIN: nothing completed yet */
+		slot = io_uring_cqe_get_data64(cqe);
+		res = cqe->res;
+		io_uring_cqe_seen(ring, cqe);
+		blk->inflight--;
+		if (slot < BLK_QUEUE_SIZE)
+			uring_finish(blk, vq, (unsigned)slot, res);
+	}
+}
+
+static void uring_submit(struct blk *blk)
+{
+	int rc;
+
+	if (!blk->uring->queued)
+		return;
+	while ((rc = io_uring_submit(&blk->uring->ring)) == -EINTR)
+		;
+	if (rc < 0)
+		yun_info("disk %s: io_uring_submit: %s", blk->path, strerror(-rc));
+	else
+		blk->uring->queued = 0;
+}
+
+/* Queue io on the ring; false when no SQE is to be had (the caller does it synchronously). */
+static bool uring_queue(struct blk *blk, unsigned slot)
+{
+	struct blk_io *io = &blk->io[slot];
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&blk->uring->ring);
+
+	if (!sqe) {
+		uring_submit(blk);
+		sqe = io_uring_get_sqe(&blk->uring->ring);
+		if (!sqe)
+			return false;
+	}
+	switch (io->type) {
+	case VIRTIO_BLK_T_IN:
+		/* One buffer (the common case): the plain op skips the iovec import. */
+		if (io->nr_iov == 1)
+			io_uring_prep_read(sqe, blk->fd, io->iov[0].iov_base,
+					   (unsigned)io->iov[0].iov_len, io->offset);
+		else
+			io_uring_prep_readv(sqe, blk->fd, io->iov, io->nr_iov, io->offset);
+		break;
+	case VIRTIO_BLK_T_OUT:
+		if (io->nr_iov == 1)
+			io_uring_prep_write(sqe, blk->fd, io->iov[0].iov_base,
+					    (unsigned)io->iov[0].iov_len, io->offset);
+		else
+			io_uring_prep_writev(sqe, blk->fd, io->iov, io->nr_iov, io->offset);
+		if (writethrough(blk))
+			sqe->rw_flags = RWF_DSYNC;
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		io_uring_prep_fsync(sqe, blk->fd, IORING_FSYNC_DATASYNC);
+		break;
+	default:
+		io_uring_prep_fallocate(sqe, blk->fd, io->fl_mode, io->offset, io->len);
+		break;
+	}
+	io_uring_sqe_set_data64(sqe, slot);
+	blk->uring->queued++;
+	blk->inflight++;
+	return true;
+}
+
+/* ---- the queue ------------------------------------------------------------------ */
+
+/* Pop and start requests while request slots are free; then submit what was queued. */
+static int blk_run_queue(struct blk *blk, struct vq *vq)
+{
+	int rc = 0;
+
+	while (blk->nr_free) {
+		unsigned slot;
+		int st;
+
+		rc = vq_pop(vq, &blk->req);
+		if (rc <= 0)
+			break;
+		slot = blk->free[--blk->nr_free];
+		st = blk_prepare(blk, &blk->req, &blk->io[slot]);
+		if (st < 0) {
+			blk->free[blk->nr_free++] = (uint16_t)slot;
+			rc = st;
+			break;
+		}
+		if (st == BLK_PENDING) {
+			if (blk->uring && !needs_bounce(blk, &blk->io[slot]) && uring_queue(blk, slot))
+				continue;
+			st = blk_sync(blk, &blk->io[slot]);
+		}
+		blk_finish(blk, vq, slot, (uint8_t)st);
+	}
+	if (blk->uring) {
+		uring_submit(blk);
+		/* Page-cache hits complete during the submit: push them now, not after a wakeup. */
+		uring_reap(blk, vq, false);
+	}
+	if (rc < 0)
+		yun_info("disk %s: broken request chain (%s)", blk->path, strerror(-rc));
+	return rc < 0 ? rc : 0;
+}
+
+static int blk_queue_notify(void *opaque, unsigned q, struct vq *vq)
+{
+	(void)q;
+	return blk_run_queue(opaque, vq);
+}
+
+int blk_complete(void *opaque, unsigned q, struct vq *vq)
+{
+	struct blk *blk = opaque;
+	uint64_t n;
+
+	(void)q;
+	if (!blk->uring)
+		return 0;
+	if (read(blk->uring->event_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		yun_debug("disk %s: completion eventfd: %s", blk->path, strerror(errno));
+	uring_reap(blk, vq, false);
+	/* Chains left in the ring while every slot was busy: their kick is long gone. */
+	if (vq && blk->nr_free && vq_has_avail(vq))
+		return blk_run_queue(blk, vq);
+	return 0;
+}
+
+static void blk_activate(void *opaque, uint64_t features)
+{
+	struct blk *blk = opaque;
+
+	blk->features = features;
+}
+
+/* Reset: the driver may reuse every buffer as soon as it reads status 0, so drain first. */
+static void blk_reset(void *opaque)
+{
+	struct blk *blk = opaque;
+
+	if (blk->uring)
+		uring_reap(blk, NULL, true);
+	blk->features = 0;
+}
+
+#define BLK_FEATURES                                                                      \
+	((1ULL << VIRTIO_BLK_F_SIZE_MAX) | (1ULL << VIRTIO_BLK_F_SEG_MAX) |               \
+	 (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH) |                 \
+	 (1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES))
+
+#define BLK_OPS(feat)                                                                     \
+	{                                                                                 \
+		.name = "virtio-blk", .device_type = VIRTIO_ID_BLOCK, .num_queues = 1,    \
+		.queue_max_size = BLK_QUEUE_SIZE, .features = (feat),                     \
+		.config_size = BLK_CONFIG_SIZE,                                           \
+		.class_code = 0x010000, /* mass storage, SCSI: what QEMU reports */       \
+		.config_read = blk_config_read, .queue_notify = blk_queue_notify,         \
+		.activate = blk_activate, .reset = blk_reset,                             \
+	}
+
+static const struct virtio_device_ops blk_ops_rw = BLK_OPS(BLK_FEATURES);
+static const struct virtio_device_ops blk_ops_ro =
+	BLK_OPS(BLK_FEATURES | (1ULL << VIRTIO_BLK_F_RO));
+
+const struct virtio_device_ops *blk_device_ops(const struct blk *blk)
+{
+	return blk->readonly ? &blk_ops_ro : &blk_ops_rw;
+}
+
+/* ---- open and close ------------------------------------------------------------- */
+
+static int uring_open(struct blk *blk)
+{
+	struct blk_uring *u = calloc(1, sizeof(*u));
+	int rc;
+
+	if (!u)
+		return -ENOMEM;
+	rc = io_uring_queue_init(BLK_QUEUE_SIZE, &u->ring, 0);
+	if (rc < 0) {
+		free(u);
+		return rc;
+	}
+	u->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	rc = u->event_fd < 0 ? -errno : io_uring_register_eventfd(&u->ring, u->event_fd);
+	if (rc < 0) {
+		if (u->event_fd >= 0)
+			close(u->event_fd);
+		io_uring_queue_exit(&u->ring);
+		free(u);
+		return rc;
+	}
+	blk->uring = u;
+	return 0;
+}
+
+/* NUL-padded, unterminated when 20 bytes long: what GET_ID hands the driver. */
+static void set_id(struct blk *blk, const char *id)
+{
+	size_t n = strnlen(id, BLK_ID_BYTES);
+
+	memset(blk->id, 0, sizeof(blk->id));
+	memcpy(blk->id, id, n);
+}
+
+static void default_id(struct blk *blk, const char *path)
+{
+	const char *name = strrchr(path, '/');
+
+	set_id(blk, name ? name + 1 : path);
+}
+
+/* O_DIRECT alignment: what statx says, else a page (always enough). */
+static void direct_alignment(struct blk *blk)
+{
+	struct statx stx;
+
+	blk->mem_align = 4096;
+	blk->blk_size = BLK_SECTOR;
+#ifdef STATX_DIOALIGN
+	if (statx(blk->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+	    (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align) {
+		blk->mem_align = stx.stx_dio_mem_align ? stx.stx_dio_mem_align : 1;
+		if (stx.stx_dio_offset_align > BLK_SECTOR)
+			blk->blk_size = stx.stx_dio_offset_align;
+		return;
+	}
+#endif
+	(void)stx;
+	blk->blk_size = 4096;
+}
+
+static int open_error(const char *path, int e, bool direct, struct yun_err *err)
+{
+	switch (e) {
+	case ENOENT:
+		return yun_err_set(err, e, "disk %s: no such file", path);
+	case EISDIR:
+		return yun_err_set(err, e, "disk %s: is a directory", path);
+	case EROFS:
+		return yun_err_set(err, e, "disk %s: read-only file system (add readonly=on)", path);
+	case EINVAL:
+		if (direct)
+			return yun_err_set(err, e,
+					   "disk %s: direct=on: the file system does not do O_DIRECT",
+					   path);
+		break;
+	}
+	return yun_err_errno(err, e, "disk %s", path);
+}
+
+int blk_open(struct blk *blk, const struct blk_params *p, struct yun_err *err)
+{
+	int flags = (p->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | (p->direct ? O_DIRECT : 0);
+	struct flock lock = { .l_type = p->readonly ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
+	const char *no_uring = getenv("YUN_BLK_NO_URING");
+	struct stat st;
+	int rc;
+
+	memset(blk, 0, sizeof(*blk));
+	blk->fd = -1;
+	blk->readonly = p->readonly;
+	blk->direct = p->direct;
+	blk->blk_size = BLK_SECTOR;
+	blk->mem_align = 1;
+	blk->path = strdup(p->path);
+	if (!blk->path)
+		return yun_err_set(err, ENOMEM, "disk %s: out of memory", p->path);
+	blk->fd = open(p->path, flags);
+	if (blk->fd < 0) {
+		rc = open_error(p->path, errno, p->direct, err);
+		goto fail;
+	}
+	if (fstat(blk->fd, &st) < 0) {
+		rc = yun_err_errno(err, errno, "disk %s: fstat", p->path);
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		rc = open_error(p->path, EISDIR, false, err);
+		goto fail;
+	}
+	if (S_ISREG(st.st_mode)) {
+		blk->size = (uint64_t)st.st_size;
+	} else if (!S_ISBLK(st.st_mode)) {
+		rc = yun_err_set(err, EINVAL, "disk %s: not a regular file or block device",
+				 p->path);
+		goto fail;
+	} else if (ioctl(blk->fd, BLKGETSIZE64, &blk->size) < 0) {
+		rc = yun_err_errno(err, errno, "disk %s: BLKGETSIZE64", p->path);
+		goto fail;
+	}
+	if (blk->size % BLK_SECTOR) {
+		rc = yun_err_set(err, EINVAL, "disk %s: size %llu is not a multiple of %d", p->path,
+				 (unsigned long long)blk->size, BLK_SECTOR);
+		goto fail;
+	}
+	/* An OFD lock belongs to this open file, so the VMM's threads all hold it. */
+	if (fcntl(blk->fd, F_OFD_SETLK, &lock) < 0) {
+		if (errno == EAGAIN || errno == EACCES)
+			rc = yun_err_set(err, errno, "disk %s: locked by another process", p->path);
+		else
+			rc = yun_err_errno(err, errno, "disk %s: lock", p->path);
+		goto fail;
+	}
+	if (p->direct)
+		direct_alignment(blk);
+	if (p->id)
+		set_id(blk, p->id);
+	else
+		default_id(blk, p->path);
+
+	blk->io = calloc(BLK_QUEUE_SIZE, sizeof(*blk->io));
+	if (!blk->io) {
+		rc = yun_err_set(err, ENOMEM, "disk %s: out of memory", p->path);
+		goto fail;
+	}
+	for (unsigned i = 0; i < BLK_QUEUE_SIZE; i++)
+		blk->free[i] = (uint16_t)(BLK_QUEUE_SIZE - 1 - i);
+	blk->nr_free = BLK_QUEUE_SIZE;
+
+	if (no_uring && !strcmp(no_uring, "1")) {
+		yun_info("disk %s: YUN_BLK_NO_URING=1: preadv/pwritev backend", p->path);
+	} else if ((rc = uring_open(blk)) < 0) {
+		yun_info("disk %s: io_uring unavailable (%s): preadv/pwritev backend", p->path,
+			 strerror(-rc));
+	}
+	yun_info("disk %s: %llu sectors%s%s, id \"%.20s\", %s backend", p->path,
+		 (unsigned long long)(blk->size / BLK_SECTOR), p->readonly ? ", read-only" : "",
+		 p->direct ? ", O_DIRECT" : "", blk->id, blk->uring ? "io_uring" : "synchronous");
+	return 0;
+fail:
+	blk_close(blk);
+	return rc;
+}
+
+int blk_event_fd(const struct blk *blk)
+{
+	return blk->uring ? blk->uring->event_fd : -1;
+}
+
+bool blk_uses_uring(const struct blk *blk)
+{
+	return blk->uring != NULL;
+}
+
+void blk_close(struct blk *blk)
+{
+	if (blk->uring) {
+		uring_reap(blk, NULL, true);
+		io_uring_queue_exit(&blk->uring->ring);
+		close(blk->uring->event_fd);
+		free(blk->uring);
+		blk->uring = NULL;
+	}
+	if (blk->fd >= 0)
+		close(blk->fd); /* also drops the OFD lock */
+	blk->fd = -1;
+	free(blk->io);
+	free(blk->bounce);
+	free(blk->zeroes);
+	free(blk->path);
+	blk->io = NULL;
+	blk->bounce = blk->zeroes = NULL;
+	blk->path = NULL;
+}
