@@ -12,6 +12,7 @@
 #include "layout.h"
 #include "memory.h"
 #include "virtio/net.h"
+#include "virtio/vsock.h"
 
 #define CONFIG_FILE_MAX (1 << 20)
 
@@ -32,10 +33,12 @@ const char config_usage[] =
 	"                      writing v ends yun-vmm with status (v << 1) | 1\n"
 	"  --reboot            restart the guest when it resets (default: exit 0)\n"
 	"  --rng               add a virtio-rng device (PCI) fed by the host's getrandom\n"
-	"  --disk path=F[,readonly=on][,direct=on][,id=NAME]\n"
+	"  --disk path=F[,readonly=on][,direct=on][,id=NAME][,bw=N][,iops=N]\n"
 	"                      add a virtio-blk disk (PCI) backed by raw image or block\n"
 	"                      device F (repeatable, up to 4); id: GET_ID answer (<= 20\n"
 	"                      bytes, default the file's name); direct=on: O_DIRECT;\n"
+	"                      bw: at most N bytes/s, iops: at most N requests/s\n"
+	"                      (token buckets holding 100 ms; 0 or absent: unlimited);\n"
 	"                      JSON: \"disks\": [{\"path\": F, \"readonly\": true, ...}]\n"
 	"  --balloon [target=MIB][,deflate_after_ms=N]\n"
 	"                      add a virtio-balloon device (PCI); target: memory the host\n"
@@ -43,11 +46,19 @@ const char config_usage[] =
 	"                      stop-gap until the control API sets targets at run time,\n"
 	"                      the target drops to 0 N ms after the guest first reaches\n"
 	"                      it; JSON: \"balloon\": {\"target\": MIB, ...} or true\n"
-	"  --net tap=NAME[,mac=MAC]\n"
+	"  --net tap=NAME[,mac=MAC][,rx_bw=N][,rx_pps=N][,tx_bw=N][,tx_pps=N]\n"
 	"                      add a virtio-net card (PCI) on TAP device NAME, created if\n"
 	"                      absent (and removed at exit); MAC like 52:54:00:12:34:56,\n"
-	"                      default random (repeatable, up to 4);\n"
-	"                      JSON: \"net\": [{\"tap\": NAME, \"mac\": MAC}]\n"
+	"                      default random (repeatable, up to 4); rate limits per\n"
+	"                      direction (rx: to the guest, tx: from it) in bytes/s and\n"
+	"                      frames/s, bw=N / pps=N set both directions (0: unlimited);\n"
+	"                      JSON: \"net\": [{\"tap\": NAME, \"mac\": MAC, \"tx_pps\": N}]\n"
+	"  --vsock cid=N,socket=PATH\n"
+	"                      add a virtio-vsock device (PCI), guest CID N (>= 3); the\n"
+	"                      host connects to guest port P through Unix socket PATH\n"
+	"                      (write \"CONNECT P\\n\", read \"OK <host port>\\n\"); guest\n"
+	"                      connections to host port P go to Unix socket PATH_P;\n"
+	"                      JSON: \"vsock\": {\"cid\": N, \"socket\": PATH}\n"
 	"  --config FILE       the same settings as JSON: {\"kernel\": ..., \"cpus\": 2,\n"
 	"                      \"memory\": 512, \"serial\": \"stdio\", \"debug_exit\": true}\n"
 	"  --kvm-device PATH   KVM device node, default /dev/kvm\n"
@@ -79,6 +90,7 @@ void config_free(struct vmm_config *cfg)
 	}
 	for (unsigned i = 0; i < cfg->nr_nets; i++)
 		free(cfg->nets[i].tap);
+	free(cfg->vsock_socket);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -169,6 +181,16 @@ static int parse_on_off(const char *v, bool *out)
 	return 0;
 }
 
+/* A rate limit: a whole number (bytes or operations per second), 0 meaning unlimited. */
+static int parse_rate(const char *dev, const char *what, const char *key, const char *v,
+		      uint64_t *out, struct yun_err *err)
+{
+	if (parse_u64(v, out) < 0)
+		return yun_err_set(err, EINVAL, "%s %s: %s=%s: want a whole number per second "
+				   "(0: unlimited)", dev, what, key, v);
+	return 0;
+}
+
 /* A new disk slot, or an error naming `what`. */
 static struct vmm_disk *new_disk(struct vmm_config *cfg, const char *what, struct yun_err *err)
 {
@@ -226,10 +248,12 @@ static int parse_disk(struct vmm_config *cfg, const char *value, struct yun_err 
 			if (parse_on_off(v, !strcmp(key, "readonly") ? &d->readonly : &d->direct))
 				rc = yun_err_set(err, EINVAL, "disk %s: %s=%s: want on or off",
 						 value, key, v);
+		} else if (!strcmp(key, "bw") || !strcmp(key, "iops")) {
+			rc = parse_rate("disk", value, key, v, !strcmp(key, "bw") ? &d->bw : &d->iops,
+					err);
 		} else {
-			rc = yun_err_set(err, EINVAL,
-					 "disk %s: unknown option \"%s\" (path, readonly, direct, id)",
-					 value, key);
+			rc = yun_err_set(err, EINVAL, "disk %s: unknown option \"%s\" "
+					 "(path, readonly, direct, id, bw, iops)", value, key);
 		}
 	}
 	free(copy);
@@ -300,6 +324,10 @@ static int json_disks(struct vmm_config *cfg, json_t *list, const char *origin,
 				rc = json_bool_field(v, key, &d->readonly, what, err);
 			else if (!strcmp(key, "direct"))
 				rc = json_bool_field(v, key, &d->direct, what, err);
+			else if (!strcmp(key, "bw"))
+				rc = json_count_field(v, key, &d->bw, what, err);
+			else if (!strcmp(key, "iops"))
+				rc = json_count_field(v, key, &d->iops, what, err);
 			else
 				rc = yun_err_set(err, EINVAL, "config %s: unknown setting \"%s\"",
 						 what, key);
@@ -420,6 +448,37 @@ static int net_set_mac(struct vmm_net *n, const char *mac, const char *what, str
 	return 0;
 }
 
+/* rx_bw, rx_pps, tx_bw, tx_pps, and bw / pps for both directions; -ENOENT: not a limit. */
+static int net_set_limit(struct vmm_net *n, const char *key, uint64_t v)
+{
+	bool rx = !strncmp(key, "rx_", 3), tx = !strncmp(key, "tx_", 3);
+	const char *k = rx || tx ? key + 3 : key;
+
+	if (!rx && !tx)
+		rx = tx = true;
+	if (!strcmp(k, "bw")) {
+		if (rx)
+			n->rx_bw = v;
+		if (tx)
+			n->tx_bw = v;
+	} else if (!strcmp(k, "pps")) {
+		if (rx)
+			n->rx_pps = v;
+		if (tx)
+			n->tx_pps = v;
+	} else {
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static bool net_is_limit(const char *key)
+{
+	struct vmm_net scratch = { 0 };
+
+	return net_set_limit(&scratch, key, 0) == 0;
+}
+
 /* Keep a parsed card (rc 0) or forget it. */
 static int net_done(struct vmm_config *cfg, struct vmm_net *n, int rc, const char *what,
 		    struct yun_err *err)
@@ -449,17 +508,22 @@ static int parse_net(struct vmm_config *cfg, const char *value, struct yun_err *
 		return yun_err_set(err, ENOMEM, "out of memory");
 	for (tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(tok, '=');
+		uint64_t v = 0;
 
 		if (eq)
 			*eq++ = '\0';
-		if (eq && !strcmp(tok, "tap"))
+		if (eq && !strcmp(tok, "tap")) {
 			rc = net_set_tap(n, eq, value, err);
-		else if (eq && !strcmp(tok, "mac"))
+		} else if (eq && !strcmp(tok, "mac")) {
 			rc = net_set_mac(n, eq, value, err);
-		else
-			rc = yun_err_set(err, EINVAL,
-					 "net %s: unknown option \"%s\" (tap=NAME, mac=MAC)", value,
-					 tok);
+		} else if (eq && net_is_limit(tok)) {
+			rc = parse_rate("net", value, tok, eq, &v, err);
+			if (!rc)
+				net_set_limit(n, tok, v);
+		} else {
+			rc = yun_err_set(err, EINVAL, "net %s: unknown option \"%s\" (tap=NAME, "
+					 "mac=MAC, rx_bw, rx_pps, tx_bw, tx_pps, bw, pps)", value, tok);
+		}
 	}
 	free(copy);
 	return net_done(cfg, n, rc, value, err);
@@ -487,7 +551,13 @@ static int json_nets(struct vmm_config *cfg, json_t *list, const char *origin,
 		if (!json_is_object(o))
 			return yun_err_set(err, EINVAL, "config %s: must be an object", what);
 		json_object_foreach(o, key, v) {
-			if (!json_is_string(v))
+			uint64_t limit = 0;
+
+			if (net_is_limit(key)) {
+				rc = json_count_field(v, key, &limit, what, err);
+				if (!rc)
+					net_set_limit(n, key, limit);
+			} else if (!json_is_string(v))
 				rc = yun_err_set(err, EINVAL, "config %s: \"%s\" must be a string",
 						 what, key);
 			else if (!strcmp(key, "tap"))
@@ -501,6 +571,88 @@ static int json_nets(struct vmm_config *cfg, json_t *list, const char *origin,
 				break;
 		}
 		rc = net_done(cfg, n, rc, what, err);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---- vsock ------------------------------------------------------------------- */
+
+static int vsock_set_cid(struct vmm_config *cfg, uint64_t cid, const char *what,
+			 struct yun_err *err)
+{
+	/* 0-2 are the hypervisor, local and host; 2^32 - 1 is VMADDR_CID_ANY. */
+	if (cid < 3 || cid >= UINT32_MAX)
+		return yun_err_set(err, EINVAL, "vsock %s: cid %llu: must be from 3 to %u", what,
+				   (unsigned long long)cid, UINT32_MAX - 1);
+	cfg->vsock_cid = cid;
+	return 0;
+}
+
+static int vsock_set_socket(struct vmm_config *cfg, const char *path, const char *what,
+			    struct yun_err *err)
+{
+	if (!*path || strlen(path) > VSOCK_PATH_MAX)
+		return yun_err_set(err, EINVAL, "vsock %s: socket path empty or longer than %zu "
+				   "bytes (PATH_<port> must fit a Unix socket address)", what,
+				   VSOCK_PATH_MAX);
+	return set_string(&cfg->vsock_socket, path, err);
+}
+
+/* "cid=3,socket=/run/v.sock" */
+static int parse_vsock(struct vmm_config *cfg, const char *value, struct yun_err *err)
+{
+	char *copy = strdup(value), *save = NULL, *tok;
+	uint64_t n;
+	int rc = 0;
+
+	if (!copy)
+		return yun_err_set(err, ENOMEM, "out of memory");
+	cfg->vsock = true;
+	for (tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+
+		if (eq)
+			*eq++ = '\0';
+		if (eq && !strcmp(tok, "cid"))
+			rc = parse_u64(eq, &n) < 0
+				     ? yun_err_set(err, EINVAL, "vsock %s: cid=%s: want a number",
+						   value, eq)
+				     : vsock_set_cid(cfg, n, value, err);
+		else if (eq && !strcmp(tok, "socket"))
+			rc = vsock_set_socket(cfg, eq, value, err);
+		else
+			rc = yun_err_set(err, EINVAL,
+					 "vsock %s: unknown option \"%s\" (cid=N, socket=PATH)",
+					 value, tok);
+	}
+	free(copy);
+	return rc;
+}
+
+/* "vsock": {"cid": N, "socket": PATH} */
+static int json_vsock(struct vmm_config *cfg, json_t *o, const char *origin, struct yun_err *err)
+{
+	const char *key;
+	json_t *v;
+	uint64_t n = 0;
+	int rc = 0;
+
+	if (!json_is_object(o))
+		return yun_err_set(err, EINVAL, "config %s: \"vsock\" must be an object", origin);
+	cfg->vsock = true;
+	json_object_foreach(o, key, v) {
+		if (!strcmp(key, "cid")) {
+			rc = json_count_field(v, key, &n, origin, err);
+			if (!rc)
+				rc = vsock_set_cid(cfg, n, origin, err);
+		} else if (!strcmp(key, "socket") && json_is_string(v)) {
+			rc = vsock_set_socket(cfg, json_string_value(v), origin, err);
+		} else {
+			rc = yun_err_set(err, EINVAL, "config %s: vsock \"%s\": unknown or not a "
+					 "%s", origin, key, !strcmp(key, "socket") ? "string" : "setting");
+		}
 		if (rc)
 			return rc;
 	}
@@ -545,6 +697,8 @@ int config_parse_json(struct vmm_config *cfg, const char *text, const char *orig
 			rc = json_balloon(cfg, v, origin, err);
 		} else if (!strcmp(key, "net")) {
 			rc = json_nets(cfg, v, origin, err);
+		} else if (!strcmp(key, "vsock")) {
+			rc = json_vsock(cfg, v, origin, err);
 		} else if (!strcmp(key, "reboot")) {
 			rc = json_bool_field(v, key, &cfg->reboot, origin, err);
 		} else if (!strcmp(key, "cpus")) {
@@ -596,6 +750,7 @@ enum {
 	OPT_BALLOON = 768,
 	OPT_DISK = 512,
 	OPT_NET = 640,
+	OPT_VSOCK = 896,
 };
 
 static const struct option options[] = {
@@ -610,6 +765,7 @@ static const struct option options[] = {
 	{ "balloon", optional_argument, NULL, OPT_BALLOON },
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "net", required_argument, NULL, OPT_NET },
+	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "reboot", no_argument, NULL, OPT_REBOOT },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "kvm-device", required_argument, NULL, OPT_KVM_DEVICE },
@@ -647,6 +803,7 @@ int config_parse_args(struct vmm_config *cfg, int argc, char **argv, struct yun_
 			break;
 		case OPT_DISK: rc = parse_disk(cfg, optarg, err); break;
 		case OPT_NET: rc = parse_net(cfg, optarg, err); break;
+		case OPT_VSOCK: rc = parse_vsock(cfg, optarg, err); break;
 		case OPT_REBOOT: cfg->reboot = true; break;
 		case OPT_CONFIG: rc = config_load_file(cfg, optarg, err); break;
 		case 'v': cfg->verbose = true; break;
@@ -684,6 +841,11 @@ int config_validate(const struct vmm_config *cfg, struct yun_err *err)
 	if (cfg->nr_nets && cfg->rng + cfg->nr_disks + cfg->balloon + cfg->nr_nets > 8)
 		return yun_err_set(err, EINVAL, "net: %u cards with the other devices make more "
 				   "than 8 PCI devices", cfg->nr_nets);
+	if (cfg->vsock && (!cfg->vsock_cid || !cfg->vsock_socket))
+		return yun_err_set(err, EINVAL, "vsock: needs cid=N and socket=PATH");
+	if (cfg->vsock && cfg->rng + cfg->nr_disks + cfg->balloon + cfg->nr_nets + 1 > 8)
+		return yun_err_set(err, EINVAL, "vsock: with the other devices makes more than 8 "
+				   "PCI devices");
 	for (unsigned i = 0; i < cfg->nr_nets; i++)
 		for (unsigned j = 0; j < i; j++)
 			if (!strcmp(cfg->nets[i].tap, cfg->nets[j].tap))

@@ -19,21 +19,29 @@
 
 #define CONFIG_MAX_DISKS 4  /* with rng, net, balloon, vsock: the 8 PCI slots with INTx */
 
-/* One virtio-blk disk: --disk path=F[,readonly=on][,direct=on][,id=NAME]. */
+/* One virtio-blk disk: --disk path=F[,readonly=on][,direct=on][,id=NAME][,bw=N][,iops=N]. */
 struct vmm_disk {
 	char *path;        /* raw image file or block device */
 	char *id;          /* GET_ID answer (<= 20 bytes); NULL: the file's name */
 	bool readonly;
 	bool direct;       /* O_DIRECT */
+	uint64_t bw;       /* rate limit, bytes/s; 0: unlimited */
+	uint64_t iops;     /* rate limit, requests/s; 0: unlimited */
 };
 
 #define CONFIG_MAX_NETS 4
 
-/* One virtio-net card: --net tap=NAME[,mac=52:54:00:12:34:56]. */
+/*
+ * One virtio-net card: --net tap=NAME[,mac=52:54:00:12:34:56] and rate
+ * limits [,rx_bw=N][,rx_pps=N][,tx_bw=N][,tx_pps=N] (bw=N and pps=N: both
+ * directions).
+ */
 struct vmm_net {
 	char *tap;         /* TAP device; created (and removed at exit) if it does not exist */
 	uint8_t mac[6];
 	bool has_mac;      /* else a random locally administered MAC */
+	uint64_t rx_bw, rx_pps; /* TAP -> guest: bytes/s, frames/s; 0: unlimited */
+	uint64_t tx_bw, tx_pps; /* guest -> TAP */
 };
 
 struct vmm_config {
@@ -53,6 +61,9 @@ struct vmm_config {
 	uint32_t balloon_deflate_after_ms; /* stop-gap: target 0 this long after reaching it */
 	struct vmm_net nets[CONFIG_MAX_NETS]; /* virtio-net devices, in PCI slot order */
 	unsigned nr_nets;
+	bool vsock;        /* a virtio-vsock device: --vsock cid=N,socket=PATH */
+	uint64_t vsock_cid;   /* the guest's CID, 3 .. 2^32 - 2 */
+	char *vsock_socket;   /* host side: Unix socket PATH (and PATH_<port> for guest connects) */
 	char *kvm_device;  /* /dev/kvm unless told otherwise (tests) */
 	bool verbose;
 	bool help;

@@ -17,6 +17,7 @@ enum {
 	DEV_IOTHREAD = 1 << 4,
 	DEV_RNG = 1 << 5,
 	DEV_BALLOON = 1 << 9,
+	DEV_VSOCK = 1 << 10,
 };
 
 static void vm_irq_set_level(void *ctx, uint32_t gsi, int level)
@@ -155,6 +156,11 @@ static unsigned vm_pci_irqs(const struct vmm_config *cfg, struct mptable_pci_irq
 	for (unsigned i = 0; i < cfg->nr_nets && n < MPTABLE_MAX_PCI_IRQS; i++, n++)
 		irqs[n] = (struct mptable_pci_irq){ (uint8_t)vm_pci_slot(n),
 						    (uint8_t)vm_pci_intx_gsi(n) };
+	if (cfg->vsock && n < MPTABLE_MAX_PCI_IRQS) {
+		irqs[n] = (struct mptable_pci_irq){ (uint8_t)vm_pci_slot(n),
+						    (uint8_t)vm_pci_intx_gsi(n) };
+		n++;
+	}
 	return n;
 }
 
@@ -186,10 +192,16 @@ static void vm_disk_complete(void *arg)
 	virtio_pci_run(arg, 0, blk_complete);
 }
 
+/* A rate-limited disk may go on (I/O thread). */
+static void vm_disk_timer(void *arg)
+{
+	virtio_pci_run(arg, 0, blk_timer_fired);
+}
+
 static int vm_add_disk(struct vm *vm, unsigned i, unsigned n, struct yun_err *err)
 {
 	const struct vmm_disk *d = &vm->cfg->disks[i];
-	struct blk_params p = { d->path, d->id, d->readonly, d->direct };
+	struct blk_params p = { d->path, d->id, d->readonly, d->direct, d->bw, d->iops };
 	struct blk *blk = &vm->disk[i];
 	int rc = blk_open(blk, &p, err);
 
@@ -200,6 +212,9 @@ static int vm_add_disk(struct vm *vm, unsigned i, unsigned n, struct yun_err *er
 	if (!rc && blk_event_fd(blk) >= 0)
 		rc = iothread_watch(&vm->io, blk_event_fd(blk), vm_disk_complete,
 				    &vm->disk_pci[i], err);
+	if (!rc && blk_timer_fd(blk) >= 0)
+		rc = iothread_watch(&vm->io, blk_timer_fd(blk), vm_disk_timer, &vm->disk_pci[i],
+				    err);
 	return rc;
 }
 
@@ -243,17 +258,57 @@ static void vm_net_tap_ready(void *arg)
 	virtio_pci_run(arg, NET_RXQ, net_tap_ready);
 }
 
+/* A rate-limited direction of a card may go on (I/O thread). */
+static void vm_net_rx_timer(void *arg)
+{
+	virtio_pci_run(arg, NET_RXQ, net_timer_fired);
+}
+
+static void vm_net_tx_timer(void *arg)
+{
+	virtio_pci_run(arg, NET_TXQ, net_timer_fired);
+}
+
 static int vm_add_net(struct vm *vm, unsigned i, unsigned n, struct yun_err *err)
 {
 	const struct vmm_net *c = &vm->cfg->nets[i];
-	int rc = net_open(&vm->net[i], c->tap, c->has_mac ? c->mac : NULL, err);
+	struct net_limits limits = { c->rx_bw, c->rx_pps, c->tx_bw, c->tx_pps };
+	struct net *net = &vm->net[i];
+	int rc = net_open(net, c->tap, c->has_mac ? c->mac : NULL, err);
 
 	if (rc)
 		return rc;
 	vm->nr_nets = i + 1;
-	rc = vm_add_virtio(vm, &vm->net_pci[i], &net_ops, &vm->net[i], n, err);
+	rc = net_set_limits(net, &limits, err);
 	if (!rc)
-		rc = net_watch(&vm->net[i], &vm->io, vm_net_tap_ready, &vm->net_pci[i], err);
+		rc = vm_add_virtio(vm, &vm->net_pci[i], &net_ops, net, n, err);
+	if (!rc)
+		rc = net_watch(net, &vm->io, vm_net_tap_ready, &vm->net_pci[i], err);
+	if (!rc && net_timer_fd(net, NET_RXQ) >= 0)
+		rc = iothread_watch(&vm->io, net_timer_fd(net, NET_RXQ), vm_net_rx_timer,
+				    &vm->net_pci[i], err);
+	if (!rc && net_timer_fd(net, NET_TXQ) >= 0)
+		rc = iothread_watch(&vm->io, net_timer_fd(net, NET_TXQ), vm_net_tx_timer,
+				    &vm->net_pci[i], err);
+	return rc;
+}
+
+/* vsock sockets are ready or packets wait for the guest (I/O thread). */
+static void vm_vsock_ready(void *arg)
+{
+	virtio_pci_run(arg, VSOCK_RXQ, vsock_ready);
+}
+
+static int vm_add_vsock(struct vm *vm, unsigned n, struct yun_err *err)
+{
+	int rc = vsock_open(&vm->vsock, vm->cfg->vsock_cid, vm->cfg->vsock_socket, err);
+
+	if (rc)
+		return rc;
+	vm->devices_ready |= DEV_VSOCK;
+	rc = vm_add_virtio(vm, &vm->vsock_pci, &vsock_ops, &vm->vsock, n, err);
+	if (!rc)
+		rc = vsock_watch(&vm->vsock, &vm->io, vm_vsock_ready, &vm->vsock_pci, err);
 	return rc;
 }
 
@@ -311,6 +366,11 @@ static int vm_add_pci(struct vm *vm, struct yun_err *err)
 	}
 	for (unsigned i = 0; i < vm->cfg->nr_nets; i++) {
 		rc = vm_add_net(vm, i, n++, err);
+		if (rc)
+			return rc;
+	}
+	if (vm->cfg->vsock) {
+		rc = vm_add_vsock(vm, n++, err);
 		if (rc)
 			return rc;
 	}
@@ -481,6 +541,10 @@ void vm_destroy(struct vm *vm)
 		net_close(&vm->net[i]);              /* a TAP we created goes with it */
 	}
 	vm->nr_nets = 0;
+	if (vm->devices_ready & DEV_VSOCK) {
+		virtio_pci_destroy(&vm->vsock_pci); /* nothing when it never got that far */
+		vsock_close(&vm->vsock);            /* removes the socket file */
+	}
 	for (unsigned i = 0; i < vm->nr_msix; i++)
 		for (unsigned v = 0; v < vm->msix[i].nr; v++)
 			close(vm->msix[i].fd[v]); /* closing also detaches the irqfd */

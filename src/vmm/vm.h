@@ -34,6 +34,7 @@
 #include "virtio/net.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
+#include "virtio/vsock.h"
 #include "vm_stop.h"
 
 /* One PCI function's MSI-X vectors as KVM sees them: a GSI and an irqfd each. */
@@ -81,6 +82,8 @@ struct vm {
 	struct virtio_pci net_pci[CONFIG_MAX_NETS];
 	struct net net[CONFIG_MAX_NETS];
 	unsigned nr_nets;         /* TAPs opened (closed by vm_destroy) */
+	struct virtio_pci vsock_pci;
+	struct vsock vsock;
 	struct vm_stopper stopper;
 	unsigned devices_ready;   /* bit per device initialised, for vm_destroy */
 

@@ -577,6 +577,9 @@ def disk_bad_option(ctx):
               [d, "readonly"], r"on or off")
     bad_input(ctx, ["--kernel", ctx.bzimage, "--disk", "path=%s,id=%s" % (d, "x" * 21)],
               [d, "x" * 21], r"20 bytes")
+    for rate in ("bw=-1", "iops=fast"):
+        bad_input(ctx, ["--kernel", ctx.bzimage, "--disk", "path=%s,%s" % (d, rate)],
+                  [d, rate], r"whole number per second")
 
 
 @test
@@ -628,6 +631,8 @@ def net_bad_input(ctx):
             ("tap=averyverylongtapname", ["averyverylongtapname"], r"1 to 15 characters"),
             ("tap=a/b", ["a/b"], r"not an interface name"),
             ("tap=%s,speed=10" % t, ["speed"], r"unknown option"),
+            ("tap=%s,tx_pps=-5" % t, ["tx_pps=-5"], r"whole number per second"),
+            ("tap=%s,bw=1.5G" % t, ["bw=1.5G"], r"whole number per second"),
             ("mac=52:54:00:12:34:56", ["mac=52:54:00:12:34:56"], r"no tap=NAME"),
             ("tap=", ["tap="], r"not an interface name")):
         bad_input(ctx, ["--kernel", ctx.bzimage, "--net", spec], names, reason,

@@ -2,7 +2,7 @@
  * net_fuzz.c - random queue memory against virtio-net's tx and rx paths:
  * nothing may crash, read or write outside guest RAM (ASan), or loop.
  *
- * FUZZ_SOURCES: src/vmm/memory.c src/vmm/virtio/queue.c src/vmm/virtio/net.c src/vmm/virtio/iothread.c src/lib/err.c src/lib/log.c
+ * FUZZ_SOURCES: src/vmm/memory.c src/vmm/virtio/queue.c src/vmm/virtio/net.c src/vmm/virtio/iothread.c src/vmm/virtio/throttle.c src/vmm/ratelimit.c src/lib/err.c src/lib/log.c
  *
  * The TAP is replaced by a SOCK_DGRAM socketpair (one datagram = one frame,
  * as a TAP read gives): tx frames are written to it and thrown away, rx
@@ -42,6 +42,7 @@ static void setup(void)
 	memset(&net, 0, sizeof(net));
 	strcpy(net.tap, "fuzz");
 	net.tap_fd = sv[0];
+	net.throttle[NET_RXQ].timer_fd = net.throttle[NET_TXQ].timer_fd = -1; /* unlimited */
 	peer = sv[1];
 	net.tx_linear = malloc(NET_HDR_LEN + NET_MAX_FRAME);
 	net.rx_spill = malloc(NET_HDR_LEN + NET_MAX_FRAME);

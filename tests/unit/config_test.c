@@ -397,6 +397,57 @@ static void test_net_cards(void)
 	config_free(&cfg);
 }
 
+static void test_rate_limits(void)
+{
+	static const char *const bad[] = { "-5", "abc", "1.5", "", "10M", "99999999999999999999" };
+	struct vmm_config cfg;
+	struct yun_err err;
+	char arg[96];
+
+	CHECK_EQ(parse_valid(&cfg, &err, "--kernel", "k", "--disk", "path=d.img,bw=1048576,iops=100",
+			     "--net", "tap=yt0,bw=1000,tx_pps=50", "--net", "tap=yt1,rx_bw=7,pps=9",
+			     NULL), 0);
+	CHECK_EQ(cfg.disks[0].bw, 1048576);
+	CHECK_EQ(cfg.disks[0].iops, 100);
+	CHECK(cfg.nets[0].rx_bw == 1000 && cfg.nets[0].tx_bw == 1000);
+	CHECK(cfg.nets[0].rx_pps == 0 && cfg.nets[0].tx_pps == 50);
+	CHECK(cfg.nets[1].rx_bw == 7 && cfg.nets[1].tx_bw == 0);
+	CHECK(cfg.nets[1].rx_pps == 9 && cfg.nets[1].tx_pps == 9);
+	config_free(&cfg);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(arg, sizeof(arg), "path=d.img,bw=%s", bad[i]);
+		CHECK_EQ(parse(&cfg, &err, "--disk", arg, NULL), -EINVAL);
+		CHECK_STR_CONTAINS(err.msg, "want a whole number per second");
+		CHECK_EQ(cfg.nr_disks, 0);
+		config_free(&cfg);
+		snprintf(arg, sizeof(arg), "tap=yt0,tx_pps=%s", bad[i]);
+		CHECK_EQ(parse(&cfg, &err, "--net", arg, NULL), -EINVAL);
+		CHECK_STR_CONTAINS(err.msg, "tx_pps=");
+		CHECK_EQ(cfg.nr_nets, 0);
+		config_free(&cfg);
+	}
+	CHECK_EQ(parse(&cfg, &err, "--net", "tap=yt0,rx_iops=5", NULL), -EINVAL);
+	CHECK_STR_CONTAINS(err.msg, "unknown option \"rx_iops\"");
+	config_free(&cfg);
+
+	config_init(&cfg);
+	CHECK_EQ(config_parse_json(&cfg, "{\"disks\": [{\"path\": \"d\", \"iops\": 10}], \"net\": "
+				   "[{\"tap\": \"yt0\", \"rx_pps\": 3}]}", "r.json", &err), 0);
+	CHECK(cfg.disks[0].iops == 10 && cfg.nets[0].rx_pps == 3);
+	config_free(&cfg);
+	config_init(&cfg);
+	CHECK_EQ(config_parse_json(&cfg, "{\"disks\": [{\"path\": \"d\", \"bw\": -1}]}", "r.json",
+				   &err), -EINVAL);
+	CHECK_STR_CONTAINS(err.msg, "\"bw\" must be a non-negative integer");
+	config_free(&cfg);
+	config_init(&cfg);
+	CHECK_EQ(config_parse_json(&cfg, "{\"net\": [{\"tap\": \"yt0\", \"tx_bw\": \"1M\"}]}",
+				   "r.json", &err), -EINVAL);
+	CHECK_STR_CONTAINS(err.msg, "\"tx_bw\" must be a non-negative integer");
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/yun-config-test.XXXXXX");
@@ -414,6 +465,7 @@ int main(void)
 	RUN(test_json_errors);
 	RUN(test_json_partial_merge);
 	RUN(test_net_cards);
+	RUN(test_rate_limits);
 
 	static const char *const names[] = { "vm.json", "zero.json", "mem.json" };
 	char path[128];

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -95,16 +96,22 @@ static void driver_init(void)
 	nposted = 0;
 }
 
-static void start(const char *path, const char *id, bool ro, bool direct)
+static void start_params(const struct blk_params *p)
 {
-	struct blk_params p = { path, id, ro, direct };
 	struct virtio_pci_host host = { .gm = &gm };
 	struct yun_err err;
 
-	CHECK_EQ(blk_open(&blk, &p, &err), 0);
+	CHECK_EQ(blk_open(&blk, p, &err), 0);
 	CHECK_EQ(blk_uses_uring(&blk), !strcmp(backend, "io_uring"));
 	CHECK_EQ(virtio_pci_init(&vp, blk_device_ops(&blk), &blk, &host, &err), 0);
 	driver_init();
+}
+
+static void start(const char *path, const char *id, bool ro, bool direct)
+{
+	struct blk_params p = { path, id, ro, direct, 0, 0 };
+
+	start_params(&p);
 }
 
 static void stop(void)
@@ -528,9 +535,90 @@ static void test_reset_in_flight(void)
 	stop();
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * Post n reads of `len` bytes at once, kick once, and play the I/O thread
+ * (completions and the rate limiter's timer) until all are used; returns
+ * the seconds it took.
+ */
+static double timed_reads(unsigned n, uint32_t len)
+{
+	double t0 = now_s();
+
+	for (unsigned i = 0; i < n; i++)
+		post_rq(i, VIRTIO_BLK_T_IN, (uint64_t)i * len / 512 % SECTORS,
+			DATA + (uint64_t)i * len % (1u << 20), len, 1);
+	wr(VIRTIO_PCI_NOTIFY_OFF, 0, 2);
+	while (used()->idx != nposted && now_s() - t0 < 10) {
+		struct pollfd p[2] = { { blk_event_fd(&blk), POLLIN, 0 },
+				       { blk_timer_fd(&blk), POLLIN, 0 } };
+
+		poll(p, 2, 100);
+		if (p[0].revents)
+			virtio_pci_run(&vp, 0, blk_complete);
+		if (p[1].revents)
+			virtio_pci_run(&vp, 0, blk_timer_fired);
+	}
+	CHECK_EQ(used()->idx, nposted);
+	for (unsigned i = 0; i < n; i++)
+		CHECK_EQ(*status_of(i), VIRTIO_BLK_S_OK);
+	CHECK_EQ(dev_status() & VIRTIO_STATUS_NEEDS_RESET, 0);
+	return now_s() - t0;
+}
+
+static void test_rate_limits(void)
+{
+	struct blk_params p = { image, NULL, false, false, 1 << 20, 0 };
+	double t;
+
+	make_image(image, DISK);
+	/* Unlimited: 1 MiB of reads is a page-cache copy. */
+	start(image, NULL, false, false);
+	CHECK_EQ(blk_timer_fd(&blk), -1);
+	t = timed_reads(16, 65536);
+	CHECK(t < 0.2);
+	stop();
+
+	/* bw=1 MiB/s: the same reads take about a second (the bucket starts with 100 ms). */
+	start_params(&p);
+	CHECK(blk_timer_fd(&blk) >= 0);
+	t = timed_reads(16, 65536);
+	fprintf(stderr, "   1 MiB at bw=1048576: %.3f s\n", t);
+	CHECK(t > 0.75 && t < 1.25);
+	CHECK(blk.throttle.stalls > 0);
+	CHECK_EQ(blk.bytes_read, 1 << 20);
+	stop();
+
+	/* iops=50: 30 small reads, 5 at once from the bucket, 25 more at 50/s: 0.5 s. */
+	p.bw = 0;
+	p.iops = 50;
+	start_params(&p);
+	t = timed_reads(30, 4096);
+	fprintf(stderr, "   30 requests at iops=50: %.3f s\n", t);
+	CHECK(t > 0.375 && t < 0.625);
+	/* A reset in the middle of a wait disarms the timer; the device works after it. */
+	for (unsigned i = 0; i < 20; i++)
+		post_rq(i, VIRTIO_BLK_T_IN, i, DATA, 512, 1);
+	wr(VIRTIO_PCI_NOTIFY_OFF, 0, 2);
+	CHECK(blk.throttle.waiting);
+	wr(VIRTIO_PCI_COMMON_STATUS, 0, 1);
+	CHECK(!blk.throttle.waiting);
+	driver_init();
+	t = timed_reads(2, 512);
+	CHECK(t < 0.2);
+	stop();
+}
+
 static void expect_open_error(const char *path, bool ro, const char *want)
 {
-	struct blk_params p = { path, NULL, ro, false };
+	struct blk_params p = { path, NULL, ro, false, 0, 0 };
 	struct blk b;
 	struct yun_err err = { 0 };
 
@@ -558,7 +646,7 @@ static void test_open_errors(void)
 	expect_open_error(image, true, "locked by another process");
 	stop();
 	{
-		struct blk_params p = { image, NULL, true, false };
+		struct blk_params p = { image, NULL, true, false, 0, 0 };
 		struct blk a, b;
 		struct yun_err err;
 
@@ -582,6 +670,7 @@ static void run_all(void)
 	RUN(test_malformed_chains);
 	RUN(test_direct);
 	RUN(test_reset_in_flight);
+	RUN(test_rate_limits);
 	RUN(test_open_errors);
 }
 

@@ -451,6 +451,54 @@ static void test_tx_frames_reach_the_tap(void)
 	device_stop();
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void test_tx_rate_limit(void)
+{
+	static uint8_t f[1000], got[2000];
+	struct net_limits lim = { .tx_pps = 20 };
+	struct virtio_net_hdr h = { 0 };
+	struct yun_err err;
+	uint32_t st;
+	double t0, t;
+	unsigned n = 0;
+
+	device_start(false);
+	CHECK_EQ(net_set_limits(&net, &lim, &err), 0);
+	CHECK_EQ(net_timer_fd(&net, NET_RXQ), -1);
+	CHECK(net_timer_fd(&net, NET_TXQ) >= 0);
+	CHECK(!(driver_start(BASE_FEATURES) & VIRTIO_STATUS_NEEDS_RESET));
+	test_frame(f, sizeof(f), peer_mac, guest_mac, 1);
+	/* 15 frames, each kicked: the bucket (100 ms at 20/s) lets 2 through at once. */
+	t0 = now_s();
+	for (unsigned i = 0; i < 15; i++)
+		tx_send(&h, f, sizeof(f), false);
+	CHECK_EQ(used_idx(TX_USED), 2);
+	while (used_idx(TX_USED) != 15 && now_s() - t0 < 5) {
+		struct pollfd p = { net_timer_fd(&net, NET_TXQ), POLLIN, 0 };
+
+		poll(&p, 1, 100);
+		if (p.revents)
+			virtio_pci_run(&vp, NET_TXQ, net_timer_fired);
+	}
+	t = now_s() - t0;
+	fprintf(stderr, "   15 frames at tx_pps=20: %.3f s\n", t);
+	CHECK_EQ(used_idx(TX_USED), 15);
+	CHECK(t > 0.65 * 0.75 && t < 0.65 * 1.25); /* 13 frames at 20/s */
+	while (n < 15 && peer_recv(got, sizeof(got), &st) == sizeof(f))
+		n++;
+	CHECK_EQ(n, 15);
+	CHECK_EQ(net.stats.tx_frames, 15);
+	CHECK(!(status() & VIRTIO_STATUS_NEEDS_RESET));
+	device_stop();
+}
+
 /* IPv4 + TCP/UDP frame to the peer: header fields only, the sums left to the test. */
 static size_t ip_frame(uint8_t *f, uint8_t proto, size_t payload)
 {
@@ -643,6 +691,42 @@ static void test_rx_frames_reach_the_guest(void)
 	tap_ready();
 	CHECK_EQ(used_idx(RX_USED), 1);
 	check_rx(0, 0, f[1], 100);
+	device_stop();
+}
+
+static void test_rx_rate_limit(void)
+{
+	static uint8_t f[10][200];
+	struct net_limits lim = { .rx_pps = 20 };
+	struct yun_err err;
+	double t0, t;
+
+	device_start(false);
+	CHECK_EQ(net_set_limits(&net, &lim, &err), 0);
+	CHECK_EQ(net_timer_fd(&net, NET_TXQ), -1);
+	CHECK(!(driver_start(BASE_FEATURES) & VIRTIO_STATUS_NEEDS_RESET));
+	for (unsigned i = 0; i < 10; i++)
+		rx_post(i, 2048, i == 9);
+	for (unsigned i = 0; i < 10; i++)
+		peer_send(f[i], test_frame(f[i], sizeof(f[i]), guest_mac, peer_mac, 60 + i));
+	/* 10 frames waiting on the TAP: 2 from the bucket at once, 8 more at 20/s. */
+	t0 = now_s();
+	tap_ready();
+	CHECK_EQ(used_idx(RX_USED), 2);
+	while (used_idx(RX_USED) != 10 && now_s() - t0 < 5) {
+		struct pollfd p = { net_timer_fd(&net, NET_RXQ), POLLIN, 0 };
+
+		poll(&p, 1, 100);
+		if (p.revents)
+			virtio_pci_run(&vp, NET_RXQ, net_timer_fired);
+	}
+	t = now_s() - t0;
+	fprintf(stderr, "   10 frames at rx_pps=20: %.3f s\n", t);
+	CHECK_EQ(used_idx(RX_USED), 10);
+	CHECK(t > 0.4 * 0.75 && t < 0.4 * 1.25);
+	for (unsigned i = 0; i < 10; i++)
+		check_rx(i, i, f[i], sizeof(f[i]));
+	CHECK_EQ(net.stats.rx_dropped, 0);
 	device_stop();
 }
 
@@ -858,10 +942,12 @@ int main(void)
 	RUN(test_names_and_macs);
 	RUN(test_identity_and_config);
 	RUN(test_tx_frames_reach_the_tap);
+	RUN(test_tx_rate_limit);
 	RUN(test_tx_offloads);
 	RUN(test_tx_bad_headers_dropped);
 	RUN(test_tx_bad_chains_need_reset);
 	RUN(test_rx_frames_reach_the_guest);
+	RUN(test_rx_rate_limit);
 	RUN(test_rx_merged_buffers);
 	RUN(test_rx_gso_merged);
 	RUN(test_rx_bad_chain_needs_reset);

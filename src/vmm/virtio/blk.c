@@ -559,7 +559,15 @@ static bool uring_queue(struct blk *blk, unsigned slot)
 
 /* ---- the queue ------------------------------------------------------------------ */
 
-/* Pop and start requests while request slots are free; then submit what was queued. */
+static bool is_rw(const struct blk_io *io)
+{
+	return io->type == VIRTIO_BLK_T_IN || io->type == VIRTIO_BLK_T_OUT;
+}
+
+/*
+ * Pop and start requests while request slots are free and the rate limiter
+ * lets us; then submit what was queued.
+ */
 static int blk_run_queue(struct blk *blk, struct vq *vq)
 {
 	int rc = 0;
@@ -568,6 +576,8 @@ static int blk_run_queue(struct blk *blk, struct vq *vq)
 		unsigned slot;
 		int st;
 
+		if (throttle_blocked(&blk->throttle))
+			break; /* blk_timer_fired goes on */
 		rc = vq_pop(vq, &blk->req);
 		if (rc <= 0)
 			break;
@@ -578,6 +588,8 @@ static int blk_run_queue(struct blk *blk, struct vq *vq)
 			rc = st;
 			break;
 		}
+		throttle_charge(&blk->throttle, st == BLK_PENDING && is_rw(&blk->io[slot]) ?
+					blk->io[slot].len : 0, 1);
 		if (st == BLK_PENDING) {
 			if (blk->uring && !needs_bounce(blk, &blk->io[slot]) && uring_queue(blk, slot))
 				continue;
@@ -618,6 +630,15 @@ int blk_complete(void *opaque, unsigned q, struct vq *vq)
 	return 0;
 }
 
+int blk_timer_fired(void *opaque, unsigned q, struct vq *vq)
+{
+	struct blk *blk = opaque;
+
+	(void)q;
+	throttle_fired(&blk->throttle);
+	return vq ? blk_run_queue(blk, vq) : 0;
+}
+
 static void blk_activate(void *opaque, uint64_t features)
 {
 	struct blk *blk = opaque;
@@ -632,6 +653,7 @@ static void blk_reset(void *opaque)
 
 	if (blk->uring)
 		uring_reap(blk, NULL, true);
+	throttle_cancel(&blk->throttle);
 	blk->features = 0;
 }
 
@@ -751,6 +773,7 @@ int blk_open(struct blk *blk, const struct blk_params *p, struct yun_err *err)
 
 	memset(blk, 0, sizeof(*blk));
 	blk->fd = -1;
+	blk->throttle.timer_fd = -1;
 	blk->readonly = p->readonly;
 	blk->direct = p->direct;
 	blk->blk_size = BLK_SECTOR;
@@ -806,6 +829,12 @@ int blk_open(struct blk *blk, const struct blk_params *p, struct yun_err *err)
 		rc = yun_err_set(err, ENOMEM, "disk %s: out of memory", p->path);
 		goto fail;
 	}
+	rc = throttle_init(&blk->throttle, p->bw, p->iops, blk->path, err);
+	if (rc)
+		goto fail;
+	if (p->bw || p->iops)
+		yun_info("disk %s: rate limit %llu bytes/s, %llu requests/s (0: unlimited)",
+			 p->path, (unsigned long long)p->bw, (unsigned long long)p->iops);
 	for (unsigned i = 0; i < BLK_QUEUE_SIZE; i++)
 		blk->free[i] = (uint16_t)(BLK_QUEUE_SIZE - 1 - i);
 	blk->nr_free = BLK_QUEUE_SIZE;
@@ -830,6 +859,11 @@ int blk_event_fd(const struct blk *blk)
 	return blk->uring ? blk->uring->event_fd : -1;
 }
 
+int blk_timer_fd(const struct blk *blk)
+{
+	return throttle_fd(&blk->throttle);
+}
+
 bool blk_uses_uring(const struct blk *blk)
 {
 	return blk->uring != NULL;
@@ -844,6 +878,7 @@ void blk_close(struct blk *blk)
 		free(blk->uring);
 		blk->uring = NULL;
 	}
+	throttle_close(&blk->throttle);
 	if (blk->fd >= 0)
 		close(blk->fd); /* also drops the OFD lock */
 	blk->fd = -1;

@@ -31,6 +31,15 @@
  * FLUSH is fdatasync(2): once the driver sees VIRTIO_BLK_S_OK, every write
  * it had seen completed is on stable storage. A driver that does not
  * negotiate VIRTIO_BLK_F_FLUSH gets a write-through disk (RWF_DSYNC).
+ *
+ * Rate limits (bw= bytes/s, iops= requests/s; see ratelimit.h): every
+ * request costs one op and, for IN/OUT, its data bytes. Its cost is known
+ * once it is popped, so the device pops while both buckets are out of
+ * debt and charges what it took; when a bucket runs dry it stops popping
+ * and arms a timerfd (throttle.h; blk_timer_fd, watched on the I/O thread, answered
+ * with virtio_pci_run(vp, 0, blk_timer_fired)) for the time the bucket
+ * needs. Kicks meanwhile change nothing: no busy loop, and the guest sees
+ * a slow disk, not errors.
  */
 #ifndef YUN_VMM_VIRTIO_BLK_H
 #define YUN_VMM_VIRTIO_BLK_H
@@ -39,6 +48,7 @@
 #include <stdint.h>
 
 #include "../../lib/err.h"
+#include "throttle.h"
 #include "virtio.h"
 
 /* Feature bits (5.2.3). */
@@ -91,6 +101,8 @@ struct blk_params {
 	const char *id;      /* NULL: the file's name (after the last '/'), cut to 20 bytes */
 	bool readonly;       /* open O_RDONLY, offer VIRTIO_BLK_F_RO, shared lock */
 	bool direct;         /* O_DIRECT: bypass the host page cache */
+	uint64_t bw;         /* bytes per second, 0: unlimited */
+	uint64_t iops;       /* requests per second, 0: unlimited */
 };
 
 struct blk_io;
@@ -115,6 +127,8 @@ struct blk {
 	void *zeroes;                /* BLK_BOUNCE_MAX of zeroes, aligned; on first use */
 	struct vq_req req;           /* scratch for the chain being parsed */
 
+	struct throttle throttle;    /* bw= and iops= */
+
 	/* Statistics. */
 	uint64_t reads, writes, flushes, discards, write_zeroes, errors, bounced;
 	uint64_t bytes_read, bytes_written;
@@ -138,6 +152,12 @@ int blk_event_fd(const struct blk *blk);
 
 /* Is the io_uring backend in use? */
 bool blk_uses_uring(const struct blk *blk);
+
+/* The rate limiter's timerfd (readable when a throttled queue may go on); -1 without limits. */
+int blk_timer_fd(const struct blk *blk);
+
+/* The rate-limit timer fired: go on popping (a virtio_pci_run_fn; vq NULL: only note it). */
+int blk_timer_fired(void *blk, unsigned q, struct vq *vq);
 
 /*
  * Reap completed requests and push them on vq (a virtio_pci_run_fn: call it

@@ -220,6 +220,7 @@ int net_open(struct net *net, const char *tap, const uint8_t *mac, struct yun_er
 
 	memset(net, 0, sizeof(*net));
 	net->tap_fd = -1;
+	net->throttle[NET_RXQ].timer_fd = net->throttle[NET_TXQ].timer_fd = -1;
 	if (!net_tap_name_ok(tap))
 		return yun_err_set(err, EINVAL, "tap \"%s\": not a network interface name "
 				   "(1 to %d characters, no '/', ':', '%%' or spaces)", tap,
@@ -244,8 +245,29 @@ int net_open(struct net *net, const char *tap, const uint8_t *mac, struct yun_er
 	return rc;
 }
 
+int net_set_limits(struct net *net, const struct net_limits *l, struct yun_err *err)
+{
+	char what[IFNAMSIZ + 8];
+	int rc;
+
+	snprintf(what, sizeof(what), "tap %s", net->tap);
+	throttle_close(&net->throttle[NET_RXQ]);
+	throttle_close(&net->throttle[NET_TXQ]);
+	rc = throttle_init(&net->throttle[NET_RXQ], l->rx_bw, l->rx_pps, what, err);
+	if (!rc)
+		rc = throttle_init(&net->throttle[NET_TXQ], l->tx_bw, l->tx_pps, what, err);
+	return rc;
+}
+
+int net_timer_fd(const struct net *net, unsigned q)
+{
+	return q < 2 ? throttle_fd(&net->throttle[q]) : -1;
+}
+
 void net_close(struct net *net)
 {
+	throttle_close(&net->throttle[NET_RXQ]);
+	throttle_close(&net->throttle[NET_TXQ]);
 	if (net->tap_fd >= 0)
 		close(net->tap_fd);
 	net->tap_fd = -1;
@@ -304,6 +326,8 @@ static void net_reset(void *dev)
 
 	rx_forget(net);
 	tap_watch(net, false);
+	throttle_cancel(&net->throttle[NET_RXQ]);
+	throttle_cancel(&net->throttle[NET_TXQ]);
 	if (net->features) {
 		net->features = 0;
 		tap_set_offload(net);
@@ -394,9 +418,10 @@ static int tx_one(struct net *net, const struct vq_req *req)
 
 static int tx_run(struct net *net, struct vq *vq)
 {
-	int rc;
+	int rc = 0;
 
-	while ((rc = vq_pop(vq, &net->tx_req)) > 0) {
+	/* Rate-limited and dry: net_timer_fired comes back. */
+	while (!throttle_blocked(&net->throttle[NET_TXQ]) && (rc = vq_pop(vq, &net->tx_req)) > 0) {
 		rc = tx_one(net, &net->tx_req);
 		if (rc < 0) {
 			yun_debug("tap %s: tx chain %u: %u readable bytes, %u writable buffers",
@@ -405,8 +430,9 @@ static int tx_run(struct net *net, struct vq *vq)
 			return rc;
 		}
 		vq_push(vq, net->tx_req.head, 0);
+		throttle_charge(&net->throttle[NET_TXQ], net->tx_req.read_len - NET_HDR_LEN, 1);
 	}
-	return rc;
+	return rc < 0 ? rc : 0;
 }
 
 /* ---- receive ------------------------------------------------------------------------- */
@@ -609,6 +635,8 @@ static int rx_read(struct net *net, struct vq *vq)
 		net->tap_gone = true;
 		return 0;
 	}
+	/* Charged whether delivered or dropped: reading it was the work. */
+	throttle_charge(&net->throttle[NET_RXQ], n > NET_HDR_LEN ? (uint64_t)n - NET_HDR_LEN : 0, 1);
 	if ((uint64_t)n < NET_HDR_LEN + ETH_HEADER) {
 		rx_drop(net, "shorter than an Ethernet header");
 		return 1;
@@ -653,6 +681,10 @@ static int rx_run(struct net *net, struct vq *vq)
 		}
 	}
 	for (unsigned i = 0; i < NET_RX_BUDGET; i++) {
+		if (throttle_blocked(&net->throttle[NET_RXQ])) {
+			tap_watch(net, false); /* until net_timer_fired */
+			return 0;
+		}
 		rc = rx_fill(net, vq);
 		if (rc < 0)
 			break;
@@ -684,6 +716,18 @@ int net_tap_ready(void *dev, unsigned q, struct vq *vq)
 		return 0;
 	}
 	return rx_run(net, vq);
+}
+
+int net_timer_fired(void *dev, unsigned q, struct vq *vq)
+{
+	struct net *net = dev;
+
+	if (q > NET_TXQ)
+		return 0;
+	throttle_fired(&net->throttle[q]);
+	if (q == NET_TXQ)
+		return vq ? tx_run(net, vq) : 0;
+	return net_tap_ready(net, q, vq);
 }
 
 static int net_queue_notify(void *dev, unsigned q, struct vq *vq)

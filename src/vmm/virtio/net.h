@@ -38,6 +38,15 @@
  * gso_size or NEEDS_CSUM) drops that frame (tx_dropped) and the device goes
  * on. The header is copied before it is checked and that copy is what the
  * TAP gets, so a guest rewriting it meanwhile changes nothing.
+ *
+ * Rate limits (net_set_limits; throttle.h): one limiter per direction,
+ * bytes/s (frame bytes, vnet header not counted) and frames/s. Transmit
+ * stops popping tx chains while its buckets are dry; receive stops reading
+ * the TAP (the watch is paused, frames wait in the kernel's TAP queue,
+ * which drops what overflows as a slow reader would). A frame's length is
+ * charged once known, so a bucket can go into debt by one frame. Each
+ * direction's timerfd (net_timer_fd) is watched on the I/O thread and
+ * answered with virtio_pci_run(vp, q, net_timer_fired).
  */
 #ifndef YUN_VMM_VIRTIO_NET_H
 #define YUN_VMM_VIRTIO_NET_H
@@ -49,6 +58,7 @@
 
 #include "../../lib/err.h"
 #include "iothread.h"
+#include "throttle.h"
 #include "virtio.h"
 
 /* Feature bits (5.1.3). */
@@ -134,7 +144,14 @@ struct net {
 	unsigned rx_cur_iov;       /* where they go next: rx_iov[rx_cur_iov] + rx_cur_off */
 	uint64_t rx_cur_off;
 
+	struct throttle throttle[2]; /* by queue: [NET_RXQ], [NET_TXQ] */
 	struct net_stats stats;
+};
+
+/* Rate limits per direction; 0: unlimited. */
+struct net_limits {
+	uint64_t rx_bw, rx_pps;    /* TAP -> guest: bytes/s, frames/s */
+	uint64_t tx_bw, tx_pps;    /* guest -> TAP */
 };
 
 extern const struct virtio_device_ops net_ops;
@@ -145,6 +162,15 @@ extern const struct virtio_device_ops net_ops;
  * another process".
  */
 int net_open(struct net *net, const char *tap, const uint8_t *mac, struct yun_err *err);
+
+/* Limit the card's traffic (after net_open, before the device runs). */
+int net_set_limits(struct net *net, const struct net_limits *limits, struct yun_err *err);
+
+/* Queue q's rate-limit timerfd, -1 when that direction is unlimited. */
+int net_timer_fd(const struct net *net, unsigned q);
+
+/* Queue q's rate-limit timer fired: go on (a virtio_pci_run_fn). */
+int net_timer_fired(void *dev, unsigned q, struct vq *vq);
 
 /* Close the TAP (a TAP the device created disappears with it). */
 void net_close(struct net *net);
