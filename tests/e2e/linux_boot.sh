@@ -161,12 +161,18 @@ boot() {
 	r_elapsed=$(elapsed "$t0" "$(now)")
 }
 
-# The instruction KVM could not emulate. Both VMMs print the raw words of
-# struct kvm_run.emulation_failure: flags, then insn_size and insn_bytes
-# packed little-endian from the second word on.
+# The instruction KVM could not emulate. yun-vmm names its bytes
+# ("instruction bytes cc 90 ..."); QEMU prints the raw words of struct
+# kvm_run.emulation_failure: flags, then insn_size and insn_bytes packed
+# little-endian from the second word on.
 failed_insn() {
 	local words w i n=0 size out=""
 	local -a b=()
+	out=$(sed -n 's/.*instruction bytes \([0-9a-f][0-9a-f ]*\).*/\1/p' "$1" | head -n 1)
+	if [ -n "$out" ]; then
+		echo "bytes at RIP: $out"
+		return 0
+	fi
 	words=$(sed -n 's/.*emulation failure[^,]*), data \(.*\)/\1/p' "$1" | head -n 1)
 	if [ -z "$words" ]; then # QEMU: "extra data[N]: 0x..."
 		words=$(sed -n 's/^extra data\[[0-9]*\]: \(0x\)\{0,1\}//p' "$1" | head -n 3 | tr '\n' ' ')
