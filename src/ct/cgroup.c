@@ -64,6 +64,7 @@ struct cgroup_host {
 
 struct cg_dir {
 	char *path;
+	char *home; /* the caller's cgroup in this hierarchy (cgroup_leave_self) */
 	bool v2;
 };
 
@@ -874,8 +875,10 @@ void cgroup_close(struct cgroup *cg)
 {
 	if (!cg)
 		return;
-	for (int i = 0; i < cg->ndirs; i++)
+	for (int i = 0; i < cg->ndirs; i++) {
 		free(cg->dir[i].path);
+		free(cg->dir[i].home);
+	}
 	free(cg->name);
 	free(cg);
 }
@@ -956,53 +959,98 @@ static int v2_delegate(const char *dir, unsigned bits, struct yun_err *err)
 	return 0;
 }
 
-/* Make <base>/yun and <base>/yun/<name> in one hierarchy. */
+/*
+ * v1 cpuset for a new container directory: the requested CPUs, else what
+ * "yun" passed on at mkdir (it has cgroup.clone_children set), else -- a
+ * "yun" made before that flag was set, or by hand -- copied from "yun"
+ * (filled from the caller's cpuset first when empty), and the flag set
+ * for the next container.
+ */
+static int cpuset_inherit(const char *base, const char *yun, const char *dir, const char *file,
+			  const char *want, struct yun_err *err)
+{
+	char cur[4096];
+	int rc;
+
+	if (want && want[0])
+		return write_cg(dir, file, want, err);
+	if (read_file(dir, file, cur, sizeof(cur)) == 0 && chomp(cur)[0])
+		return 0;
+	rc = cpuset_fill(base, yun, file, NULL, err);
+	if (rc == 0)
+		rc = cpuset_fill(yun, dir, file, NULL, err);
+	if (rc == 0)
+		write_file(yun, "cgroup.clone_children", "1"); /* an optimization only */
+	return rc;
+}
+
+/* Make <base>/yun (once) in one hierarchy. */
+static int create_yun(const struct cgroup_host *h, const struct hier *hi, const char *yun,
+		      struct made *made, struct yun_err *err)
+{
+	bool did;
+	int rc;
+
+	rc = make_dir(h, yun, true, &did, err);
+	if (rc < 0)
+		return rc;
+	if (did)
+		made->path[made->n++] = strdup(yun);
+	if (hi->v2 && hi->ctrls)
+		return v2_delegate(yun, hi->ctrls, err);
+	if (!hi->v2 && (hi->ctrls & (1u << C_CPUSET))) {
+		rc = cpuset_fill(hi->base, yun, "cpuset.cpus", NULL, err);
+		if (rc == 0)
+			rc = cpuset_fill(hi->base, yun, "cpuset.mems", NULL, err);
+		/* Containers made below start with these CPUs and memory nodes. */
+		if (rc == 0)
+			write_file(yun, "cgroup.clone_children", "1");
+	}
+	return rc;
+}
+
+/*
+ * Make <base>/yun/<name> in one hierarchy, and <base>/yun when missing
+ * (tried in that order: "yun" exists but for the very first container).
+ */
 static int create_dirs(const struct cgroup_host *h, const struct hier *hi, const char *name,
 		       const struct cgroup_limits *l, struct made *made, char **out,
 		       struct yun_err *err)
 {
-	char *yun = path_join(hi->base, "yun"), *dir = NULL;
+	char *yun = path_join(hi->base, "yun"), *dir = yun ? path_join(yun, name) : NULL;
 	bool did;
 	int rc;
 
-	if (!yun)
-		return yun_err_set(err, ENOMEM, "out of memory");
-	if (hi->v2) {
+	if (!yun || !dir) {
+		rc = yun_err_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	/* v2 controllers (none on hybrid hosts): enabled down to "yun"'s children. */
+	if (hi->v2 && hi->ctrls) {
 		rc = v2_delegate(hi->base, hi->ctrls, err);
 		if (rc < 0)
 			goto out;
 	}
-	rc = make_dir(h, yun, true, &did, err);
+	rc = make_dir(h, dir, false, &did, err);
+	if (rc == -ENOENT) {
+		rc = create_yun(h, hi, yun, made, err);
+		if (rc == 0)
+			rc = make_dir(h, dir, false, &did, err);
+		did = false; /* create_yun delegated already */
+	}
 	if (rc < 0)
 		goto out;
-	if (did)
-		made->path[made->n++] = strdup(yun);
-	if (hi->v2) {
+	made->path[made->n++] = strdup(dir);
+	if (did && hi->v2 && hi->ctrls) {
 		rc = v2_delegate(yun, hi->ctrls, err);
 		if (rc < 0)
 			goto out;
 	}
 	if (!hi->v2 && (hi->ctrls & (1u << C_CPUSET))) {
-		rc = cpuset_fill(hi->base, yun, "cpuset.cpus", NULL, err);
-		if (rc == 0)
-			rc = cpuset_fill(hi->base, yun, "cpuset.mems", NULL, err);
-		if (rc < 0)
-			goto out;
-	}
-	dir = path_join(yun, name);
-	if (!dir) {
-		rc = yun_err_set(err, ENOMEM, "out of memory");
-		goto out;
-	}
-	rc = make_dir(h, dir, false, &did, err);
-	if (rc < 0)
-		goto out;
-	made->path[made->n++] = strdup(dir);
-	if (!hi->v2 && (hi->ctrls & (1u << C_CPUSET))) {
 		/* Before any task joins: CPUs (requested or inherited), then memory nodes. */
-		rc = cpuset_fill(yun, dir, "cpuset.cpus", l->cpuset, err);
+		rc = cpuset_inherit(hi->base, yun, dir, "cpuset.cpus", l->cpuset, err);
 		if (rc == 0)
-			rc = cpuset_fill(yun, dir, "cpuset.mems", NULL, err);
+			rc = cpuset_inherit(hi->base, yun, dir, "cpuset.mems", NULL, err);
 		if (rc < 0)
 			goto out;
 	}
@@ -1121,8 +1169,8 @@ static int write_limits(struct cgroup *cg, const struct cgroup_limits *l, struct
 	return rc;
 }
 
-int cgroup_create(const struct cgroup_host *h, const char *name, const struct cgroup_limits *l,
-		  struct cgroup **out, struct yun_err *err)
+static int create(const struct cgroup_host *h, const char *name, const struct cgroup_limits *l,
+		  bool limits, struct cgroup **out, struct yun_err *err)
 {
 	struct made made = { .n = 0 };
 	struct cgroup *cg;
@@ -1144,10 +1192,17 @@ int cgroup_create(const struct cgroup_host *h, const char *name, const struct cg
 			goto fail;
 		cg->dir[i].v2 = h->hier[i].v2;
 		cg->ndirs++;
+		cg->dir[i].home = strdup(h->hier[i].base);
+		if (!cg->dir[i].home) {
+			rc = yun_err_set(err, ENOMEM, "out of memory");
+			goto fail;
+		}
 	}
-	rc = write_limits(cg, l, err);
-	if (rc < 0)
-		goto fail;
+	if (limits) {
+		rc = write_limits(cg, l, err);
+		if (rc < 0)
+			goto fail;
+	}
 	for (int i = 0; i < made.n; i++)
 		free(made.path[i]);
 	*out = cg;
@@ -1161,6 +1216,23 @@ fail:
 	}
 	cgroup_close(cg);
 	return rc;
+}
+
+int cgroup_create(const struct cgroup_host *h, const char *name, const struct cgroup_limits *l,
+		  struct cgroup **out, struct yun_err *err)
+{
+	return create(h, name, l, true, out, err);
+}
+
+int cgroup_create_unlimited(const struct cgroup_host *h, const char *name,
+			    const struct cgroup_limits *l, struct cgroup **out, struct yun_err *err)
+{
+	return create(h, name, l, false, out, err);
+}
+
+int cgroup_set_limits(struct cgroup *cg, const struct cgroup_limits *l, struct yun_err *err)
+{
+	return write_limits(cg, l, err);
 }
 
 int cgroup_open(const struct cgroup_host *h, const char *name, struct cgroup **out,
@@ -1187,6 +1259,11 @@ int cgroup_open(const struct cgroup_host *h, const char *name, struct cgroup **o
 		cg->dir[i].path = dir;
 		cg->dir[i].v2 = h->hier[i].v2;
 		cg->ndirs++;
+		cg->dir[i].home = strdup(h->hier[i].base);
+		if (!cg->dir[i].home) {
+			cgroup_close(cg);
+			return yun_err_set(err, ENOMEM, "out of memory");
+		}
 		rc = stat(dir, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
 		if (rc) {
 			yun_err_errno(err, rc, "container %s: cgroup %s", name, dir);
@@ -1210,6 +1287,46 @@ int cgroup_enter(struct cgroup *cg, pid_t pid, struct yun_err *err)
 			return rc;
 	}
 	return 0;
+}
+
+/*
+ * "0" in a v1 hierarchy's `tasks` file moves the writing thread alone. The
+ * kernel then skips cgroup_threadgroup_rwsem (cgroup_procs_write_start:
+ * no pid and no thread group), whose write side waits for an RCU grace
+ * period; a pid written to cgroup.procs takes it, milliseconds per call.
+ */
+static int move_self(struct cgroup *cg, bool home, struct yun_err *err)
+{
+	int ret = 0;
+
+	for (int i = 0; i < cg->ndirs; i++) {
+		const struct cg_dir *d = &cg->dir[i];
+		int rc;
+
+		if (d->v2)
+			continue;
+		rc = write_cg(home ? d->home : d->path, "tasks", "0", ret ? NULL : err);
+		if (rc < 0 && !ret)
+			ret = rc;
+		/* Going in stops at the first failure; going home tries every hierarchy. */
+		if (rc < 0 && !home)
+			break;
+	}
+	return ret;
+}
+
+int cgroup_enter_self(struct cgroup *cg, struct yun_err *err)
+{
+	int rc = move_self(cg, false, err);
+
+	if (rc < 0)
+		move_self(cg, true, NULL);
+	return rc;
+}
+
+int cgroup_leave_self(struct cgroup *cg, struct yun_err *err)
+{
+	return move_self(cg, true, err);
 }
 
 /* ---- status ---- */
@@ -1334,13 +1451,30 @@ static int count_or_kill(const char *dir, bool send, int *found)
 	return rc;
 }
 
+/*
+ * v2 "populated 0" in cgroup.events: no task (zombies do not count) in the
+ * cgroup or below, in one read instead of a walk. False when unknown.
+ */
+static bool v2_unpopulated(const char *dir)
+{
+	char buf[256];
+	uint64_t v;
+
+	return read_file(dir, "cgroup.events", buf, sizeof(buf)) == 0 &&
+	       keyed_value(buf, "populated", &v) && v == 0;
+}
+
 static int wait_empty(const char *dir, bool resend, struct yun_err *err)
 {
 	int64_t deadline = now_ms() + KILL_WAIT_MS;
 	long pause = 1;
 
 	for (;;) {
-		int found, rc = count_or_kill(dir, resend, &found);
+		int found, rc;
+
+		if (!resend && v2_unpopulated(dir))
+			return 0;
+		rc = count_or_kill(dir, resend, &found);
 
 		if (rc < 0)
 			return yun_err_errno(err, -rc, "cgroup %s: listing tasks", dir);
@@ -1446,7 +1580,12 @@ int cgroup_destroy(struct cgroup *cg, struct yun_err *err)
 	if (!cg)
 		return 0;
 	for (int i = cg->ndirs - 1; i >= 0; i--) {
-		int rc = walk(cg->dir[i].path, remove_one, cg);
+		int rc;
+
+		/* Usually empty and without sub-cgroups: one rmdir does it. */
+		if (cg->rmdir_fn(cg->dir[i].path) == 0 || errno == ENOENT)
+			continue;
+		rc = walk(cg->dir[i].path, remove_one, cg);
 
 		if (rc < 0 && ret == 0)
 			ret = yun_err_errno(err, -rc, "cgroup %s: rmdir", cg->dir[i].path);

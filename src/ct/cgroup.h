@@ -89,12 +89,42 @@ int cgroup_limits_validate(const struct cgroup_host *h, const struct cgroup_limi
 int cgroup_create(const struct cgroup_host *h, const char *name, const struct cgroup_limits *l,
 		  struct cgroup **out, struct yun_err *err);
 
+/*
+ * cgroup_create without the limits, except the CPU set (a v1 cpuset takes
+ * no task before it has CPUs and memory nodes); l is validated all the
+ * same. For a caller that passes through the cgroup itself to fork the
+ * container's first process there (cgroup_enter_self) and must not be
+ * throttled, refused the fork by pids.max or picked by the OOM killer
+ * meanwhile: it writes the limits with cgroup_set_limits once it left,
+ * before that process runs anything.
+ */
+int cgroup_create_unlimited(const struct cgroup_host *h, const char *name,
+			    const struct cgroup_limits *l, struct cgroup **out, struct yun_err *err);
+int cgroup_set_limits(struct cgroup *cg, const struct cgroup_limits *l, struct yun_err *err);
+
 /* Re-open an existing container cgroup (after a restart, for exec / ps). */
 int cgroup_open(const struct cgroup_host *h, const char *name, struct cgroup **out,
 		struct yun_err *err);
 
-/* Move `pid` into the container's cgroup(s) in every hierarchy. */
+/*
+ * Move `pid` into the container's cgroup(s) in every hierarchy. Slow: each
+ * write of a pid to cgroup.procs takes the kernel's global threadgroup
+ * lock, whose write side waits for an RCU grace period (milliseconds).
+ */
 int cgroup_enter(struct cgroup *cg, pid_t pid, struct yun_err *err);
+
+/*
+ * The fast way in: the calling *thread* moves itself into the container's
+ * cgroup in every v1 hierarchy ("0" written to `tasks`, which the kernel
+ * does without that lock), so that a child it forks starts there.
+ * cgroup_leave_self moves it back to where cgroup_create / cgroup_open
+ * found the caller. The v2 hierarchy has no such move for a domain
+ * cgroup: fork with clone3(CLONE_INTO_CGROUP) on the directory
+ * cgroup_path(cg, "unified") instead. On error, enter_self has moved the
+ * thread back; leave_self tries every hierarchy and reports the first failure.
+ */
+int cgroup_enter_self(struct cgroup *cg, struct yun_err *err);
+int cgroup_leave_self(struct cgroup *cg, struct yun_err *err);
 
 /*
  * True once the kernel OOM-killed a task of this cgroup (memory.events /

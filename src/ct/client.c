@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -27,21 +28,28 @@
 
 /* ---- create ---- */
 
-static int check_cgroups(const struct ct_config *cfg, struct yun_err *err)
+/* The host's cgroups, kept for the supervisor (a fork of this process). */
+static int check_cgroups(const struct ct_config *cfg, struct cgroup_host **h, struct yun_err *err)
 {
-	struct cgroup_host *h;
 	int rc;
 
-	rc = cgroup_probe("/sys/fs/cgroup", &h, err);
+	rc = cgroup_probe("/sys/fs/cgroup", h, err);
 	if (rc)
 		return rc;
-	rc = cgroup_limits_validate(h, &cfg->limits, err);
-	cgroup_host_free(h);
+	rc = cgroup_limits_validate(*h, &cfg->limits, err);
+	if (rc) {
+		cgroup_host_free(*h);
+		*h = NULL;
+	}
 	return rc;
 }
 
-/* The supervisor must not hold the caller's descriptors (a pipe would never see EOF). */
-static void detach_stdio(int keep_fd)
+/*
+ * The supervisor must not hold the caller's descriptors (a pipe would never
+ * see EOF): only the report pipe stays, as 3, and the first client
+ * connection when there is one, as 4.
+ */
+static void detach_stdio(int report_fd, int conn_fd)
 {
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
@@ -50,11 +58,17 @@ static void detach_stdio(int keep_fd)
 		dup2(null, 1);
 		dup2(null, 2);
 	}
-	if (keep_fd != 3) {
-		dup2(keep_fd, 3);
-		fcntl(3, F_SETFD, FD_CLOEXEC);
+	/* Out of the way of the dup2s below first. */
+	report_fd = fcntl(report_fd, F_DUPFD_CLOEXEC, 5);
+	if (conn_fd >= 0)
+		conn_fd = fcntl(conn_fd, F_DUPFD_CLOEXEC, 5);
+	dup2(report_fd, 3);
+	fcntl(3, F_SETFD, FD_CLOEXEC);
+	if (conn_fd >= 0) {
+		dup2(conn_fd, 4);
+		fcntl(4, F_SETFD, FD_CLOEXEC);
 	}
-	syscall(SYS_close_range, 4, ~0u, 0);
+	syscall(SYS_close_range, conn_fd >= 0 ? 5 : 4, ~0u, 0);
 }
 
 /*
@@ -78,11 +92,21 @@ static int read_report(int fd, char *line, size_t len)
 	return (int)got;
 }
 
-int ct_client_create(struct ct_config *cfg, pid_t *init_pid, struct yun_err *err)
+static void add_winsize(json_t *req);
+
+/*
+ * With `first` (a request), the supervisor also gets a connected socket as
+ * its first client, with `first` already queued on it: it answers as soon
+ * as the container exists, with no connect / accept round trip. *conn is
+ * then our end.
+ */
+static int create(struct ct_config *cfg, pid_t *init_pid, json_t *first, int *conn,
+		  struct yun_err *err)
 {
+	struct cgroup_host *cgh = NULL;
 	struct ct_state st = {0};
 	char id[CT_ID_MAX + 1], line[YUN_ERR_MSG_MAX + 32];
-	int pfd[2], rc, wstatus;
+	int pfd[2], sv[2] = {-1, -1}, rc, wstatus;
 	pid_t mid;
 	char *end;
 	long code;
@@ -91,67 +115,122 @@ int ct_client_create(struct ct_config *cfg, pid_t *init_pid, struct yun_err *err
 	if (!rc)
 		rc = ct_config_check_host(cfg, err);
 	if (!rc)
-		rc = check_cgroups(cfg, err);
+		rc = check_cgroups(cfg, &cgh, err);
 	if (rc)
 		return rc;
-	if (cfg->net == CT_NET_VETH && ct_net_link_exists(cfg->net_arg))
-		return yun_err_set(err, EEXIST, "veth %s: a network device with this name exists",
-				   cfg->net_arg);
+	if (cfg->net == CT_NET_VETH && ct_net_link_exists(cfg->net_arg)) {
+		rc = yun_err_set(err, EEXIST, "veth %s: a network device with this name exists",
+				 cfg->net_arg);
+		goto out;
+	}
 	if (!cfg->id) {
 		ct_state_new_id(id, sizeof(id));
 		cfg->id = strdup(id);
-		if (!cfg->id)
-			return yun_err_set(err, ENOMEM, "out of memory");
+		if (!cfg->id) {
+			rc = yun_err_set(err, ENOMEM, "out of memory");
+			goto out;
+		}
 	}
 	snprintf(st.id, sizeof(st.id), "%s", cfg->id);
 	st.created = time(NULL);
 	rc = ct_state_create(&st, cfg->userns == CT_USERNS_AUTO, err);
 	if (rc)
-		return rc;
+		goto out;
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
 		rc = yun_err_errno(err, errno, "pipe");
 		ct_state_remove(cfg->id, NULL);
-		return rc;
+		goto out;
+	}
+	if (first && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		rc = yun_err_errno(err, errno, "socketpair");
+		close(pfd[0]);
+		close(pfd[1]);
+		ct_state_remove(cfg->id, NULL);
+		goto out;
 	}
 	mid = fork();
 	if (mid == 0) {
 		/* Middle process: a new session, then the supervisor is orphaned to init. */
 		close(pfd[0]);
+		if (sv[0] >= 0)
+			close(sv[0]);
 		if (setsid() < 0)
 			_exit(1);
 		pid_t sup = fork();
 
 		if (sup == 0) {
-			detach_stdio(pfd[1]);
+			detach_stdio(pfd[1], sv[1]);
 			if (chdir("/") < 0)
 				_exit(1);
-			exit(ct_supervisor_main(cfg, st.userns_base, 3));
+			exit(ct_supervisor_main(cfg, st.userns_base, cgh, 3, sv[1] >= 0 ? 4 : -1));
 		}
 		_exit(sup < 0 ? 1 : 0);
 	}
 	close(pfd[1]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	cgroup_host_free(cgh);
+	cgh = NULL;
 	if (mid < 0) {
 		close(pfd[0]);
+		if (sv[0] >= 0)
+			close(sv[0]);
 		ct_state_remove(cfg->id, NULL);
 		return yun_err_errno(err, errno, "fork");
+	}
+	/* Queued for the supervisor while it builds the container. */
+	if (first && ct_proto_send_json(sv[0], CT_MSG_REQUEST, first) < 0) {
+		close(sv[0]);
+		sv[0] = -1;
 	}
 	while (waitpid(mid, &wstatus, 0) < 0 && errno == EINTR)
 		;
 	read_report(pfd[0], line, sizeof(line));
 	close(pfd[0]);
 	code = strtol(line, &end, 10);
+	line[strcspn(line, "\n")] = '\0';
 	if (end == line || *end != ' ') {
 		/* The supervisor died before it could say anything. */
 		ct_state_remove(cfg->id, NULL);
-		return yun_err_set(err, EIO, "container %s: the supervisor failed to start",
-				   cfg->id);
+		rc = yun_err_set(err, EIO, "container %s: the supervisor failed to start", cfg->id);
+	} else if (code != 0) {
+		rc = yun_err_set(err, code > 0 && code < 4096 ? (int)code : EIO, "%s", end + 1);
+	} else if (first && sv[0] < 0) {
+		rc = yun_err_set(err, EPIPE, "container %s: lost the supervisor's connection",
+				 cfg->id);
+	} else {
+		if (init_pid)
+			*init_pid = (pid_t)strtol(end + 1, NULL, 10);
+		if (conn) {
+			*conn = sv[0];
+			sv[0] = -1;
+		}
+		rc = 0;
 	}
-	line[strcspn(line, "\n")] = '\0';
-	if (code != 0)
-		return yun_err_set(err, code > 0 && code < 4096 ? (int)code : EIO, "%s", end + 1);
-	if (init_pid)
-		*init_pid = (pid_t)strtol(end + 1, NULL, 10);
-	return 0;
+	if (sv[0] >= 0)
+		close(sv[0]);
+	return rc;
+out:
+	cgroup_host_free(cgh);
+	return rc;
+}
+
+int ct_client_create(struct ct_config *cfg, pid_t *init_pid, struct yun_err *err)
+{
+	return create(cfg, init_pid, NULL, NULL, err);
+}
+
+int ct_client_create_attached(struct ct_config *cfg, int *conn, struct yun_err *err)
+{
+	json_t *req = json_pack("{s:s, s:b}", "op", "attach", "start", true);
+	int rc;
+
+	if (!req)
+		return yun_err_set(err, ENOMEM, "out of memory");
+	add_winsize(req);
+	rc = create(cfg, NULL, req, conn, err);
+	json_decref(req);
+	return rc;
 }
 
 /* ---- relaying a console ---- */
@@ -322,6 +401,22 @@ static void add_winsize(json_t *req)
 		json_object_set_new(req, "rows", json_integer(rows));
 		json_object_set_new(req, "cols", json_integer(cols));
 	}
+}
+
+int ct_client_attach_conn(int conn, const char *id, struct ct_exit *ex, struct yun_err *err)
+{
+	struct relay r = {.sigfd = -1, .proxy_id = id, .sock = conn};
+	json_t *rep = NULL;
+	int rc;
+
+	rc = ct_proto_reply(r.sock, &rep, err);
+	if (!rc) {
+		r.tty = json_is_true(json_object_get(rep, "tty"));
+		json_decref(rep);
+		rc = relay_run(&r, ex, err);
+	}
+	close(r.sock);
+	return rc;
 }
 
 int ct_client_attach(const char *id, bool start, struct ct_exit *ex, struct yun_err *err)

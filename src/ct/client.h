@@ -39,6 +39,18 @@ int ct_client_create(struct ct_config *cfg, pid_t *init_pid, struct yun_err *err
 /* Attach stdio to the container's console until it exits or the user detaches. */
 int ct_client_attach(const char *id, bool start, struct ct_exit *ex, struct yun_err *err);
 
+/*
+ * The two together for an attached `run`, without a connect / accept round
+ * trip: ct_client_create_attached hands the supervisor a connected socket
+ * as its first client, carrying the request attach-and-start before the
+ * container even exists, so that it starts the moment it is created (an
+ * attached run still starts only once its client is attached). *conn is
+ * the caller's end; ct_client_attach_conn takes the reply and relays the
+ * console as ct_client_attach does, then closes it.
+ */
+int ct_client_create_attached(struct ct_config *cfg, int *conn, struct yun_err *err);
+int ct_client_attach_conn(int conn, const char *id, struct ct_exit *ex, struct yun_err *err);
+
 /* Run argv in the container (tty: a new pty), relaying stdio; *ex gets its status. */
 int ct_client_exec(const char *id, char **argv, char **env, const char *cwd, bool tty,
 		   struct ct_exit *ex, struct yun_err *err);

@@ -39,6 +39,16 @@ enum sync_msg {
 
 #define READY_TIMEOUT_MS 30000
 
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ull
+#endif
+
+/* struct clone_args of <linux/sched.h> up to `cgroup` (CLONE_ARGS_SIZE_VER2, Linux 5.7). */
+struct clone3_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+	uint64_t set_tid, set_tid_size, cgroup;
+};
+
 static const char *const ns_names[CT_NS_COUNT] = {"user",   "ipc", "uts", "net",
 						  "cgroup", "pid", "mnt"};
 
@@ -110,7 +120,8 @@ struct exec_spec {
 	const char *cwd;
 	int stdio[3];
 	bool tty;
-	bool userns;
+	const struct seccomp_prog
+	    *seccomp; /* compiled by the supervisor, see ct_container_create */
 };
 
 /* Report a failure to the supervisor as one SYNC_ERROR packet (socket or pipe). */
@@ -173,7 +184,6 @@ static int reset_signals(struct yun_err *err)
 
 static void __attribute__((noreturn)) exec_final(const struct exec_spec *s, int report_fd)
 {
-	struct seccomp_opts sopts = {.allow_user_ns_ops = s->userns};
 	struct yun_err e = {0};
 	int fds[3], code;
 
@@ -208,7 +218,7 @@ static void __attribute__((noreturn)) exec_final(const struct exec_spec *s, int 
 		yun_err_errno(&e, errno, "no_new_privs");
 		goto fail;
 	}
-	if (seccomp_apply_default(&sopts, &e) < 0)
+	if (seccomp_prog_load(s->seccomp, &e) < 0)
 		goto fail;
 	environ = s->env;
 	execvp(s->argv[0], s->argv);
@@ -233,6 +243,7 @@ struct child_ctx {
 	char target[PATH_MAX], upper[PATH_MAX], work[PATH_MAX], lower_at[PATH_MAX];
 	int *mount_fds;
 	int stdio[3]; /* stdio console: the child's ends of the pipes */
+	const struct seccomp_prog *seccomp;
 };
 
 static int child_wait(int sync, int want, int *fd, struct yun_err *err)
@@ -317,7 +328,7 @@ static void __attribute__((noreturn)) child_main(struct child_ctx *x)
 	struct exec_spec s = {
 	    .argv = cfg->argv,
 	    .cwd = cfg->cwd ? cfg->cwd : "/",
-	    .userns = x->userns,
+	    .seccomp = x->seccomp,
 	};
 	int slave = -1;
 
@@ -637,6 +648,101 @@ static int open_namespaces(struct ct_container *c, struct yun_err *err)
 	return 0;
 }
 
+/*
+ * fork-like clone (the child returns 0) with namespace `flags`; with
+ * cgroup_fd >= 0 the child starts in that v2 cgroup (clone3 with
+ * CLONE_INTO_CGROUP, which does not take the global lock a write to
+ * cgroup.procs takes). *placed tells whether it did: before Linux 5.7
+ * there is no such flag, and the caller moves the child itself.
+ */
+static pid_t clone_into(unsigned long flags, int cgroup_fd, bool *placed)
+{
+	struct clone3_args a = {.flags = flags | CLONE_INTO_CGROUP,
+				.exit_signal = SIGCHLD,
+				.cgroup = (uint64_t)cgroup_fd};
+	pid_t pid;
+
+	*placed = false;
+	if (cgroup_fd >= 0) {
+		pid = (pid_t)syscall(SYS_clone3, &a, sizeof(a));
+		if (pid >= 0) {
+			*placed = true;
+			return pid;
+		}
+		if (errno != ENOSYS && errno != E2BIG && errno != EINVAL)
+			return -1;
+	}
+	return (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+}
+
+/*
+ * Fork the container's init straight into its cgroups (see cgroup.h): in
+ * v1 hierarchies the supervisor passes through them itself, the child
+ * inheriting its thread's cgroups; in v2 with CLONE_INTO_CGROUP. Then the
+ * limits, which would have throttled the supervisor, refused the fork
+ * (pids.max 1) or offered it to the OOM killer while it was inside.
+ */
+static int clone_init(struct ct_container *c, unsigned long flags, pid_t *pid, struct yun_err *err)
+{
+	struct yun_err ignored = {0};
+	bool placed = false;
+	int rc = 0;
+
+	*pid = -1;
+	if (c->cg && (rc = cgroup_enter_self(c->cg, err)) < 0)
+		return rc;
+	*pid = clone_into(flags, c->cgroup_fd, &placed);
+	if (*pid == 0)
+		return 0;
+	if (*pid < 0)
+		rc = yun_err_errno(err, errno, "container %s: clone", c->id);
+	if (c->cg) {
+		int left = cgroup_leave_self(c->cg, rc ? &ignored : err);
+
+		if (left < 0 && !rc)
+			rc = left;
+	}
+	/* Without CLONE_INTO_CGROUP: the slow way, as the only way. */
+	if (!rc && c->cgroup_fd >= 0 && !placed)
+		rc = cgroup_enter(c->cg, *pid, err);
+	if (!rc && c->cg)
+		rc = cgroup_set_limits(c->cg, &c->cfg->limits, err);
+	if (rc && *pid > 0) {
+		kill(*pid, SIGKILL);
+		while (waitpid(*pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		*pid = -1;
+	}
+	return rc;
+}
+
+/* The container's v2 cgroup directory, for CLONE_INTO_CGROUP (init and exec). */
+static int open_cgroup_dir(struct ct_container *c, struct yun_err *err)
+{
+	const char *dir = c->cg ? cgroup_path(c->cg, "unified") : NULL;
+
+	if (!dir)
+		return 0;
+	c->cgroup_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (c->cgroup_fd < 0)
+		return yun_err_errno(err, errno, "container %s: cgroup %s", c->id, dir);
+	return 0;
+}
+
+/*
+ * The seccomp program for init and every exec, compiled (or taken from the
+ * cache in the state root) once, here: after pivot_root the child could
+ * not read the cache, and libseccomp's compiler costs milliseconds.
+ */
+static int compile_seccomp(struct ct_container *c, struct yun_err *err)
+{
+	struct seccomp_opts opts = {.allow_user_ns_ops = c->userns};
+	char dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s/.seccomp", ct_state_root());
+	return seccomp_prog_default(&opts, dir, &c->seccomp, err);
+}
+
 static void init_container(struct ct_container *c, const struct ct_config *cfg, const char *id,
 			   uint32_t userns_base, struct cgroup *cg)
 {
@@ -646,6 +752,7 @@ static void init_container(struct ct_container *c, const struct ct_config *cfg, 
 	c->pid = -1;
 	c->sync_fd = -1;
 	c->console_master = -1;
+	c->cgroup_fd = -1;
 	c->cg = cg;
 	for (int i = 0; i < 3; i++)
 		c->stdio[i] = -1;
@@ -686,8 +793,13 @@ int ct_container_create(struct ct_container *c, const struct ct_config *cfg, con
 		rc = delegate_cgroup(c, &x.cgroup_rw, err);
 	if (!rc)
 		rc = open_mount_sources(cfg, mount_fds, err);
+	if (!rc)
+		rc = open_cgroup_dir(c, err);
+	if (!rc)
+		rc = compile_seccomp(c, err);
 	if (rc)
 		goto out;
+	x.seccomp = &c->seccomp;
 	if (cfg->console == CT_CONSOLE_STDIO) {
 		for (int i = 0; i < 3; i++) {
 			if (pipe2(pipes[i], O_CLOEXEC) < 0) {
@@ -722,18 +834,15 @@ int ct_container_create(struct ct_container *c, const struct ct_config *cfg, con
 			goto out;
 		}
 	}
-	c->pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
-	if (c->pid == 0) {
+	rc = clone_init(c, flags, &c->pid, err);
+	if (!rc && c->pid == 0) {
 		close(sync[0]);
 		child_main(&x);
 	}
-	rc = c->pid < 0 ? errno : 0;
 	if (oldns >= 0 && setns(oldns, CLONE_NEWNET) < 0 && !rc)
-		rc = errno;
-	if (rc) {
-		rc = yun_err_errno(err, rc, "container %s: clone", id);
+		rc = yun_err_errno(err, errno, "container %s: back to the host's network", id);
+	if (rc)
 		goto out;
-	}
 	c->sync_fd = sync[0];
 	sync[0] = -1;
 	if (c->userns) {
@@ -743,8 +852,6 @@ int ct_container_create(struct ct_container *c, const struct ct_config *cfg, con
 		if (rc)
 			goto out;
 	}
-	if (cg && (rc = cgroup_enter(cg, c->pid, err)))
-		goto out;
 
 	if (cfg->net == CT_NET_VETH) {
 		rc = ct_net_veth_create(cfg->net_arg, "eth0", c->pid, err);
@@ -845,20 +952,23 @@ int ct_container_open_pty(struct ct_container *c, int *master, int *slave, struc
 
 /* The process that joins the namespaces, then forks the one that execs. */
 static void __attribute__((noreturn))
-exec_joiner(struct ct_container *c, const struct ct_exec_req *req, int err_w, int pid_w)
+exec_joiner(struct ct_container *c, const struct ct_exec_req *req, bool in_v2, int err_w, int pid_w)
 {
 	struct yun_err e = {0};
 	struct exec_spec s = {
 	    .argv = req->argv,
 	    .cwd = req->cwd ? req->cwd : (c->cfg->cwd ? c->cfg->cwd : "/"),
 	    .tty = req->tty,
-	    .userns = c->userns,
+	    .seccomp = &c->seccomp,
 	};
 	pid_t pid;
 
 	for (int i = 0; i < 3; i++)
 		s.stdio[i] = req->stdio[i];
-	if (c->cg && cgroup_enter(c->cg, getpid(), &e) < 0)
+	/* Born in the v2 cgroup (clone_into); v1 by moving itself, as init's fork did. */
+	if (c->cg && cgroup_enter_self(c->cg, &e) < 0)
+		goto fail;
+	if (c->cg && c->cgroup_fd >= 0 && !in_v2 && cgroup_enter(c->cg, getpid(), &e) < 0)
 		goto fail;
 	/* User namespace first: it grants the rights to join the others. */
 	for (int i = 0; i < CT_NS_COUNT; i++) {
@@ -898,6 +1008,7 @@ int ct_container_exec(struct ct_container *c, const struct ct_exec_req *req, pid
 {
 	int errp[2], pidp[2];
 	pid_t joiner, pid = -1;
+	bool in_v2;
 	ssize_t n;
 
 	if (pipe2(errp, O_CLOEXEC) < 0)
@@ -907,11 +1018,11 @@ int ct_container_exec(struct ct_container *c, const struct ct_exec_req *req, pid
 		close(errp[1]);
 		return yun_err_errno(err, errno, "pipe");
 	}
-	joiner = fork();
+	joiner = clone_into(0, c->cgroup_fd, &in_v2);
 	if (joiner == 0) {
 		close(errp[0]);
 		close(pidp[0]);
-		exec_joiner(c, req, errp[1], pidp[1]);
+		exec_joiner(c, req, in_v2, errp[1], pidp[1]);
 	}
 	close(errp[1]);
 	close(pidp[1]);
@@ -956,6 +1067,8 @@ int ct_container_exec_error(int err_fd, struct yun_err *err)
 void ct_container_release(struct ct_container *c)
 {
 	close_fd(&c->sync_fd);
+	close_fd(&c->cgroup_fd);
+	seccomp_prog_free(&c->seccomp);
 	close_fd(&c->console_master);
 	for (int i = 0; i < 3; i++)
 		close_fd(&c->stdio[i]);

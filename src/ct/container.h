@@ -5,8 +5,10 @@
  *
  *   supervisor                          child (clone: NEWNS NEWPID NEWUTS NEWIPC
  *                                              [NEWNET] [NEWUSER])
+ *   compile seccomp (or take it from the cache)
+ *   enter the cgroup (v1: itself; v2: CLONE_INTO_CGROUP), clone, leave,
+ *   write the limits
  *   write uid_map / gid_map
- *   cgroup_enter(child)
  *   veth pair, peer into the child's net ns
  *   idmapped rootfs mount (--userns)
  *   ---- GO [fd] ---------------------->  become root of the user ns
@@ -35,6 +37,7 @@
 #include "../lib/err.h"
 #include "cgroup.h"
 #include "config.h"
+#include "seccomp.h"
 
 enum ct_ns {
 	CT_NS_USER,
@@ -58,15 +61,19 @@ struct ct_container {
 	bool userns;
 	struct ct_idmap uid_map[CT_MAX_IDMAPS], gid_map[CT_MAX_IDMAPS];
 	size_t n_uid_map, n_gid_map;
-	struct cgroup *cg; /* not owned */
+	struct cgroup *cg;	     /* not owned */
+	int cgroup_fd;		     /* its v2 directory (CLONE_INTO_CGROUP), -1 when none */
+	struct seccomp_prog seccomp; /* the profile, compiled once for init and execs */
 	bool veth_made;
 };
 
 /*
  * Build the container for `cfg` (checked with ct_config_check_host) in
  * the state directory of `id`; userns_base is the host id of its root with
- * --userns auto. Returns with the child waiting for START. On error nothing
- * is left of the child (the caller removes the cgroup and state dir).
+ * --userns auto. `cg` comes from cgroup_create_unlimited: the limits of
+ * cfg are written once init is in it, before it runs anything. Returns
+ * with the child waiting for START. On error nothing is left of the child
+ * (the caller removes the cgroup and state dir).
  */
 int ct_container_create(struct ct_container *c, const struct ct_config *cfg, const char *id,
 			uint32_t userns_base, struct cgroup *cg, struct yun_err *err);

@@ -116,7 +116,7 @@ static int cmd_run(int argc, char **argv)
 	struct ct_config cfg;
 	struct yun_err err = {0};
 	struct ct_exit ex;
-	int rc, status;
+	int rc, status, conn = -1;
 
 	ct_config_init(&cfg);
 	rc = ct_config_parse_args(&cfg, argc, argv, &err);
@@ -131,7 +131,10 @@ static int cmd_run(int argc, char **argv)
 		return EXIT_RUNTIME;
 	}
 	ct_config_resolve_console(&cfg, isatty(0));
-	rc = ct_client_create(&cfg, NULL, &err);
+	if (cfg.detach)
+		rc = ct_client_create(&cfg, NULL, &err);
+	else
+		rc = ct_client_create_attached(&cfg, &conn, &err);
 	if (rc) {
 		yun_error("%s", err.msg);
 		status = run_status_for(err.code);
@@ -143,7 +146,7 @@ static int cmd_run(int argc, char **argv)
 		ct_config_free(&cfg);
 		return 0;
 	}
-	rc = ct_client_attach(cfg.id, true, &ex, &err);
+	rc = ct_client_attach_conn(conn, cfg.id, &ex, &err);
 	if (rc) {
 		yun_error("%s", err.msg);
 		ct_config_free(&cfg);

@@ -2,6 +2,7 @@
 #include "proto.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -112,6 +113,141 @@ json_t *ct_proto_json(const uint8_t *payload, size_t len)
 	return o;
 }
 
+/* ---- requests ---- */
+
+static const struct {
+	const char *name;
+	enum ct_op op;
+} ops[] = {
+    {"status", CT_OP_STATUS}, {"attach", CT_OP_ATTACH}, {"exec", CT_OP_EXEC},
+    {"kill", CT_OP_KILL},     {"stop", CT_OP_STOP},
+};
+
+/* A JSON string without NUL bytes (C code would see a shorter one), else NULL. */
+static const char *plain_string(json_t *s)
+{
+	const char *v = json_string_value(s);
+
+	return v && strlen(v) == json_string_length(s) ? v : NULL;
+}
+
+/* A list of strings as a NULL-terminated vector; absent: NULL, no error. */
+static int strv_from_json(json_t *a, char ***out, struct yun_err *err)
+{
+	size_t i, n;
+	char **v;
+	json_t *s;
+
+	*out = NULL;
+	if (!a)
+		return 0;
+	if (!json_is_array(a))
+		return yun_err_set(err, EINVAL, "exec: expected a list of strings");
+	n = json_array_size(a);
+	v = calloc(n + 1, sizeof(char *));
+	if (!v)
+		return yun_err_set(err, ENOMEM, "out of memory");
+	*out = v;
+	json_array_foreach(a, i, s)
+	{
+		const char *str = plain_string(s);
+
+		if (!str)
+			return yun_err_set(err, EINVAL,
+					   json_is_string(s) ? "exec: a string holds a NUL byte"
+							     : "exec: expected a list of strings");
+		v[i] = strdup(str);
+		if (!v[i])
+			return yun_err_set(err, ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* A terminal dimension: 1..65535, else 0 ("not given"). */
+static unsigned dimension(json_t *v)
+{
+	json_int_t n = json_integer_value(v);
+
+	return n > 0 && n <= 65535 ? (unsigned)n : 0;
+}
+
+int ct_proto_parse_request(const uint8_t *payload, size_t len, struct ct_request *req,
+			   struct yun_err *err)
+{
+	json_t *o = ct_proto_json(payload, len), *v;
+	const char *op = o ? json_string_value(json_object_get(o, "op")) : NULL;
+	int rc = 0;
+
+	memset(req, 0, sizeof(*req));
+	req->timeout = -1;
+	if (!op) {
+		json_decref(o);
+		return yun_err_set(err, EPROTO, "malformed request");
+	}
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]) && !req->op; i++)
+		if (!strcmp(op, ops[i].name))
+			req->op = ops[i].op;
+	if (!req->op) {
+		rc = yun_err_set(err, EINVAL, "unknown operation \"%s\"", op);
+		json_decref(o);
+		return rc;
+	}
+	req->start = json_is_true(json_object_get(o, "start"));
+	req->tty = json_is_true(json_object_get(o, "tty"));
+	req->rows = dimension(json_object_get(o, "rows"));
+	req->cols = dimension(json_object_get(o, "cols"));
+	v = json_object_get(o, "signal");
+	if (v) {
+		json_int_t sig = json_integer_value(v);
+
+		req->signal = sig >= INT_MIN && sig <= INT_MAX ? (int)sig : -1;
+	}
+	v = json_object_get(o, "timeout");
+	if (v) {
+		json_int_t t = json_integer_value(v);
+
+		req->timeout = t < 0 ? 0 : t > CT_STOP_TIMEOUT_MAX ? CT_STOP_TIMEOUT_MAX : t;
+	}
+	if (req->op == CT_OP_EXEC) {
+		v = json_object_get(o, "cwd");
+		if (v && json_is_string(v)) {
+			const char *cwd = plain_string(v);
+
+			if (!cwd)
+				rc = yun_err_set(err, EINVAL,
+						 "exec: the directory holds a NUL byte");
+			else if (!(req->cwd = strdup(cwd)))
+				rc = yun_err_set(err, ENOMEM, "out of memory");
+		}
+		if (!rc)
+			rc = strv_from_json(json_object_get(o, "argv"), &req->argv, err);
+		if (!rc)
+			rc = strv_from_json(json_object_get(o, "env"), &req->env, err);
+		if (!rc && (!req->argv || !req->argv[0] || !req->argv[0][0]))
+			rc = yun_err_set(err, EINVAL, "exec: no command given");
+	}
+	json_decref(o);
+	return rc;
+}
+
+static void free_strv(char **v)
+{
+	for (char **p = v; p && *p; p++)
+		free(*p);
+	free(v);
+}
+
+void ct_proto_request_free(struct ct_request *req)
+{
+	free_strv(req->argv);
+	free_strv(req->env);
+	free(req->cwd);
+	req->argv = req->env = NULL;
+	req->cwd = NULL;
+}
+
+/* ---- client side ---- */
+
 int ct_proto_connect(const char *id, int *fd, struct yun_err *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -149,6 +285,15 @@ int ct_proto_connect(const char *id, int *fd, struct yun_err *err)
 
 int ct_proto_call(int fd, json_t *request, json_t **reply, struct yun_err *err)
 {
+	int rc = ct_proto_send_json(fd, CT_MSG_REQUEST, request);
+
+	if (rc)
+		return yun_err_errno(err, -rc, "send request");
+	return ct_proto_reply(fd, reply, err);
+}
+
+int ct_proto_reply(int fd, json_t **reply, struct yun_err *err)
+{
 	uint8_t *buf = malloc(CT_PROTO_MAX);
 	json_t *r, *e;
 	ssize_t n;
@@ -156,11 +301,6 @@ int ct_proto_call(int fd, json_t *request, json_t **reply, struct yun_err *err)
 
 	if (!buf)
 		return yun_err_set(err, ENOMEM, "out of memory");
-	rc = ct_proto_send_json(fd, CT_MSG_REQUEST, request);
-	if (rc) {
-		free(buf);
-		return yun_err_errno(err, -rc, "send request");
-	}
 	n = ct_proto_recv(fd, buf, &type, NULL);
 	if (n < 0 || type != CT_MSG_REPLY) {
 		free(buf);

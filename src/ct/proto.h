@@ -10,16 +10,17 @@
  *   supervisor -> client  STDOUT / STDERR bytes, then one EXIT
  *                         {"status": N, "reason": "...", "message": "..."}
  * A client detaches by closing its connection.
- * Operations:
+ * Operations (decoded by ct_proto_parse_request):
  *   {"op":"status"}                        -> state fields
  *   {"op":"attach", "start": bool, "rows", "cols"}
  *   {"op":"exec", "argv": [...], "env": [...], "cwd", "tty": bool, "rows", "cols"}
  *   {"op":"kill", "signal": N}
- *   {"op":"stop", "timeout": S}            -> REPLY, then EXIT when init is gone
+ *   {"op":"stop", "timeout": S, "signal": N} -> REPLY, then EXIT when init is gone
  */
 #ifndef YUN_CT_PROTO_H
 #define YUN_CT_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -59,10 +60,50 @@ ssize_t ct_proto_recv(int fd, uint8_t *buf, int *type, int *passfd);
 /* Parse a JSON payload; NULL when it is not a JSON object. */
 json_t *ct_proto_json(const uint8_t *payload, size_t len);
 
+/* A REQUEST, decoded and checked: what the supervisor acts on. */
+enum ct_op {
+	CT_OP_NONE, /* not a request (malformed, unknown operation) */
+	CT_OP_STATUS,
+	CT_OP_ATTACH,
+	CT_OP_EXEC,
+	CT_OP_KILL,
+	CT_OP_STOP,
+};
+
+#define CT_STOP_TIMEOUT_MAX 2147483647 /* seconds; larger values are cut to this */
+
+struct ct_request {
+	enum ct_op op;
+	bool start;	     /* attach: start a created container */
+	unsigned rows, cols; /* attach, exec: the client's terminal, 1..65535; 0 = not given */
+	char **argv;	     /* exec: NULL-terminated, argv[0] a non-empty string */
+	char **env;	     /* exec: NULL-terminated additions ("K=V"), or NULL */
+	char *cwd;	     /* exec: NULL = the container's */
+	bool tty;	     /* exec: give the process a new pty */
+	int signal;	     /* kill, stop: as given (0: none; -1: not an int) */
+	int64_t timeout;     /* stop: seconds, 0..CT_STOP_TIMEOUT_MAX; -1 = not given */
+};
+
+/*
+ * Decode a REQUEST payload into req (free with ct_proto_request_free, also
+ * after an error). Errors: -EPROTO "malformed request" (not a JSON object
+ * with a string "op"), -EINVAL "unknown operation \"X\"" (req->op is then
+ * CT_OP_NONE); for exec, -EINVAL when argv or env is not a list of strings,
+ * a string holds a NUL byte, or argv names no command (req->op is then
+ * CT_OP_EXEC: the supervisor reports it after its own checks). Fields a
+ * request does not use, or of the wrong JSON type, read as "not given".
+ */
+int ct_proto_parse_request(const uint8_t *payload, size_t len, struct ct_request *req,
+			   struct yun_err *err);
+void ct_proto_request_free(struct ct_request *req);
+
 /* Connect to container `id`'s supervisor. */
 int ct_proto_connect(const char *id, int *fd, struct yun_err *err);
 
 /* One request, one reply; *reply is owned by the caller. */
 int ct_proto_call(int fd, json_t *request, json_t **reply, struct yun_err *err);
+
+/* The reply half of ct_proto_call, for a request sent earlier. */
+int ct_proto_reply(int fd, json_t **reply, struct yun_err *err);
 
 #endif

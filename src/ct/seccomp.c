@@ -22,11 +22,21 @@
 #include "seccomp.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <sched.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -194,11 +204,14 @@ static int build(scmp_filter_ctx ctx, const struct seccomp_opts *opts, struct yu
 	return add_rule(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL, err);
 }
 
-int seccomp_apply_default(const struct seccomp_opts *opts, struct yun_err *err)
+/* ---- compiling ---- */
+
+static int compile(const struct seccomp_opts *opts, struct seccomp_prog *out, struct yun_err *err)
 {
 	static const uint32_t extra_arches[] = { SCMP_ARCH_X86, SCMP_ARCH_X32 };
 	scmp_filter_ctx ctx;
-	int rc;
+	struct stat st;
+	int rc, fd = -1;
 
 	ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
 	if (!ctx)
@@ -219,11 +232,238 @@ int seccomp_apply_default(const struct seccomp_opts *opts, struct yun_err *err)
 	rc = build(ctx, opts, err);
 	if (rc < 0)
 		goto out;
-	/* seccomp_load also sets no_new_privs (SCMP_FLTATR_CTL_NNP defaults to on). */
-	rc = seccomp_load(ctx);
-	if (rc < 0)
-		yun_err_set(err, -rc, "seccomp: loading the filter: %s", strerror(-rc));
+	/* libseccomp 2.5 exports to a descriptor only. */
+	fd = memfd_create("yun-ct-seccomp", MFD_CLOEXEC);
+	if (fd < 0) {
+		rc = yun_err_errno(err, errno, "seccomp: memfd_create");
+		goto out;
+	}
+	rc = seccomp_export_bpf(ctx, fd);
+	if (rc < 0) {
+		yun_err_set(err, -rc, "seccomp: generating the filter: %s", strerror(-rc));
+		goto out;
+	}
+	if (fstat(fd, &st) < 0) {
+		rc = yun_err_errno(err, errno, "seccomp: fstat");
+		goto out;
+	}
+	if (st.st_size <= 0 || st.st_size % sizeof(struct sock_filter) ||
+	    st.st_size / sizeof(struct sock_filter) > BPF_MAXINSNS) {
+		rc = yun_err_set(err, E2BIG, "seccomp: the filter has %lld bytes",
+				 (long long)st.st_size);
+		goto out;
+	}
+	out->len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
+	out->insns = malloc((size_t)st.st_size);
+	if (!out->insns) {
+		rc = yun_err_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	if (pread(fd, out->insns, (size_t)st.st_size, 0) != st.st_size) {
+		rc = yun_err_errno(err, errno ? errno : EIO, "seccomp: reading the filter back");
+		seccomp_prog_free(out);
+		goto out;
+	}
+	rc = 0;
 out:
+	if (fd >= 0)
+		close(fd);
 	seccomp_release(ctx);
 	return rc < 0 ? rc : 0;
+}
+
+/* ---- the cache ---- */
+
+/*
+ * libseccomp takes ~10 ms to compile this profile for three architectures,
+ * half of what starting a container costs otherwise. Like crun, keep the
+ * result in the state directory: one file per variant, a header naming
+ * what it was made from, then the program. Anything that could change the
+ * program is in the key: this executable (device, inode, size, mtime), the
+ * libseccomp version, the kernel (its release and build, which also fix
+ * what libseccomp's API level probe finds), the options.
+ */
+#define CACHE_MAGIC "YUNSECC1"
+
+struct cache_hdr {
+	char magic[8];
+	uint64_t key;
+	uint64_t sum; /* FNV-1a of the program */
+	uint32_t len; /* instructions */
+	uint32_t zero;
+};
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static uint64_t fnv1a_str(uint64_t h, const char *s)
+{
+	return fnv1a(h, s, strlen(s) + 1);
+}
+
+static int cache_key(const struct seccomp_opts *opts, uint64_t *key)
+{
+	const struct scmp_version *v = seccomp_version();
+	bool userns = opts && opts->allow_user_ns_ops;
+	struct utsname u;
+	struct stat st;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	if (stat("/proc/self/exe", &st) < 0 || uname(&u) < 0)
+		return -1;
+	h = fnv1a_str(h, CACHE_MAGIC);
+	h = fnv1a(h, &st.st_dev, sizeof(st.st_dev));
+	h = fnv1a(h, &st.st_ino, sizeof(st.st_ino));
+	h = fnv1a(h, &st.st_size, sizeof(st.st_size));
+	h = fnv1a(h, &st.st_mtim, sizeof(st.st_mtim));
+	h = fnv1a(h, &v->major, sizeof(v->major));
+	h = fnv1a(h, &v->minor, sizeof(v->minor));
+	h = fnv1a(h, &v->micro, sizeof(v->micro));
+	h = fnv1a_str(h, u.release);
+	h = fnv1a_str(h, u.version);
+	h = fnv1a_str(h, u.machine);
+	h = fnv1a(h, &userns, sizeof(userns));
+	*key = h;
+	return 0;
+}
+
+static const char *cache_name(const struct seccomp_opts *opts)
+{
+	return opts && opts->allow_user_ns_ops ? "userns.bpf" : "default.bpf";
+}
+
+/* The cached program, or -1 when there is none that fits (never an error). */
+static int cache_read(int dirfd, const char *name, uint64_t key, struct seccomp_prog *out)
+{
+	struct cache_hdr hdr;
+	struct stat st;
+	size_t bytes;
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return -1;
+	/* Ours alone: root's, written by nobody else. */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 022) || pread(fd, &hdr, sizeof(hdr), 0) != sizeof(hdr) ||
+	    memcmp(hdr.magic, CACHE_MAGIC, sizeof(hdr.magic)) || hdr.key != key ||
+	    hdr.len == 0 || hdr.len > BPF_MAXINSNS ||
+	    (uint64_t)st.st_size != sizeof(hdr) + (uint64_t)hdr.len * sizeof(struct sock_filter))
+		goto miss;
+	bytes = (size_t)hdr.len * sizeof(struct sock_filter);
+	out->insns = malloc(bytes);
+	if (!out->insns)
+		goto miss;
+	if (pread(fd, out->insns, bytes, sizeof(hdr)) != (ssize_t)bytes ||
+	    fnv1a(0xcbf29ce484222325ull, out->insns, bytes) != hdr.sum) {
+		free(out->insns);
+		out->insns = NULL;
+		goto miss;
+	}
+	out->len = (unsigned short)hdr.len;
+	close(fd);
+	return 0;
+miss:
+	close(fd);
+	return -1;
+}
+
+/* Best effort: a cache that cannot be written only costs time. */
+static void cache_write(int dirfd, const char *name, uint64_t key, const struct seccomp_prog *p)
+{
+	size_t bytes = (size_t)p->len * sizeof(struct sock_filter);
+	struct cache_hdr hdr = { .key = key, .len = p->len };
+	char tmp[64];
+	int fd;
+
+	memcpy(hdr.magic, CACHE_MAGIC, sizeof(hdr.magic));
+	hdr.sum = fnv1a(0xcbf29ce484222325ull, p->insns, bytes);
+	/* A private name, then rename: readers see the old file or the whole new one. */
+	snprintf(tmp, sizeof(tmp), ".%s.%d", name, (int)getpid());
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return;
+	if (write(fd, &hdr, sizeof(hdr)) != sizeof(hdr) ||
+	    write(fd, p->insns, bytes) != (ssize_t)bytes || close(fd) < 0 ||
+	    renameat(dirfd, tmp, dirfd, name) < 0)
+		unlinkat(dirfd, tmp, 0);
+}
+
+static int open_cache_dir(const char *dir)
+{
+	struct stat st;
+	int fd;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -1;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* ---- the interface ---- */
+
+int seccomp_prog_default(const struct seccomp_opts *opts, const char *cache_dir,
+			 struct seccomp_prog *out, struct yun_err *err)
+{
+	const char *name = cache_name(opts);
+	uint64_t key = 0;
+	int dirfd = -1, rc;
+
+	out->insns = NULL;
+	out->len = 0;
+	if (cache_dir && cache_key(opts, &key) == 0)
+		dirfd = open_cache_dir(cache_dir);
+	if (dirfd >= 0 && cache_read(dirfd, name, key, out) == 0) {
+		close(dirfd);
+		return 0;
+	}
+	rc = compile(opts, out, err);
+	if (rc == 0 && dirfd >= 0)
+		cache_write(dirfd, name, key, out);
+	if (dirfd >= 0)
+		close(dirfd);
+	return rc;
+}
+
+int seccomp_prog_load(const struct seccomp_prog *p, struct yun_err *err)
+{
+	struct sock_fprog fprog = { .len = p->len, .filter = p->insns };
+
+	/* What seccomp_load does by default (SCMP_FLTATR_CTL_NNP). */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return yun_err_errno(err, errno, "seccomp: no_new_privs");
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) < 0)
+		return yun_err_errno(err, errno, "seccomp: loading the filter");
+	return 0;
+}
+
+void seccomp_prog_free(struct seccomp_prog *p)
+{
+	free(p->insns);
+	p->insns = NULL;
+	p->len = 0;
+}
+
+int seccomp_apply_default(const struct seccomp_opts *opts, struct yun_err *err)
+{
+	struct seccomp_prog p;
+	int rc = seccomp_prog_default(opts, NULL, &p, err);
+
+	if (rc == 0)
+		rc = seccomp_prog_load(&p, err);
+	seccomp_prog_free(&p);
+	return rc;
 }

@@ -126,25 +126,45 @@ int ct_state_write(const struct ct_state *st, struct yun_err *err)
 {
 	char path[4096], tmp[4096];
 	json_t *o = state_json(st);
-	int rc;
+	char *text;
+	size_t len;
+	ssize_t n;
+	int fd, rc;
 
 	if (!o)
+		return yun_err_set(err, ENOMEM, "container %s: out of memory", st->id);
+	text = json_dumps(o, JSON_INDENT(1) | JSON_SORT_KEYS);
+	json_decref(o);
+	if (!text)
 		return yun_err_set(err, ENOMEM, "container %s: out of memory", st->id);
 	rc = ct_state_path(st->id, "state.json", path, sizeof(path), err);
 	if (!rc)
 		rc = ct_state_path(st->id, ".state.json.tmp", tmp, sizeof(tmp), err);
-	if (rc) {
-		json_decref(o);
-		return rc;
+	if (rc)
+		goto out;
+	/* 0600 from the start; the rename makes the new state visible at once. */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		rc = yun_err_errno(err, errno, "container %s: cannot write %s", st->id, tmp);
+		goto out;
 	}
-	if (json_dump_file(o, tmp, JSON_INDENT(1) | JSON_SORT_KEYS) < 0 || chmod(tmp, 0600) < 0) {
-		json_decref(o);
-		return yun_err_set(err, EIO, "container %s: cannot write %s", st->id, tmp);
+	len = strlen(text);
+	n = write(fd, text, len);
+	if (n != (ssize_t)len) {
+		rc = yun_err_errno(err, n < 0 ? errno : EIO, "container %s: cannot write %s",
+				   st->id, tmp);
+		close(fd);
+		goto out;
 	}
-	json_decref(o);
+	if (close(fd) < 0) {
+		rc = yun_err_errno(err, errno, "container %s: cannot write %s", st->id, tmp);
+		goto out;
+	}
 	if (rename(tmp, path) < 0)
-		return yun_err_errno(err, errno, "container %s: rename %s", st->id, tmp);
-	return 0;
+		rc = yun_err_errno(err, errno, "container %s: rename %s", st->id, tmp);
+out:
+	free(text);
+	return rc;
 }
 
 int ct_state_read(const char *id, struct ct_state *st, struct yun_err *err)
@@ -329,12 +349,33 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 
 int ct_state_remove(const char *id, struct yun_err *err)
 {
+	/* What a container's directory normally holds (state.h; work/work is overlayfs's). */
+	static const char *const files[] = {"state.json", ".state.json.tmp", "sock",
+					    "supervisor.log"};
+	static const char *const dirs[] = {"rootfs", "lower", "upper", "work/work", "work"};
 	char path[4096];
-	int rc;
+	int rc, dirfd;
 
 	rc = ct_state_path(id, NULL, path, sizeof(path), err);
 	if (rc)
 		return rc;
+	/*
+	 * Each name may be missing; whether they were all that was there, the
+	 * final rmdir says (and the walk below takes what it leaves).
+	 */
+	dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (dirfd >= 0) {
+		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+			unlinkat(dirfd, files[i], 0);
+		for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+			unlinkat(dirfd, dirs[i], AT_REMOVEDIR);
+		close(dirfd);
+		if (rmdir(path) == 0)
+			return 0;
+	}
+	if (errno == ENOENT)
+		return 0;
+	/* More than that (an upper layer with files in it): walk the lot. */
 	if (nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 && errno != ENOENT)
 		return yun_err_errno(err, errno, "container %s: remove %s", id, path);
 	return 0;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -79,6 +80,9 @@ struct sup {
 	struct session main;
 	struct session execs[MAX_EXECS];
 	bool started, init_exited, torn_down;
+	bool cg_emptied;       /* cgroup_kill_all succeeded after init exited */
+	bool exit_unwritten;   /* init exited, state.json does not say so yet */
+	bool trimmed;	       /* malloc_trim done after the start */
 	int64_t stop_deadline; /* SIGKILL after this; 0 = none */
 	int64_t exit_deadline; /* leave after this once init is gone */
 	int start_code;	       /* errno of a failed exec of the command */
@@ -408,7 +412,7 @@ static void start_container(struct sup *sp)
 	set_status(sp, CT_STATUS_RUNNING);
 }
 
-static void op_attach(struct sup *sp, struct client *cl, json_t *req)
+static void op_attach(struct sup *sp, struct client *cl, const struct ct_request *req)
 {
 	struct yun_err e = {0};
 
@@ -420,46 +424,24 @@ static void op_attach(struct sup *sp, struct client *cl, json_t *req)
 	cl->sess = &sp->main;
 	cl->streaming = true;
 	if (sp->main.tty)
-		ct_console_set_winsize(sp->main.out_fd,
-				       (unsigned)json_integer_value(json_object_get(req, "rows")),
-				       (unsigned)json_integer_value(json_object_get(req, "cols")));
+		ct_console_set_winsize(sp->main.out_fd, req->rows, req->cols);
 	reply(cl, true, 0, NULL, json_pack("{s:b}", "tty", sp->main.tty));
-	if (json_is_true(json_object_get(req, "start")))
+	if (req->start)
 		start_container(sp);
 }
 
-static int strv_from_json(json_t *a, char ***out, struct yun_err *e)
+/* bad: why the request itself is wrong, reported after the container's own checks. */
+static void op_exec(struct sup *sp, struct client *cl, const struct ct_request *req,
+		    const struct yun_err *bad)
 {
-	size_t i, n = json_array_size(a);
-	char **v;
-	json_t *s;
-
-	*out = NULL;
-	if (!a)
-		return 0;
-	if (!json_is_array(a))
-		return yun_err_set(e, EINVAL, "exec: expected a list of strings");
-	v = calloc(n + 1, sizeof(char *));
-	if (!v)
-		return yun_err_set(e, ENOMEM, "out of memory");
-	json_array_foreach(a, i, s)
-	{
-		if (!json_is_string(s) || !(v[i] = strdup(json_string_value(s)))) {
-			ct_container_free_env(v);
-			return yun_err_set(e, EINVAL, "exec: expected a list of strings");
-		}
-	}
-	*out = v;
-	return 0;
-}
-
-static void op_exec(struct sup *sp, struct client *cl, json_t *req)
-{
-	struct ct_exec_req er = {.stdio = {-1, -1, -1}};
+	struct ct_exec_req er = {.stdio = {-1, -1, -1},
+				 .argv = req->argv,
+				 .env = req->env,
+				 .cwd = req->cwd,
+				 .tty = req->tty};
 	struct session *s = NULL;
 	struct yun_err e = {0};
 	int ours[3] = {-1, -1, -1};
-	json_t *cwd = json_object_get(req, "cwd");
 	pid_t pid;
 	int efd;
 
@@ -475,24 +457,16 @@ static void op_exec(struct sup *sp, struct client *cl, json_t *req)
 			    MAX_EXECS);
 		goto fail;
 	}
-	if (strv_from_json(json_object_get(req, "argv"), &er.argv, &e) < 0 ||
-	    strv_from_json(json_object_get(req, "env"), &er.env, &e) < 0)
-		goto fail;
-	if (!er.argv || !er.argv[0] || !er.argv[0][0]) {
-		yun_err_set(&e, EINVAL, "exec: no command given");
+	if (bad) {
+		e = *bad;
 		goto fail;
 	}
-	if (cwd && json_is_string(cwd))
-		er.cwd = json_string_value(cwd);
-	er.tty = json_is_true(json_object_get(req, "tty"));
 	if (er.tty) {
 		int master, slave;
 
 		if (ct_container_open_pty(&sp->ct, &master, &slave, &e) < 0)
 			goto fail;
-		ct_console_set_winsize(master,
-				       (unsigned)json_integer_value(json_object_get(req, "rows")),
-				       (unsigned)json_integer_value(json_object_get(req, "cols")));
+		ct_console_set_winsize(master, req->rows, req->cols);
 		ours[0] = ours[1] = master;
 		er.stdio[0] = er.stdio[1] = er.stdio[2] = slave;
 	} else {
@@ -536,13 +510,11 @@ out:
 		if (ours[i] >= 0 && (i == 0 || ours[i] != ours[0]))
 			close(ours[i]);
 	}
-	ct_container_free_env(er.argv);
-	ct_container_free_env(er.env);
 }
 
-static void op_kill(struct sup *sp, struct client *cl, json_t *req)
+static void op_kill(struct sup *sp, struct client *cl, const struct ct_request *req)
 {
-	int sig = (int)json_integer_value(json_object_get(req, "signal"));
+	int sig = req->signal;
 	struct yun_err e = {0};
 
 	if (sp->init_exited || sp->ct.pid <= 0) {
@@ -579,14 +551,11 @@ static void begin_stop(struct sup *sp, int sig, int64_t timeout_s)
 		sp->stop_deadline = now_ms() + timeout_s * 1000;
 }
 
-static void op_stop(struct sup *sp, struct client *cl, json_t *req)
+static void op_stop(struct sup *sp, struct client *cl, const struct ct_request *req)
 {
-	json_t *t = json_object_get(req, "timeout");
-	int64_t timeout = t ? json_integer_value(t) : STOP_TIMEOUT_S;
-	int sig = (int)json_integer_value(json_object_get(req, "signal"));
+	int64_t timeout = req->timeout < 0 ? STOP_TIMEOUT_S : req->timeout;
+	int sig = req->signal;
 
-	if (timeout < 0)
-		timeout = 0;
 	if (sig < 0 || sig > SIGRTMAX)
 		sig = 0;
 	reply(cl, true, 0, NULL, NULL);
@@ -596,29 +565,32 @@ static void op_stop(struct sup *sp, struct client *cl, json_t *req)
 
 static void handle_request(struct sup *sp, struct client *cl, const uint8_t *p, size_t len)
 {
-	json_t *req = ct_proto_json(p, len);
-	const char *op = req ? json_string_value(json_object_get(req, "op")) : NULL;
+	struct ct_request req;
 	struct yun_err e = {0};
+	int rc = ct_proto_parse_request(p, len, &req, &e);
 
-	if (!op) {
-		yun_err_set(&e, EPROTO, "malformed request");
+	switch (req.op) {
+	case CT_OP_NONE:
 		reply_err(cl, &e);
-	} else if (!strcmp(op, "status")) {
+		break;
+	case CT_OP_STATUS:
 		reply(cl, true, 0, NULL, status_json(sp));
 		cl->close_after_flush = true;
-	} else if (!strcmp(op, "attach")) {
-		op_attach(sp, cl, req);
-	} else if (!strcmp(op, "exec")) {
-		op_exec(sp, cl, req);
-	} else if (!strcmp(op, "kill")) {
-		op_kill(sp, cl, req);
-	} else if (!strcmp(op, "stop")) {
-		op_stop(sp, cl, req);
-	} else {
-		yun_err_set(&e, EINVAL, "unknown operation \"%s\"", op);
-		reply_err(cl, &e);
+		break;
+	case CT_OP_ATTACH:
+		op_attach(sp, cl, &req);
+		break;
+	case CT_OP_EXEC:
+		op_exec(sp, cl, &req, rc < 0 ? &e : NULL);
+		break;
+	case CT_OP_KILL:
+		op_kill(sp, cl, &req);
+		break;
+	case CT_OP_STOP:
+		op_stop(sp, cl, &req);
+		break;
 	}
-	json_decref(req);
+	ct_proto_request_free(&req);
 	client_flush(cl);
 }
 
@@ -729,14 +701,25 @@ static void init_exited(struct sup *sp, int wstatus)
 				 sp->st.id, m->reason);
 		}
 	}
-	/* With init gone the kernel kills the pid namespace; make sure of the cgroup too. */
+	/*
+	 * With init gone the kernel kills the pid namespace; make sure of the
+	 * cgroup too. Nothing can join it after this (exec needs a running
+	 * init), so teardown need not do it again.
+	 */
 	if (sp->cg && cgroup_kill_all(sp->cg, &e) < 0)
 		yun_warn("%s", e.msg);
+	else
+		sp->cg_emptied = true;
 	m->drain_deadline = now_ms() + DRAIN_MS;
 	sp->st.exit_status = m->status;
 	snprintf(sp->st.exit_reason, sizeof(sp->st.exit_reason), "%s", m->reason);
+	/*
+	 * state.json says "exited" once the loop would wait for the console to
+	 * drain (see loop); usually it drains at once and teardown removes the
+	 * state dir (or, with --keep, writes it) right away.
+	 */
 	sp->st.status = CT_STATUS_EXITED;
-	set_status(sp, CT_STATUS_EXITED);
+	sp->exit_unwritten = true;
 	yun_info("container %s: %s", sp->st.id, m->reason);
 }
 
@@ -905,6 +888,19 @@ static int loop(struct sup *sp)
 			timeout = sp->exit_deadline - now;
 		if (timeout < 0 && timeout != -1)
 			timeout = 0;
+		if (sp->exit_unwritten && !sp->main.done && timeout != 0) {
+			sp->exit_unwritten = false;
+			set_status(sp, CT_STATUS_EXITED);
+		}
+		/*
+		 * Once running, before the first wait: give back what setting
+		 * up freed (the client's parsing, libseccomp's compiler on a
+		 * cache miss: up to 1 MiB) for the container's whole life.
+		 */
+		if (sp->started && !sp->trimmed && timeout != 0) {
+			sp->trimmed = true;
+			malloc_trim(0);
+		}
 
 		rc = poll(pfds, n, (int)timeout);
 		if (rc < 0) {
@@ -1031,7 +1027,7 @@ static void teardown_host(struct sup *sp)
 	/* Namespace descriptors go first, so the network namespace (and the veth) can die. */
 	ct_container_release(&sp->ct);
 	if (sp->cg) {
-		if (cgroup_kill_all(sp->cg, &e) < 0)
+		if (!sp->cg_emptied && cgroup_kill_all(sp->cg, &e) < 0)
 			yun_warn("%s", e.msg);
 		if (cgroup_destroy(sp->cg, &e) < 0)
 			yun_warn("%s", e.msg);
@@ -1088,9 +1084,10 @@ static int setup(struct sup *sp, struct yun_err *err)
 	sp->listen_fd = listen_unix(sp->sock_path, SOCK_SEQPACKET, err);
 	if (sp->listen_fd < 0)
 		return sp->listen_fd;
-	rc = cgroup_probe("/sys/fs/cgroup", &sp->cgh, err);
+	if (!sp->cgh)
+		rc = cgroup_probe("/sys/fs/cgroup", &sp->cgh, err);
 	if (!rc)
-		rc = cgroup_create(sp->cgh, sp->st.id, &cfg->limits, &sp->cg, err);
+		rc = cgroup_create_unlimited(sp->cgh, sp->st.id, &cfg->limits, &sp->cg, err);
 	if (rc)
 		return rc;
 	rc = ct_container_create(&sp->ct, cfg, sp->st.id, sp->st.userns_base, sp->cg, err);
@@ -1121,11 +1118,11 @@ static int setup(struct sup *sp, struct yun_err *err)
 	}
 	sp->st.pid = sp->ct.pid;
 	sp->st.supervisor_pid = getpid();
-	set_status(sp, CT_STATUS_CREATED);
-	return 0;
+	return 0; /* "created" goes to state.json unless it starts at once (see main) */
 }
 
-int ct_supervisor_main(struct ct_config *cfg, uint32_t userns_base, int report_fd)
+int ct_supervisor_main(struct ct_config *cfg, uint32_t userns_base, struct cgroup_host *cgh,
+		       int report_fd, int client_fd)
 {
 	struct sup *sp = calloc(1, sizeof(*sp));
 	struct yun_err err = {0};
@@ -1133,16 +1130,26 @@ int ct_supervisor_main(struct ct_config *cfg, uint32_t userns_base, int report_f
 	int logfd, rc;
 
 	if (!sp) {
+		cgroup_host_free(cgh);
+		if (client_fd >= 0)
+			close(client_fd);
 		report(report_fd, ENOMEM, "out of memory");
 		return 1;
 	}
 	sp->cfg = cfg;
+	sp->cgh = cgh;
 	sp->sigfd = sp->listen_fd = sp->console_listen_fd = -1;
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		sp->clients[i].fd = -1;
+	/* The starting client, connected already (its request waits until after the report). */
+	if (client_fd >= 0) {
+		set_nonblock(client_fd);
+		sp->clients[0].fd = client_fd;
+	}
 	session_init(&sp->main);
 	sp->ct.pid = -1;
 	sp->ct.sync_fd = sp->ct.console_master = -1;
+	sp->ct.cgroup_fd = -1;
 	for (int i = 0; i < 3; i++)
 		sp->ct.stdio[i] = -1;
 	for (int i = 0; i < CT_NS_COUNT; i++)
@@ -1196,7 +1203,16 @@ int ct_supervisor_main(struct ct_config *cfg, uint32_t userns_base, int report_f
 			free(sp);
 			return 1;
 		}
+	} else if (sp->clients[0].fd >= 0) {
+		/*
+		 * The starting client's "attach and start" waits on its connection
+		 * already: serve it now, before the report, so the container
+		 * starts without a state write or a round of the loop in between.
+		 */
+		client_readable(sp, &sp->clients[0]);
 	}
+	if (!sp->started)
+		set_status(sp, CT_STATUS_CREATED);
 	snprintf(pid, sizeof(pid), "%d", (int)sp->ct.pid);
 	report(report_fd, 0, pid);
 	close(report_fd);

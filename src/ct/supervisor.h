@@ -21,15 +21,20 @@
 #include <stdint.h>
 
 #include "../lib/err.h"
+#include "cgroup.h"
 #include "config.h"
 
 /*
  * Run the supervisor of container `id` (its state dir exists) in the
- * calling process, which must be a fresh, detached process. Once the
- * container is created (or failed), one line goes to report_fd:
- * "0 <init pid>" or "<errno> <message>"; then report_fd is closed. Returns
- * the process exit status for the supervisor (0, or 1 after a failure).
+ * calling process, which must be a fresh, detached process. `cgh` is the
+ * host's cgroups as the client probed them (taken over and freed; NULL:
+ * probe again). Once the container is created (or failed), one line goes
+ * to report_fd: "0 <init pid>" or "<errno> <message>"; then report_fd is
+ * closed. client_fd (-1: none) is a connected socket taken as the first
+ * client; its requests are served after the report. Returns the process
+ * exit status for the supervisor (0, or 1 after a failure).
  */
-int ct_supervisor_main(struct ct_config *cfg, uint32_t userns_base, int report_fd);
+int ct_supervisor_main(struct ct_config *cfg, uint32_t userns_base, struct cgroup_host *cgh,
+		       int report_fd, int client_fd);
 
 #endif
