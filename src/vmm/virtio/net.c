@@ -82,46 +82,6 @@ int net_parse_mac(const char *s, uint8_t mac[6])
 /* ---- scatter/gather helpers -------------------------------------------------- */
 
 /* Copy len bytes at byte offset off of the buffers iov[0..n) into dst; returns bytes copied. */
-static size_t iov_get(const struct iovec *iov, unsigned n, size_t off, void *dst, size_t len)
-{
-	uint8_t *d = dst;
-	size_t done = 0;
-
-	for (unsigned i = 0; i < n && done < len; i++) {
-		size_t l = iov[i].iov_len, c;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		c = l - off < len - done ? l - off : len - done;
-		memcpy(d + done, (uint8_t *)iov[i].iov_base + off, c);
-		done += c;
-		off = 0;
-	}
-	return done;
-}
-
-static size_t iov_put(const struct iovec *iov, unsigned n, size_t off, const void *src, size_t len)
-{
-	const uint8_t *s = src;
-	size_t done = 0;
-
-	for (unsigned i = 0; i < n && done < len; i++) {
-		size_t l = iov[i].iov_len, c;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		c = l - off < len - done ? l - off : len - done;
-		memcpy((uint8_t *)iov[i].iov_base + off, s + done, c);
-		done += c;
-		off = 0;
-	}
-	return done;
-}
-
 /* ---- the TAP ------------------------------------------------------------------- */
 
 static void tap_set_offload(struct net *net)
@@ -377,7 +337,7 @@ static int tx_one(struct net *net, const struct vq_req *req)
 	    req->read_len > NET_HDR_LEN + NET_MAX_FRAME)
 		return -EINVAL;
 	frame_len = (uint32_t)(req->read_len - NET_HDR_LEN);
-	iov_get(req->iov, req->nr_read, 0, &hdr, NET_HDR_LEN);
+	vq_iov_get(req->iov, req->nr_read, 0, &hdr, NET_HDR_LEN);
 	if (!tx_hdr_ok(net, &hdr, frame_len)) {
 		net->stats.tx_dropped++;
 		yun_debug("tap %s: tx frame of %u bytes dropped: bad header (flags 0x%x gso %u)",
@@ -398,7 +358,7 @@ static int tx_one(struct net *net, const struct vq_req *req)
 		skip = 0;
 	}
 	if (n > READV_MAX) {
-		iov_get(req->iov, req->nr_read, NET_HDR_LEN, net->tx_linear, frame_len);
+		vq_iov_get(req->iov, req->nr_read, NET_HDR_LEN, net->tx_linear, frame_len);
 		net->tx_iov[1] = (struct iovec){ net->tx_linear, frame_len };
 		n = 2;
 	}
@@ -544,7 +504,7 @@ static void rx_complete(struct net *net, struct vq *vq)
 	uint16_t num_buffers;
 	unsigned k = 0;
 
-	iov_get(&net->rx_iov[c0->iov], c0->nr_iov, 0, &hdr, NET_HDR_LEN);
+	vq_iov_get(&net->rx_iov[c0->iov], c0->nr_iov, 0, &hdr, NET_HDR_LEN);
 	/*
 	 * The kernel only offloads what TUNSETOFFLOAD allowed, but frames queued
 	 * before a reset changed that may still come: never give a driver what it
@@ -571,8 +531,8 @@ static void rx_complete(struct net *net, struct vq *vq)
 		k++;
 	}
 	num_buffers = htole16((uint16_t)k);
-	iov_put(&net->rx_iov[c0->iov], c0->nr_iov, 0, &hdr.flags, 1);
-	iov_put(&net->rx_iov[c0->iov], c0->nr_iov, offsetof(struct virtio_net_hdr, num_buffers),
+	vq_iov_put(&net->rx_iov[c0->iov], c0->nr_iov, 0, &hdr.flags, 1);
+	vq_iov_put(&net->rx_iov[c0->iov], c0->nr_iov, offsetof(struct virtio_net_hdr, num_buffers),
 		&num_buffers, 2);
 	vq_push_n(vq, used, k);
 	net->stats.rx_frames++;

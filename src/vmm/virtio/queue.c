@@ -227,3 +227,43 @@ uint64_t vq_req_write(const struct vq_req *req, const void *src, uint64_t len)
 	}
 	return done;
 }
+
+size_t vq_iov_get(const struct iovec *iov, unsigned n, size_t off, void *dst, size_t len)
+{
+	uint8_t *d = dst;
+	size_t done = 0;
+
+	for (unsigned i = 0; i < n && done < len; i++) {
+		size_t l = iov[i].iov_len, c;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		c = l - off < len - done ? l - off : len - done;
+		memcpy(d + done, (uint8_t *)iov[i].iov_base + off, c);
+		done += c;
+		off = 0;
+	}
+	return done;
+}
+
+size_t vq_iov_put(const struct iovec *iov, unsigned n, size_t off, const void *src, size_t len)
+{
+	const uint8_t *s = src;
+	size_t done = 0;
+
+	for (unsigned i = 0; i < n && done < len; i++) {
+		size_t l = iov[i].iov_len, c;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		c = l - off < len - done ? l - off : len - done;
+		memcpy((uint8_t *)iov[i].iov_base + off, s + done, c);
+		done += c;
+		off = 0;
+	}
+	return done;
+}

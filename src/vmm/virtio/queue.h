@@ -138,4 +138,11 @@ bool vq_has_avail(const struct vq *vq);
 /* Copy a request's writable buffers from `src` (at most write_len bytes); returns bytes copied. */
 uint64_t vq_req_write(const struct vq_req *req, const void *src, uint64_t len);
 
+/*
+ * Copy between a flat buffer and an iovec list, starting `off` bytes into
+ * the list; returns the bytes copied (less than len when the list ends).
+ */
+size_t vq_iov_get(const struct iovec *iov, unsigned n, size_t off, void *dst, size_t len);
+size_t vq_iov_put(const struct iovec *iov, unsigned n, size_t off, const void *src, size_t len);
+
 #endif

@@ -42,46 +42,6 @@ static uint64_t now_ms(void)
 
 /* ---- scatter/gather helpers -------------------------------------------------- */
 
-static size_t iov_get(const struct iovec *iov, unsigned n, size_t off, void *dst, size_t len)
-{
-	uint8_t *d = dst;
-	size_t done = 0;
-
-	for (unsigned i = 0; i < n && done < len; i++) {
-		size_t l = iov[i].iov_len, c;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		c = l - off < len - done ? l - off : len - done;
-		memcpy(d + done, (uint8_t *)iov[i].iov_base + off, c);
-		done += c;
-		off = 0;
-	}
-	return done;
-}
-
-static size_t iov_put(const struct iovec *iov, unsigned n, size_t off, const void *src, size_t len)
-{
-	const uint8_t *s = src;
-	size_t done = 0;
-
-	for (unsigned i = 0; i < n && done < len; i++) {
-		size_t l = iov[i].iov_len, c;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		c = l - off < len - done ? l - off : len - done;
-		memcpy((uint8_t *)iov[i].iov_base + off, s + done, c);
-		done += c;
-		off = 0;
-	}
-	return done;
-}
-
 /* out[] = the bytes [off, off + len) of iov[0..n) as iovecs; returns how many. */
 static unsigned iov_slice(const struct iovec *iov, unsigned n, size_t off, size_t len,
 			  struct iovec *out)
@@ -486,7 +446,7 @@ static void rx_send(struct vsock *vs, struct vq *vq, struct vsock_conn *c, uint3
 		c->fwd_cnt_sent = c->fwd_cnt;
 		c->pending &= ~PEND_CREDIT_UPDATE;
 	}
-	iov_put(vs->rx_req.iov, vs->rx_req.nr_write, 0, &h, VSOCK_HDR_LEN);
+	vq_iov_put(vs->rx_req.iov, vs->rx_req.nr_write, 0, &h, VSOCK_HDR_LEN);
 	vq_push(vq, vs->rx_req.head, VSOCK_HDR_LEN + len);
 	vs->rx_held = false;
 	vs->stats.rx_packets++;
@@ -705,7 +665,7 @@ static void guest_data(struct vsock *vs, struct vsock_conn *c, const struct vq_r
 		uint32_t room = VSOCK_CONN_BUF - tail;
 		size_t n = len - done < room ? len - done : room;
 
-		iov_get(r->iov, r->nr_read, VSOCK_HDR_LEN + done, c->buf + tail, n);
+		vq_iov_get(r->iov, r->nr_read, VSOCK_HDR_LEN + done, c->buf + tail, n);
 		c->buf_len += (uint32_t)n;
 		done += n;
 	}
@@ -733,7 +693,7 @@ static int tx_one(struct vsock *vs, const struct vq_req *r)
 
 	if (r->nr_write || r->read_len < VSOCK_HDR_LEN)
 		return -EINVAL;
-	iov_get(r->iov, r->nr_read, 0, &h, VSOCK_HDR_LEN);
+	vq_iov_get(r->iov, r->nr_read, 0, &h, VSOCK_HDR_LEN);
 	vs->stats.tx_packets++;
 	if (le64toh(h.src_cid) != vs->guest_cid || le64toh(h.dst_cid) != VSOCK_HOST_CID) {
 		/* Not a packet of this guest for the host: nobody to answer. */
