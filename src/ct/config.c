@@ -14,7 +14,8 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
-#include "../lib/file.h"
+#include "../lib/json.h"
+#include "../lib/str.h"
 #include "image.h"
 #include "mounts.h"
 
@@ -111,79 +112,11 @@ void ct_config_free(struct ct_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
-static int set_string(char **dst, const char *value, struct yun_err *err)
-{
-	char *copy = strdup(value);
-
-	if (!copy)
-		return yun_err_set(err, ENOMEM, "out of memory");
-	free(*dst);
-	*dst = copy;
-	return 0;
-}
-
-/* Signed decimal with nothing after it. */
-static int parse_i64(const char *s, int64_t *out)
-{
-	char *end;
-	long long v;
-
-	if (!*s || isspace((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || end == s || *end)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-/*
- * A memory amount in MiB: "512", "512M", "2G", "65536K"; *bytes gets the
- * value (negative values are returned as such, for the range check to name).
- */
-static int parse_mib(const char *s, int64_t *bytes)
-{
-	char num[32];
-	size_t len = strlen(s);
-	int shift = 20;
-	int64_t v;
-
-	if (len == 0 || len >= sizeof(num))
-		return -EINVAL;
-	memcpy(num, s, len + 1);
-	switch (num[len - 1]) {
-	case 'K':
-	case 'k':
-		shift = 10;
-		num[--len] = '\0';
-		break;
-	case 'M':
-	case 'm':
-		shift = 20;
-		num[--len] = '\0';
-		break;
-	case 'G':
-	case 'g':
-		shift = 30;
-		num[--len] = '\0';
-		break;
-	default:
-		break;
-	}
-	if (parse_i64(num, &v) < 0)
-		return -EINVAL;
-	if (v > (INT64_MAX >> shift) || v < -(INT64_MAX >> shift))
-		return -ERANGE;
-	*bytes = v * ((int64_t)1 << shift);
-	return 0;
-}
-
 static int set_memory(struct ct_config *cfg, const char *s, struct yun_err *err)
 {
 	int64_t b;
 
-	if (parse_mib(s, &b) < 0)
+	if (yun_parse_size_mib(s, &b) < 0)
 		return yun_err_set(err, EINVAL,
 				   "memory %s: not an amount of memory (MiB like 256, or 512M, 2G)",
 				   s);
@@ -198,7 +131,7 @@ static int set_swap(struct ct_config *cfg, const char *s, struct yun_err *err)
 {
 	int64_t b;
 
-	if (parse_mib(s, &b) < 0)
+	if (yun_parse_size_mib(s, &b) < 0)
 		return yun_err_set(
 		    err, EINVAL,
 		    "memory-swap %s: not an amount of memory (MiB, or -1 for unlimited)", s);
@@ -229,7 +162,7 @@ static int set_count(const char *what, const char *s, uint64_t min, uint64_t max
 {
 	int64_t v;
 
-	if (parse_i64(s, &v) < 0)
+	if (yun_parse_i64(s, &v) < 0)
 		return yun_err_set(err, EINVAL, "%s %s: not a number (must be from %llu to %llu)",
 				   what, s, (unsigned long long)min, (unsigned long long)max);
 	if (v < 0 || (uint64_t)v < min || (uint64_t)v > max)
@@ -259,7 +192,7 @@ static int set_net(struct ct_config *cfg, const char *s, struct yun_err *err)
 	}
 	free(cfg->net_arg);
 	cfg->net_arg = NULL;
-	return arg ? set_string(&cfg->net_arg, arg, err) : 0;
+	return arg ? yun_str_set(&cfg->net_arg, arg, err) : 0;
 }
 
 static int set_console(struct ct_config *cfg, const char *s, struct yun_err *err)
@@ -272,7 +205,7 @@ static int set_console(struct ct_config *cfg, const char *s, struct yun_err *err
 		cfg->console = CT_CONSOLE_PTY;
 	else if (!strncmp(s, "socket=", 7)) {
 		cfg->console = CT_CONSOLE_SOCKET;
-		return set_string(&cfg->console_path, s + 7, err);
+		return yun_str_set(&cfg->console_path, s + 7, err);
 	} else
 		return yun_err_set(err, EINVAL,
 				   "console %s: unknown mode (stdio, pty, socket=PATH)", s);
@@ -473,7 +406,7 @@ int ct_parse_signal(const char *s, int *sig, struct yun_err *err)
 	const char *n = s;
 	int64_t v;
 
-	if (parse_i64(s, &v) == 0) {
+	if (yun_parse_i64(s, &v) == 0) {
 		if (v < 1 || v > SIGRTMAX)
 			return yun_err_set(err, EINVAL, "signal %s: must be from 1 to %d", s,
 					   SIGRTMAX);
@@ -486,7 +419,7 @@ int ct_parse_signal(const char *s, int *sig, struct yun_err *err)
 	if (!strncasecmp(n, "RTMIN", 5)) {
 		int64_t off = 0;
 
-		if ((n[5] == '\0' || (n[5] == '+' && parse_i64(n + 6, &off) == 0)) && off >= 0 &&
+		if ((n[5] == '\0' || (n[5] == '+' && yun_parse_i64(n + 6, &off) == 0)) && off >= 0 &&
 		    SIGRTMIN + off <= SIGRTMAX) {
 			*sig = SIGRTMIN + (int)off;
 			return 0;
@@ -504,13 +437,6 @@ int ct_parse_signal(const char *s, int *sig, struct yun_err *err)
 
 /* ---- JSON ---- */
 
-static int json_want_string(json_t *v, const char *key, const char *origin, struct yun_err *err)
-{
-	if (!json_is_string(v))
-		return yun_err_set(err, EINVAL, "config %s: \"%s\" must be a string", origin, key);
-	return 0;
-}
-
 /* A number or a string, handed to the same parser as the flag. */
 static int json_as_text(json_t *v, const char *key, const char *origin, char *buf, size_t len,
 			struct yun_err *err)
@@ -522,7 +448,7 @@ static int json_as_text(json_t *v, const char *key, const char *origin, char *bu
 	else if (json_is_real(v))
 		snprintf(buf, len, "%.17g", json_real_value(v));
 	else
-		return yun_err_set(err, EINVAL, "config %s: \"%s\" must be a number", origin, key);
+		return yun_err_set(err, EINVAL, "%s: \"%s\" must be a number", origin, key);
 	return 0;
 }
 
@@ -535,12 +461,12 @@ static int json_string_list(json_t *v, const char *key, const char *origin,
 	int rc;
 
 	if (!json_is_array(v))
-		return yun_err_set(err, EINVAL, "config %s: \"%s\" must be a list of strings",
+		return yun_err_set(err, EINVAL, "%s: \"%s\" must be a list of strings",
 				   origin, key);
 	json_array_foreach(v, i, e)
 	{
 		if (!json_is_string(e))
-			return yun_err_set(err, EINVAL, "config %s: \"%s\"[%zu] must be a string",
+			return yun_err_set(err, EINVAL, "%s: \"%s\"[%zu] must be a string",
 					   origin, key, i);
 		rc = add(cfg, json_string_value(e), err);
 		if (rc)
@@ -571,7 +497,7 @@ static int json_mounts(struct ct_config *cfg, json_t *v, const char *origin, str
 	int rc;
 
 	if (!json_is_array(v))
-		return yun_err_set(err, EINVAL, "config %s: \"mounts\" must be a list", origin);
+		return yun_err_set(err, EINVAL, "%s: \"mounts\" must be a list", origin);
 	json_array_foreach(v, i, e)
 	{
 		if (json_is_string(e)) {
@@ -585,29 +511,20 @@ static int json_mounts(struct ct_config *cfg, json_t *v, const char *origin, str
 			    (ro && !json_is_boolean(ro)))
 				return yun_err_set(
 				    err, EINVAL,
-				    "config %s: \"mounts\"[%zu] needs \"source\" and "
+				    "%s: \"mounts\"[%zu] needs \"source\" and "
 				    "\"destination\" strings (and \"readonly\": bool)",
 				    origin, i);
 			rc = add_mount(cfg, json_string_value(src), json_string_value(dst),
 				       json_is_true(ro), err);
 		} else {
 			return yun_err_set(err, EINVAL,
-					   "config %s: \"mounts\"[%zu] must be \"SRC:DST[:ro]\" or "
+					   "%s: \"mounts\"[%zu] must be \"SRC:DST[:ro]\" or "
 					   "an object",
 					   origin, i);
 		}
 		if (rc)
 			return rc;
 	}
-	return 0;
-}
-
-static int json_bool(json_t *v, const char *key, bool *dst, const char *origin, struct yun_err *err)
-{
-	if (!json_is_boolean(v))
-		return yun_err_set(err, EINVAL, "config %s: \"%s\" must be true or false", origin,
-				   key);
-	*dst = json_is_true(v);
 	return 0;
 }
 
@@ -620,21 +537,21 @@ static int json_field(struct ct_config *cfg, const char *key, json_t *v, const c
 	if (!strcmp(key, "rootfs") || !strcmp(key, "image") || !strcmp(key, "name") ||
 	    !strcmp(key, "hostname") || !strcmp(key, "cwd") || !strcmp(key, "cpuset") ||
 	    !strcmp(key, "net") || !strcmp(key, "console") || !strcmp(key, "userns")) {
-		rc = json_want_string(v, key, origin, err);
+		rc = yun_json_want_string(v, key, origin, err);
 		if (rc)
 			return rc;
 		const char *s = json_string_value(v);
 
 		if (!strcmp(key, "rootfs"))
-			return set_string(&cfg->rootfs, s, err);
+			return yun_str_set(&cfg->rootfs, s, err);
 		if (!strcmp(key, "image"))
-			return set_string(&cfg->image, s, err);
+			return yun_str_set(&cfg->image, s, err);
 		if (!strcmp(key, "name"))
-			return set_string(&cfg->id, s, err);
+			return yun_str_set(&cfg->id, s, err);
 		if (!strcmp(key, "hostname"))
-			return set_string(&cfg->hostname, s, err);
+			return yun_str_set(&cfg->hostname, s, err);
 		if (!strcmp(key, "cwd"))
-			return set_string(&cfg->cwd, s, err);
+			return yun_str_set(&cfg->cwd, s, err);
 		if (!strcmp(key, "net"))
 			return set_net(cfg, s, err);
 		if (!strcmp(key, "console"))
@@ -647,15 +564,15 @@ static int json_field(struct ct_config *cfg, const char *key, json_t *v, const c
 		return 0;
 	}
 	if (!strcmp(key, "overlay"))
-		return json_bool(v, key, &cfg->overlay, origin, err);
+		return yun_json_get_bool(v, key, &cfg->overlay, origin, err);
 	if (!strcmp(key, "keep"))
-		return json_bool(v, key, &cfg->keep, origin, err);
+		return yun_json_get_bool(v, key, &cfg->keep, origin, err);
 	if (!strcmp(key, "stop_signal")) {
 		rc = json_as_text(v, key, origin, text, sizeof(text), err);
 		return rc ? rc : ct_parse_signal(text, &cfg->stop_signal, err);
 	}
 	if (!strcmp(key, "detach"))
-		return json_bool(v, key, &cfg->detach, origin, err);
+		return yun_json_get_bool(v, key, &cfg->detach, origin, err);
 	if (!strcmp(key, "mounts"))
 		return json_mounts(cfg, v, origin, err);
 	if (!strcmp(key, "env"))
@@ -690,55 +607,53 @@ static int json_field(struct ct_config *cfg, const char *key, json_t *v, const c
 		cfg->limits.blkio_weight = (uint16_t)n;
 		return rc;
 	}
-	return yun_err_set(err, EINVAL, "config %s: unknown setting \"%s\"", origin, key);
+	return yun_err_set(err, EINVAL, "%s: unknown setting \"%s\"", origin, key);
 }
 
-int ct_config_parse_json(struct ct_config *cfg, const char *text, const char *origin,
-			 struct yun_err *err)
+static int config_apply_json(struct ct_config *cfg, json_t *root, const char *origin,
+			     struct yun_err *err)
 {
-	json_error_t jerr;
-	json_t *root, *v;
+	json_t *v;
 	const char *key;
 	int rc = 0;
 
-	root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root)
-		return yun_err_set(err, EINVAL, "config %s: line %d column %d: %s", origin,
-				   jerr.line, jerr.column, jerr.text);
-	if (!json_is_object(root)) {
-		json_decref(root);
-		return yun_err_set(err, EINVAL, "config %s: must be a JSON object", origin);
-	}
 	json_object_foreach(root, key, v)
 	{
 		rc = json_field(cfg, key, v, origin, err);
 		if (rc)
 			break;
 	}
+	return rc;
+}
+
+int ct_config_parse_json(struct ct_config *cfg, const char *text, const char *origin,
+			 struct yun_err *err)
+{
+	char where[YUN_ERR_MSG_MAX / 2];
+	json_t *root;
+	int rc;
+
+	snprintf(where, sizeof(where), "config %s", origin);
+	rc = yun_json_parse_object(text, strlen(text), where, &root, err);
+	if (rc)
+		return rc;
+	rc = config_apply_json(cfg, root, where, err);
 	json_decref(root);
 	return rc;
 }
 
 static int config_load_file(struct ct_config *cfg, const char *path, struct yun_err *err)
 {
-	uint8_t *buf, *text;
-	size_t len;
+	char where[YUN_ERR_MSG_MAX / 2];
+	json_t *root;
 	int rc;
 
-	rc = yun_file_read_all("config", path, CONFIG_FILE_MAX, &buf, &len, err);
+	rc = yun_json_load_object("config", path, CONFIG_FILE_MAX, &root, err);
 	if (rc)
 		return rc;
-	text = realloc(buf, len + 1);
-	if (!text) {
-		free(buf);
-		return yun_err_set(err, ENOMEM, "config %s: out of memory", path);
-	}
-	text[len] = '\0';
-	if (strlen((char *)text) != len)
-		rc = yun_err_set(err, EINVAL, "config %s: contains a NUL byte", path);
-	else
-		rc = ct_config_parse_json(cfg, (char *)text, path, err);
-	free(text);
+	snprintf(where, sizeof(where), "config %s", path);
+	rc = config_apply_json(cfg, root, where, err);
+	json_decref(root);
 	return rc;
 }
 
@@ -922,16 +837,16 @@ static int run_option(struct ct_config *cfg, int c, const char *arg, struct yun_
 
 	switch (c) {
 	case OPT_ROOTFS:
-		return set_string(&cfg->rootfs, arg, err);
+		return yun_str_set(&cfg->rootfs, arg, err);
 	case OPT_IMAGE:
-		return set_string(&cfg->image, arg, err);
+		return yun_str_set(&cfg->image, arg, err);
 	case OPT_OVERLAY:
 		cfg->overlay = true;
 		return 0;
 	case OPT_NAME:
-		return set_string(&cfg->id, arg, err);
+		return yun_str_set(&cfg->id, arg, err);
 	case OPT_HOSTNAME:
-		return set_string(&cfg->hostname, arg, err);
+		return yun_str_set(&cfg->hostname, arg, err);
 	case OPT_CPUS:
 		return set_cpus(cfg, arg, err);
 	case OPT_SHARES:
@@ -970,7 +885,7 @@ static int run_option(struct ct_config *cfg, int c, const char *arg, struct yun_
 	case 'e':
 		return add_env(cfg, arg, err);
 	case OPT_CWD:
-		return set_string(&cfg->cwd, arg, err);
+		return yun_str_set(&cfg->cwd, arg, err);
 	case 'd':
 		cfg->detach = true;
 		return 0;

@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/file.h"
+#include "../lib/json.h"
+#include "../lib/str.h"
 #include "layout.h"
 #include "memory.h"
 #include "virtio/net.h"
@@ -94,33 +95,6 @@ void config_free(struct vmm_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
-static int set_string(char **dst, const char *value, struct yun_err *err)
-{
-	char *copy = strdup(value);
-
-	if (!copy)
-		return yun_err_set(err, ENOMEM, "out of memory");
-	free(*dst);
-	*dst = copy;
-	return 0;
-}
-
-/* Unsigned decimal with nothing after it. */
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s == '-' || *s == '+')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -EINVAL;
-	*out = v;
-	return *end ? -EINVAL : 0;
-}
-
 /* "512", "size=512M", "size=2G", "size=1048576K" -> MiB. */
 static int parse_memory(const char *value, uint64_t *mib, struct yun_err *err)
 {
@@ -141,7 +115,7 @@ static int parse_memory(const char *value, uint64_t *mib, struct yun_err *err)
 	case 'G': case 'g': shift_kib = 20; num[--len] = '\0'; break;
 	default: break;
 	}
-	if (parse_u64(num, &v) < 0 || v > (UINT64_MAX >> 30))
+	if (yun_parse_u64(num, &v) < 0 || v > (UINT64_MAX >> 30))
 		goto bad;
 	v <<= shift_kib; /* KiB */
 	if (v % 1024)
@@ -162,7 +136,7 @@ static int parse_cpus(const char *value, unsigned *cpus, struct yun_err *err)
 
 	if (!strncmp(s, "boot=", 5))
 		s += 5;
-	if (parse_u64(s, &v) < 0 || v > UINT_MAX)
+	if (yun_parse_u64(s, &v) < 0 || v > UINT_MAX)
 		return yun_err_set(err, EINVAL, "cpus %s: not a number of vCPUs", value);
 	*cpus = (unsigned)v;
 	return 0;
@@ -185,7 +159,7 @@ static int parse_on_off(const char *v, bool *out)
 static int parse_rate(const char *dev, const char *what, const char *key, const char *v,
 		      uint64_t *out, struct yun_err *err)
 {
-	if (parse_u64(v, out) < 0)
+	if (yun_parse_u64(v, out) < 0)
 		return yun_err_set(err, EINVAL, "%s %s: %s=%s: want a whole number per second "
 				   "(0: unlimited)", dev, what, key, v);
 	return 0;
@@ -237,13 +211,13 @@ static int parse_disk(struct vmm_config *cfg, const char *value, struct yun_err 
 		if (eq)
 			*eq = '\0';
 		if (!v && tok == copy && !d->path) {
-			rc = set_string(&d->path, key, err);
+			rc = yun_str_set(&d->path, key, err);
 		} else if (!v) {
 			rc = yun_err_set(err, EINVAL, "disk %s: \"%s\" needs a value", value, key);
 		} else if (!strcmp(key, "path")) {
-			rc = set_string(&d->path, v, err);
+			rc = yun_str_set(&d->path, v, err);
 		} else if (!strcmp(key, "id")) {
-			rc = set_string(&d->id, v, err);
+			rc = yun_str_set(&d->id, v, err);
 		} else if (!strcmp(key, "readonly") || !strcmp(key, "direct")) {
 			if (parse_on_off(v, !strcmp(key, "readonly") ? &d->readonly : &d->direct))
 				rc = yun_err_set(err, EINVAL, "disk %s: %s=%s: want on or off",
@@ -266,34 +240,6 @@ static int parse_disk(struct vmm_config *cfg, const char *value, struct yun_err 
 	return rc;
 }
 
-static int json_string_field(json_t *v, const char *key, char **dst, const char *origin,
-			     struct yun_err *err)
-{
-	if (!json_is_string(v))
-		return yun_err_set(err, EINVAL, "config %s: \"%s\" must be a string", origin, key);
-	return set_string(dst, json_string_value(v), err);
-}
-
-static int json_bool_field(json_t *v, const char *key, bool *dst, const char *origin,
-			   struct yun_err *err)
-{
-	if (!json_is_boolean(v))
-		return yun_err_set(err, EINVAL, "config %s: \"%s\" must be true or false", origin,
-				   key);
-	*dst = json_is_true(v);
-	return 0;
-}
-
-static int json_count_field(json_t *v, const char *key, uint64_t *dst, const char *origin,
-			    struct yun_err *err)
-{
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return yun_err_set(err, EINVAL, "config %s: \"%s\" must be a non-negative integer",
-				   origin, key);
-	*dst = (uint64_t)json_integer_value(v);
-	return 0;
-}
-
 /* "disks": [{"path": F, "readonly": bool, "direct": bool, "id": NAME}, ...] */
 static int json_disks(struct vmm_config *cfg, json_t *list, const char *origin,
 		      struct yun_err *err)
@@ -302,34 +248,34 @@ static int json_disks(struct vmm_config *cfg, json_t *list, const char *origin,
 	json_t *o;
 
 	if (!json_is_array(list))
-		return yun_err_set(err, EINVAL, "config %s: \"disks\" must be a list", origin);
+		return yun_err_set(err, EINVAL, "%s: \"disks\" must be a list", origin);
 	json_array_foreach(list, i, o) {
 		struct vmm_disk *d = new_disk(cfg, origin, err);
 		const char *key;
 		json_t *v;
 		int rc = 0;
-		char what[64];
+		char what[YUN_ERR_MSG_MAX / 2];
 
 		if (!d)
 			return -EINVAL;
 		snprintf(what, sizeof(what), "%s disks[%zu]", origin, i);
 		if (!json_is_object(o))
-			return yun_err_set(err, EINVAL, "config %s: must be an object", what);
+			return yun_err_set(err, EINVAL, "%s: must be an object", what);
 		json_object_foreach(o, key, v) {
 			if (!strcmp(key, "path"))
-				rc = json_string_field(v, key, &d->path, what, err);
+				rc = yun_json_get_string(v, key, &d->path, what, err);
 			else if (!strcmp(key, "id"))
-				rc = json_string_field(v, key, &d->id, what, err);
+				rc = yun_json_get_string(v, key, &d->id, what, err);
 			else if (!strcmp(key, "readonly"))
-				rc = json_bool_field(v, key, &d->readonly, what, err);
+				rc = yun_json_get_bool(v, key, &d->readonly, what, err);
 			else if (!strcmp(key, "direct"))
-				rc = json_bool_field(v, key, &d->direct, what, err);
+				rc = yun_json_get_bool(v, key, &d->direct, what, err);
 			else if (!strcmp(key, "bw"))
-				rc = json_count_field(v, key, &d->bw, what, err);
+				rc = yun_json_get_count(v, key, &d->bw, what, err);
 			else if (!strcmp(key, "iops"))
-				rc = json_count_field(v, key, &d->iops, what, err);
+				rc = yun_json_get_count(v, key, &d->iops, what, err);
 			else
-				rc = yun_err_set(err, EINVAL, "config %s: unknown setting \"%s\"",
+				rc = yun_err_set(err, EINVAL, "%s: unknown setting \"%s\"",
 						 what, key);
 			if (rc)
 				break;
@@ -350,7 +296,7 @@ static int json_disks(struct vmm_config *cfg, json_t *list, const char *origin,
 static int balloon_number(const char *key, const char *v, uint64_t max, uint64_t *out,
 			  struct yun_err *err)
 {
-	if (parse_u64(v, out) < 0 || *out > max)
+	if (yun_parse_u64(v, out) < 0 || *out > max)
 		return yun_err_set(err, EINVAL, "balloon %s=%s: want a number up to %llu", key, v,
 				   (unsigned long long)max);
 	return 0;
@@ -401,11 +347,11 @@ static int json_balloon(struct vmm_config *cfg, json_t *o, const char *origin,
 		return 0;
 	}
 	if (!json_is_object(o))
-		return yun_err_set(err, EINVAL, "config %s: \"balloon\" must be an object or true",
+		return yun_err_set(err, EINVAL, "%s: \"balloon\" must be an object or true",
 				   origin);
 	cfg->balloon = true;
 	json_object_foreach(o, key, v) {
-		rc = json_count_field(v, key, &n, origin, err);
+		rc = yun_json_get_count(v, key, &n, origin, err);
 		if (rc)
 			return rc;
 		if (!strcmp(key, "target") && n <= GM_MAX_MIB)
@@ -413,7 +359,7 @@ static int json_balloon(struct vmm_config *cfg, json_t *o, const char *origin,
 		else if (!strcmp(key, "deflate_after_ms") && n <= UINT32_MAX)
 			cfg->balloon_deflate_after_ms = (uint32_t)n;
 		else
-			return yun_err_set(err, EINVAL, "config %s: balloon \"%s\": unknown or too big",
+			return yun_err_set(err, EINVAL, "%s: balloon \"%s\": unknown or too big",
 					   origin, key);
 	}
 	return 0;
@@ -436,7 +382,7 @@ static int net_set_tap(struct vmm_net *n, const char *tap, const char *what, str
 		return yun_err_set(err, EINVAL, "net %s: tap \"%s\" is not an interface name "
 				   "(1 to %d characters, no '/', ':', '%%' or spaces)", what, tap,
 				   IFNAMSIZ - 1);
-	return set_string(&n->tap, tap, err);
+	return yun_str_set(&n->tap, tap, err);
 }
 
 static int net_set_mac(struct vmm_net *n, const char *mac, const char *what, struct yun_err *err)
@@ -537,35 +483,35 @@ static int json_nets(struct vmm_config *cfg, json_t *list, const char *origin,
 	json_t *o;
 
 	if (!json_is_array(list))
-		return yun_err_set(err, EINVAL, "config %s: \"net\" must be a list", origin);
+		return yun_err_set(err, EINVAL, "%s: \"net\" must be a list", origin);
 	json_array_foreach(list, i, o) {
 		struct vmm_net *n = new_net(cfg, origin, err);
 		const char *key;
 		json_t *v;
 		int rc = 0;
-		char what[64];
+		char what[YUN_ERR_MSG_MAX / 2];
 
 		if (!n)
 			return -EINVAL;
 		snprintf(what, sizeof(what), "%s net[%zu]", origin, i);
 		if (!json_is_object(o))
-			return yun_err_set(err, EINVAL, "config %s: must be an object", what);
+			return yun_err_set(err, EINVAL, "%s: must be an object", what);
 		json_object_foreach(o, key, v) {
 			uint64_t limit = 0;
 
 			if (net_is_limit(key)) {
-				rc = json_count_field(v, key, &limit, what, err);
+				rc = yun_json_get_count(v, key, &limit, what, err);
 				if (!rc)
 					net_set_limit(n, key, limit);
 			} else if (!json_is_string(v))
-				rc = yun_err_set(err, EINVAL, "config %s: \"%s\" must be a string",
+				rc = yun_err_set(err, EINVAL, "%s: \"%s\" must be a string",
 						 what, key);
 			else if (!strcmp(key, "tap"))
 				rc = net_set_tap(n, json_string_value(v), what, err);
 			else if (!strcmp(key, "mac"))
 				rc = net_set_mac(n, json_string_value(v), what, err);
 			else
-				rc = yun_err_set(err, EINVAL, "config %s: unknown setting \"%s\"",
+				rc = yun_err_set(err, EINVAL, "%s: unknown setting \"%s\"",
 						 what, key);
 			if (rc)
 				break;
@@ -597,7 +543,7 @@ static int vsock_set_socket(struct vmm_config *cfg, const char *path, const char
 		return yun_err_set(err, EINVAL, "vsock %s: socket path empty or longer than %zu "
 				   "bytes (PATH_<port> must fit a Unix socket address)", what,
 				   VSOCK_PATH_MAX);
-	return set_string(&cfg->vsock_socket, path, err);
+	return yun_str_set(&cfg->vsock_socket, path, err);
 }
 
 /* "cid=3,socket=/run/v.sock" */
@@ -616,7 +562,7 @@ static int parse_vsock(struct vmm_config *cfg, const char *value, struct yun_err
 		if (eq)
 			*eq++ = '\0';
 		if (eq && !strcmp(tok, "cid"))
-			rc = parse_u64(eq, &n) < 0
+			rc = yun_parse_u64(eq, &n) < 0
 				     ? yun_err_set(err, EINVAL, "vsock %s: cid=%s: want a number",
 						   value, eq)
 				     : vsock_set_cid(cfg, n, value, err);
@@ -640,17 +586,17 @@ static int json_vsock(struct vmm_config *cfg, json_t *o, const char *origin, str
 	int rc = 0;
 
 	if (!json_is_object(o))
-		return yun_err_set(err, EINVAL, "config %s: \"vsock\" must be an object", origin);
+		return yun_err_set(err, EINVAL, "%s: \"vsock\" must be an object", origin);
 	cfg->vsock = true;
 	json_object_foreach(o, key, v) {
 		if (!strcmp(key, "cid")) {
-			rc = json_count_field(v, key, &n, origin, err);
+			rc = yun_json_get_count(v, key, &n, origin, err);
 			if (!rc)
 				rc = vsock_set_cid(cfg, n, origin, err);
 		} else if (!strcmp(key, "socket") && json_is_string(v)) {
 			rc = vsock_set_socket(cfg, json_string_value(v), origin, err);
 		} else {
-			rc = yun_err_set(err, EINVAL, "config %s: vsock \"%s\": unknown or not a "
+			rc = yun_err_set(err, EINVAL, "%s: vsock \"%s\": unknown or not a "
 					 "%s", origin, key, !strcmp(key, "socket") ? "string" : "setting");
 		}
 		if (rc)
@@ -659,38 +605,30 @@ static int json_vsock(struct vmm_config *cfg, json_t *o, const char *origin, str
 	return 0;
 }
 
-int config_parse_json(struct vmm_config *cfg, const char *text, const char *origin,
-		      struct yun_err *err)
+/* Merge the settings of one parsed JSON object; origin prefixes messages. */
+static int config_apply_json(struct vmm_config *cfg, json_t *root, const char *origin,
+			     struct yun_err *err)
 {
-	json_error_t jerr;
-	json_t *root, *v;
+	json_t *v;
 	const char *key;
 	uint64_t n = 0;
 	int rc = 0;
 
-	root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root)
-		return yun_err_set(err, EINVAL, "config %s: line %d column %d: %s", origin,
-				   jerr.line, jerr.column, jerr.text);
-	if (!json_is_object(root)) {
-		json_decref(root);
-		return yun_err_set(err, EINVAL, "config %s: must be a JSON object", origin);
-	}
 	json_object_foreach(root, key, v) {
 		if (!strcmp(key, "kernel")) {
-			rc = json_string_field(v, key, &cfg->kernel, origin, err);
+			rc = yun_json_get_string(v, key, &cfg->kernel, origin, err);
 		} else if (!strcmp(key, "initrd")) {
-			rc = json_string_field(v, key, &cfg->initrd, origin, err);
+			rc = yun_json_get_string(v, key, &cfg->initrd, origin, err);
 		} else if (!strcmp(key, "cmdline")) {
-			rc = json_string_field(v, key, &cfg->cmdline, origin, err);
+			rc = yun_json_get_string(v, key, &cfg->cmdline, origin, err);
 		} else if (!strcmp(key, "serial")) {
-			rc = json_string_field(v, key, &cfg->serial, origin, err);
+			rc = yun_json_get_string(v, key, &cfg->serial, origin, err);
 		} else if (!strcmp(key, "kvm_device")) {
-			rc = json_string_field(v, key, &cfg->kvm_device, origin, err);
+			rc = yun_json_get_string(v, key, &cfg->kvm_device, origin, err);
 		} else if (!strcmp(key, "debug_exit")) {
-			rc = json_bool_field(v, key, &cfg->debug_exit, origin, err);
+			rc = yun_json_get_bool(v, key, &cfg->debug_exit, origin, err);
 		} else if (!strcmp(key, "rng")) {
-			rc = json_bool_field(v, key, &cfg->rng, origin, err);
+			rc = yun_json_get_bool(v, key, &cfg->rng, origin, err);
 		} else if (!strcmp(key, "disks")) {
 			rc = json_disks(cfg, v, origin, err);
 		} else if (!strcmp(key, "balloon")) {
@@ -700,11 +638,11 @@ int config_parse_json(struct vmm_config *cfg, const char *text, const char *orig
 		} else if (!strcmp(key, "vsock")) {
 			rc = json_vsock(cfg, v, origin, err);
 		} else if (!strcmp(key, "reboot")) {
-			rc = json_bool_field(v, key, &cfg->reboot, origin, err);
+			rc = yun_json_get_bool(v, key, &cfg->reboot, origin, err);
 		} else if (!strcmp(key, "cpus")) {
-			rc = json_count_field(v, key, &n, origin, err);
+			rc = yun_json_get_count(v, key, &n, origin, err);
 			if (!rc && n > UINT_MAX)
-				rc = yun_err_set(err, EINVAL, "config %s: \"cpus\" %llu is too many",
+				rc = yun_err_set(err, EINVAL, "%s: \"cpus\" %llu is too many",
 						 origin, (unsigned long long)n);
 			if (!rc)
 				cfg->cpus = (unsigned)n;
@@ -712,35 +650,45 @@ int config_parse_json(struct vmm_config *cfg, const char *text, const char *orig
 			if (json_is_string(v))
 				rc = parse_memory(json_string_value(v), &cfg->memory_mib, err);
 			else
-				rc = json_count_field(v, key, &cfg->memory_mib, origin, err);
+				rc = yun_json_get_count(v, key, &cfg->memory_mib, origin, err);
 		} else {
-			rc = yun_err_set(err, EINVAL, "config %s: unknown setting \"%s\"", origin,
+			rc = yun_err_set(err, EINVAL, "%s: unknown setting \"%s\"", origin,
 					 key);
 		}
 		if (rc)
 			break;
 	}
+	return rc;
+}
+
+int config_parse_json(struct vmm_config *cfg, const char *text, const char *origin,
+		      struct yun_err *err)
+{
+	char where[YUN_ERR_MSG_MAX / 2];
+	json_t *root;
+	int rc;
+
+	snprintf(where, sizeof(where), "config %s", origin);
+	rc = yun_json_parse_object(text, strlen(text), where, &root, err);
+	if (rc)
+		return rc;
+	rc = config_apply_json(cfg, root, where, err);
 	json_decref(root);
 	return rc;
 }
 
 static int config_load_file(struct vmm_config *cfg, const char *path, struct yun_err *err)
 {
-	uint8_t *buf, *text;
-	size_t len;
+	char where[YUN_ERR_MSG_MAX / 2];
+	json_t *root;
 	int rc;
 
-	rc = yun_file_read_all("config", path, CONFIG_FILE_MAX, &buf, &len, err);
+	rc = yun_json_load_object("config", path, CONFIG_FILE_MAX, &root, err);
 	if (rc)
 		return rc;
-	text = realloc(buf, len + 1);
-	if (!text) {
-		free(buf);
-		return yun_err_set(err, ENOMEM, "config %s: out of memory", path);
-	}
-	text[len] = '\0';
-	rc = config_parse_json(cfg, (char *)text, path, err);
-	free(text);
+	snprintf(where, sizeof(where), "config %s", path);
+	rc = config_apply_json(cfg, root, where, err);
+	json_decref(root);
 	return rc;
 }
 
@@ -783,11 +731,11 @@ int config_parse_args(struct vmm_config *cfg, int argc, char **argv, struct yun_
 	opterr = 0;
 	while (!rc && (c = getopt_long(argc, argv, ":vh", options, NULL)) != -1) {
 		switch (c) {
-		case OPT_KERNEL: rc = set_string(&cfg->kernel, optarg, err); break;
-		case OPT_INITRD: rc = set_string(&cfg->initrd, optarg, err); break;
-		case OPT_CMDLINE: rc = set_string(&cfg->cmdline, optarg, err); break;
-		case OPT_SERIAL: rc = set_string(&cfg->serial, optarg, err); break;
-		case OPT_KVM_DEVICE: rc = set_string(&cfg->kvm_device, optarg, err); break;
+		case OPT_KERNEL: rc = yun_str_set(&cfg->kernel, optarg, err); break;
+		case OPT_INITRD: rc = yun_str_set(&cfg->initrd, optarg, err); break;
+		case OPT_CMDLINE: rc = yun_str_set(&cfg->cmdline, optarg, err); break;
+		case OPT_SERIAL: rc = yun_str_set(&cfg->serial, optarg, err); break;
+		case OPT_KVM_DEVICE: rc = yun_str_set(&cfg->kvm_device, optarg, err); break;
 		case OPT_CPUS: rc = parse_cpus(optarg, &cfg->cpus, err); break;
 		case OPT_MEMORY: rc = parse_memory(optarg, &cfg->memory_mib, err); break;
 		case OPT_DEBUG_EXIT: cfg->debug_exit = true; break;

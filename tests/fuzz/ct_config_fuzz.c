@@ -8,7 +8,7 @@
  * a bug. Nothing here touches the host (no ct_config_check_host).
  *
  * FUZZ_SOURCES: src/ct/config.c src/ct/mounts.c src/ct/image.c src/ct/state.c
- * FUZZ_SOURCES: src/lib/err.c src/lib/file.c
+ * FUZZ_SOURCES: src/lib/err.c src/lib/file.c src/lib/json.c src/lib/str.c
  * FUZZ_LIBS: -ljansson
  *
  * Built with -DFUZZ_WRITE_SEEDS (and without -fsanitize=fuzzer) this file is

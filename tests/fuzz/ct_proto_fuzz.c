@@ -18,7 +18,7 @@
  * is a bug.
  *
  * FUZZ_SOURCES: src/ct/proto.c src/ct/state.c src/ct/config.c src/ct/mounts.c src/ct/image.c
- * FUZZ_SOURCES: src/lib/err.c src/lib/file.c
+ * FUZZ_SOURCES: src/lib/err.c src/lib/file.c src/lib/json.c src/lib/str.c
  * FUZZ_LIBS: -ljansson
  *
  * Built with -DFUZZ_WRITE_SEEDS (and without -fsanitize=fuzzer) this file is
