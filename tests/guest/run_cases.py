@@ -39,7 +39,8 @@ import time
 STATUS_PASS = 33  # debug-exit 0x10: (0x10 << 1) | 1
 STATUS_FAIL = 35  # debug-exit 0x11
 MIB = 1 << 20
-DISK_BYTES = 1 << 20  # virtio-blk test image
+DISK_SECTORS = 2048 + 7  # virtio-blk test image: 1 MiB + 7 sectors (cases/virtio_blk.c)
+DISK_BYTES = DISK_SECTORS * 512
 DISK_ID = "yt-disk0"  # its serial / id, returned by GET_ID
 ECAM_QEMU = 0xE0000000  # QEMU microvm,pcie=on (no MCFG table there)
 GIB = 1 << 30
@@ -59,15 +60,14 @@ def fnv1a64_words(data):
 
 
 def blk_pattern_sector(seed, sector):
-    """512 bytes of the pattern cases/virtio_blk.c writes to `sector`."""
+    """512 bytes of the pattern cases/virtio_blk.c writes to `sector`:
+    word i is base + i * step, base a mix of the seed and the sector."""
     mask = (1 << 64) - 1
-    words = []
-    for i in range(512 // 8):
-        x = seed ^ ((sector * 0x9E3779B97F4A7C15) & mask) ^ ((i * 0xBF58476D1CE4E5B9) & mask)
-        x ^= x >> 29
-        x = (x * 0x94D049BB133111EB) & mask
-        words.append(x ^ (x >> 32))
-    return struct.pack("<64Q", *words)
+    x = seed ^ ((sector * 0x9E3779B97F4A7C15) & mask)
+    x ^= x >> 29
+    x = (x * 0x94D049BB133111EB) & mask
+    base = x ^ (x >> 32)
+    return struct.pack("<64Q", *((base + i * 0xBF58476D1CE4E5B9) & mask for i in range(64)))
 
 
 def unescape(s):
@@ -245,9 +245,10 @@ class Context:
         self.vsock = None  # VsockHost of the running virtio-vsock case
 
     def make_disk(self, readonly):
-        """A fresh 1 MiB random image per run; a read-only one carries the
+        """A fresh random image (DISK_BYTES) per run, every block allocated
+        (the discard check looks for a hole); a read-only one carries the
         pattern in sectors 0-1 (the guest reads it back)."""
-        data = bytearray(self.rng.getrandbits(8) for _ in range(DISK_BYTES))
+        data = bytearray(self.rng.randbytes(DISK_BYTES))
         if readonly:
             for sector in (0, 1):
                 data[sector * 512:(sector + 1) * 512] = blk_pattern_sector(self.blk_seed, sector)
@@ -459,40 +460,96 @@ def check_virtio_rng(ctx, run, vmm, case):
         stats.get("event_idx"), stats.get("indirect"))
 
 
+def kv_line(run, key):
+    """The key=value words of the first "YT <key> ..." line ({} if none)."""
+    return dict(w.split("=", 1) for w in (run.value(key) or "").split() if "=" in w)
+
+
+def file_has_data(path, start, end):
+    """Whether [start, end) of the file holds any data (SEEK_DATA)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.lseek(fd, start, os.SEEK_DATA) < end
+    except OSError:  # ENXIO: no data at or after start
+        return False
+    finally:
+        os.close(fd)
+
+
 def check_virtio_blk(ctx, run, vmm, case):
-    sectors = DISK_BYTES // 512
-    cfg = dict(kv.split("=") for kv in (run.value("BLK_CONFIG") or "").split())
-    require(int(cfg.get("capacity", -1)) == sectors,
-            "capacity %s sectors, the image has %d" % (cfg.get("capacity"), sectors))
+    cfg = kv_line(run, "BLK_CONFIG")
+    require(int(cfg.get("capacity", -1)) == DISK_SECTORS,
+            "capacity %s sectors, the image has %d" % (cfg.get("capacity"), DISK_SECTORS))
     require(run.value("BLK_ID") == DISK_ID, "GET_ID says %r, want %r" % (run.value("BLK_ID"),
                                                                        DISK_ID))
     with open(ctx.disk_path, "rb") as f:
         now = f.read()
     require(len(now) == DISK_BYTES, "the image changed size to %d" % len(now))
+    read = kv_line(run, "BLK_READ")
+    require(int(read.get("sectors", -1)) == DISK_SECTORS and "checksum" in read,
+            "BLK_READ: %s" % run.value("BLK_READ"))
+
+    def check_checksum():
+        """The guest's checksum of the whole disk as it read it last is the image's."""
+        require(int(read["checksum"], 16) == fnv1a64_words(now),
+                "the guest's checksum of the disk %s, the image file's %016x"
+                % (read["checksum"], fnv1a64_words(now)))
+
     if "disk-ro" in case.devices:
         require(run.value("BLK_RO_WRITE") == "status=1", "read-only write: %s"
                 % run.value("BLK_RO_WRITE"))
+        for flag, key in (("discard", "BLK_RO_DISCARD"), ("write_zeroes", "BLK_RO_WRITE_ZEROES")):
+            if cfg.get(flag) == "1":
+                require(run.value(key) == "status=1", "%s on the read-only disk: %s"
+                        % (flag, run.value(key)))
         require(now == ctx.disk_orig, "the read-only image was modified")
-        return "write refused with IOERR; image unchanged"
-    written = {0, 1, sectors // 2, sectors - 1}
-    rw = run.values("BLK_RW")
-    require(len(rw) == 3, "BLK_RW lines: %s" % rw)
-    for sector in range(sectors):
-        got = now[sector * 512:(sector + 1) * 512]
-        if sector in written:
-            require(got == blk_pattern_sector(ctx.blk_seed, sector),
-                    "sector %d of the image does not hold the guest's pattern" % sector)
-        else:
-            require(got == ctx.disk_orig[sector * 512:(sector + 1) * 512],
-                    "sector %d changed though the guest never wrote it" % sector)
-    require(run.values("BLK_PAST_END") == ["write status=1", "read status=1"],
+        check_checksum()
+        return "whole disk read, checksum %s; write, discard, write-zeroes refused" \
+            % read["checksum"]
+    # Both VMMs offer DISCARD and WRITE_ZEROES: the issue requires them.
+    require(cfg.get("discard") == "1" and cfg.get("write_zeroes") == "1",
+            "DISCARD / WRITE_ZEROES not offered: %s" % run.value("BLK_CONFIG"))
+    require(int(kv_line(run, "BLK_WRITE").get("sectors", -1)) == DISK_SECTORS,
+            "the guest did not write the whole disk: %s" % run.value("BLK_WRITE"))
+    require(read.get("verified") == "1", "BLK_READ: %s" % run.value("BLK_READ"))
+    zero = {}
+    for v in run.values("BLK_ZERO"):
+        kind, rest = v.split(" ", 1)
+        f = dict(w.split("=") for w in rest.split())
+        require(f.get("status") == "0", "%s: %s" % (kind, v))
+        zero[kind] = (int(f["sector"]), int(f["count"]))
+    require(sorted(zero) == ["discard", "write-zeroes", "write-zeroes-unmap"],
+            "BLK_ZERO lines: %s" % run.values("BLK_ZERO"))
+    want = bytearray(b"".join(blk_pattern_sector(ctx.blk_seed, sector)
+                              for sector in range(DISK_SECTORS)))
+    for sector, count in zero.values():
+        want[sector * 512:(sector + count) * 512] = bytes(count * 512)
+    if now != want:
+        sector = next(k for k in range(DISK_SECTORS)
+                      if now[k * 512:(k + 1) * 512] != want[k * 512:(k + 1) * 512])
+        where = next((k for k, (a, n) in zero.items() if a <= sector < a + n), None)
+        raise CheckFailed("sector %d of the image %s" % (sector, "is not zero after " + where
+                          if where else "does not hold the guest's pattern"))
+    check_checksum()
+    # A DISCARD of a raw file punches a hole: the blocks go back to the host.
+    a, n = zero["discard"]
+    require(not file_has_data(ctx.disk_path, a * 512, (a + n) * 512),
+            "discarded sectors %d-%d are still allocated in the image" % (a, a + n - 1))
+    require(run.values("BLK_PAST_END") == ["write status=1", "read status=1",
+                                           "discard status=1", "write-zeroes status=1"],
             "requests past the end: %s" % run.values("BLK_PAST_END"))
+    require(run.value("BLK_DISCARD_UNMAP") == "status=2",
+            "DISCARD with the UNMAP flag: %s, want UNSUPP (2)" % run.value("BLK_DISCARD_UNMAP"))
+    require(run.value("BLK_WRITE_ZEROES_FLAGS") == "status=2",
+            "WRITE_ZEROES with an unknown flag: %s, want UNSUPP (2)"
+            % run.value("BLK_WRITE_ZEROES_FLAGS"))
     if cfg.get("flush") == "1":
         require(run.value("BLK_FLUSH") == "status=0", "FLUSH: %s" % run.value("BLK_FLUSH"))
-    stats = dict(kv.split("=") for kv in (run.value("BLK_STATS") or "").split())
-    return "%s requests, %s irqs, event_idx=%s indirect=%s flush=%s" % (
-        stats.get("requests"), stats.get("irqs"), stats.get("event_idx"),
-        stats.get("indirect"), cfg.get("flush"))
+    stats = kv_line(run, "BLK_STATS")
+    return "%s requests, %s irqs, event_idx=%s indirect=%s flush=%s; checksum %s; " \
+        "discarded sectors %d-%d deallocated" % (
+            stats.get("requests"), stats.get("irqs"), stats.get("event_idx"),
+            stats.get("indirect"), cfg.get("flush"), read["checksum"], a, a + n - 1)
 
 
 # ---- virtio-net: a TAP the harness creates and watches --------------------
@@ -1121,7 +1178,8 @@ def vmm_argv(args, vmm, ctx, case):
         if dev == "rng":
             argv += ["-device", "virtio-rng-pci" + bus]
         elif dev in ("disk", "disk-ro"):
-            argv += ["-drive", "file=%s,if=none,id=d0,format=raw%s" % (
+            # discard=unmap: pass DISCARD to the file as a punched hole, as yun-vmm does
+            argv += ["-drive", "file=%s,if=none,id=d0,format=raw,discard=unmap%s" % (
                 ctx.disk_path, ",readonly=on" if dev == "disk-ro" else ""),
                 "-device", "virtio-blk-pci,drive=d0,serial=%s%s" % (DISK_ID, bus)]
         elif dev == "net":
