@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "../lib/log.h"
+#include "boot/acpi.h"
 #include "boot/loader.h"
 
 enum {
@@ -314,14 +315,10 @@ static int vm_add_vsock(struct vm *vm, unsigned n, struct yun_err *err)
 
 static int vm_add_pci(struct vm *vm, struct yun_err *err)
 {
-	uint64_t top = LAYOUT_HIGH_RAM, mmio64;
+	uint64_t mmio64 = acpi_pci_mmio64_base(&vm->mem); /* the window the DSDT describes */
 	unsigned n = 0;
 	int rc;
 
-	for (int i = 0; i < vm->mem.nr_regions; i++)
-		if (vm->mem.region[i].gpa + vm->mem.region[i].size > top)
-			top = vm->mem.region[i].gpa + vm->mem.region[i].size;
-	mmio64 = (top + LAYOUT_PCI_MMIO64_ALIGN - 1) & ~(LAYOUT_PCI_MMIO64_ALIGN - 1);
 	vm->next_msi_gsi = IRQ_MSI_GSI_BASE;
 
 	rc = pci_bus_init(&vm->pci, LAYOUT_PCI_MMIO32, LAYOUT_PCI_MMIO32_SZ, mmio64,

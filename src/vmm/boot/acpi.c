@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../layout.h"
+#include "aml.h"
 
 #define ACPI_CREATOR_ID  "YUN "
 #define ACPI_CREATOR_REV 1
@@ -178,25 +179,108 @@ _Static_assert(sizeof(struct madt_ioapic) == 12, "MADT IOAPIC entry is 12 bytes"
 _Static_assert(sizeof(struct madt_iso) == 10, "MADT interrupt source override is 10 bytes");
 _Static_assert(sizeof(struct madt_lapic_nmi) == 6, "MADT local APIC NMI is 6 bytes");
 
-/*
- * DSDT body: Name (_S5_, Package () { 5, 0 }), hand-encoded per the AML
- * grammar (ACPI 6, 20.2):
- *   DefName    := NameOp NameString DataRefObject
- *   DefPackage := PackageOp PkgLength NumElements PackageElementList
- * PkgLength (one byte, < 64) counts itself, NumElements and the elements:
- * 1 + 1 + 2 + 2 = 6. Each value is BytePrefix (0x0A) ByteData. The first
- * element is SLP_TYPa (what Linux writes into SLEEP_CONTROL_REG bits 4:2),
- * the second SLP_TYPb (unused without PM1b).
- */
-static const uint8_t dsdt_s5[] = {
-	0x08,                   /* NameOp */
-	'_', 'S', '5', '_',     /* NameSeg */
-	0x12,                   /* PackageOp */
-	0x06,                   /* PkgLength */
-	0x02,                   /* NumElements */
-	0x0A, PM_SLP_TYP_S5,    /* BytePrefix 5 */
-	0x0A, 0x00,             /* BytePrefix 0 */
-};
+/* Buses behind the host bridge: as many as the ECAM window (and MCFG) covers. */
+#define ACPI_PCI_BUSES     (LAYOUT_PCI_ECAM_SZ >> 20)
+/* The I/O window passed down to PCI: everything above the config ports, as QEMU does. */
+#define ACPI_PCI_IO_WINDOW 0x0D00
+/* Room for the DSDT's AML; a full PCI bus needs under 1 KiB. */
+#define ACPI_DSDT_AML_MAX  4096
+
+uint64_t acpi_pci_mmio64_base(const struct guest_mem *gm)
+{
+	uint64_t top = LAYOUT_HIGH_RAM;
+
+	for (int i = 0; i < gm->nr_regions; i++)
+		if (gm->region[i].gpa + gm->region[i].size > top)
+			top = gm->region[i].gpa + gm->region[i].size;
+	return (top + LAYOUT_PCI_MMIO64_ALIGN - 1) & ~(LAYOUT_PCI_MMIO64_ALIGN - 1);
+}
+
+/* Each INTx entry names a slot 1..31 (0 is the host bridge) and a GSI, each slot once. */
+static int pci_irqs_check(const struct mptable_pci_irq *irqs, unsigned nr, struct yun_err *err)
+{
+	uint32_t seen = 0;
+
+	if (nr > MPTABLE_MAX_PCI_IRQS)
+		return yun_err_set(err, EINVAL, "ACPI tables: %u PCI interrupts, at most %d", nr,
+				   MPTABLE_MAX_PCI_IRQS);
+	for (unsigned i = 0; i < nr; i++) {
+		unsigned slot = irqs[i].slot;
+
+		if (slot == 0 || slot > 31 || !irqs[i].gsi || (seen & (1u << slot)))
+			return yun_err_set(err, EINVAL,
+					   "ACPI tables: PCI slot %u -> GSI %u: need a slot 1..31, "
+					   "each once, and a GSI", slot, irqs[i].gsi);
+		seen |= 1u << slot;
+	}
+	return 0;
+}
+
+/* Device (\_SB.PCI0): the host bridge, its windows and its INTx routing (acpi.h). */
+static void dsdt_pci0(struct aml *a, const struct guest_mem *gm,
+		      const struct mptable_pci_irq *irqs, unsigned nr)
+{
+	uint64_t mmio64 = acpi_pci_mmio64_base(gm);
+	struct aml_res crs;
+
+	aml_res_init(&crs);
+	aml_res_bus_range(&crs, 0, ACPI_PCI_BUSES - 1);
+	aml_res_io(&crs, PORT_PCI_CONF, PORT_PCI_CONF_LEN);
+	aml_res_io_window(&crs, ACPI_PCI_IO_WINDOW, 0xFFFF);
+	aml_res_mem32_window(&crs, (uint32_t)LAYOUT_PCI_MMIO32,
+			     (uint32_t)(LAYOUT_PCI_MMIO32 + LAYOUT_PCI_MMIO32_SZ - 1));
+	aml_res_mem64_window(&crs, mmio64, mmio64 + LAYOUT_PCI_MMIO64_SZ - 1);
+
+	aml_scope_begin(a, "_SB"); /* \_SB: from the root no prefix is needed (iasl drops it too) */
+	aml_device_begin(a, "PCI0");
+	aml_name_eisaid(a, "_HID", "PNP0A08");
+	aml_name_eisaid(a, "_CID", "PNP0A03");
+	aml_name_int(a, "_UID", 0);
+	aml_name_int(a, "_SEG", 0);
+	aml_name_int(a, "_BBN", 0);
+	aml_name(a, "_CRS");
+	aml_resource_template(a, &crs);
+
+	aml_name(a, "_PRT");
+	aml_package_begin(a, nr * MPTABLE_PCI_PINS);
+	for (unsigned i = 0; i < nr; i++) {
+		for (unsigned pin = 0; pin < MPTABLE_PCI_PINS; pin++) {
+			aml_package_begin(a, 4);
+			aml_int(a, (uint64_t)irqs[i].slot << 16 | 0xFFFF); /* any function */
+			aml_int(a, pin);
+			aml_int(a, 0); /* Source: none; SourceIndex is a GSI */
+			aml_int(a, mptable_pci_intx_gsi(irqs, nr, irqs[i].slot, pin));
+			aml_end(a);
+		}
+	}
+	aml_end(a); /* _PRT */
+	aml_end(a); /* PCI0 */
+	aml_end(a); /* \_SB */
+}
+
+/* The DSDT's AML (after the header) into buf; its length in *len. */
+static int dsdt_build(uint8_t *buf, size_t cap, const struct guest_mem *gm, bool pci,
+		      const struct mptable_pci_irq *irqs, unsigned nr, size_t *len,
+		      struct yun_err *err)
+{
+	struct aml a;
+	int rc;
+
+	aml_init(&a, buf, cap);
+	/* SLP_TYPa, what Linux writes to SLEEP_CONTROL_REG bits 4:2; SLP_TYPb unused. */
+	aml_name(&a, "_S5");
+	aml_package_begin(&a, 2);
+	aml_int(&a, PM_SLP_TYP_S5);
+	aml_int(&a, 0);
+	aml_end(&a);
+	if (pci)
+		dsdt_pci0(&a, gm, irqs, nr);
+	rc = aml_finish(&a, len);
+	if (rc)
+		return yun_err_set(err, -rc, "ACPI tables: DSDT does not encode (%s)",
+				   rc == -ENOSPC ? "over 4 KiB" : "bad AML");
+	return 0;
+}
 
 static uint8_t acpi_checksum(const void *p, size_t len)
 {
@@ -358,16 +442,17 @@ static void mcfg_fill(struct acpi_mcfg *mcfg)
 	mcfg->base = LAYOUT_PCI_ECAM;
 	mcfg->segment = 0;
 	mcfg->start_bus = 0;
-	mcfg->end_bus = (uint8_t)((LAYOUT_PCI_ECAM_SZ >> 20) - 1);
+	mcfg->end_bus = (uint8_t)(ACPI_PCI_BUSES - 1);
 	acpi_header_seal(&mcfg->h);
 }
 
 int acpi_build(struct guest_mem *gm, unsigned nr_vcpus, uint64_t *rsdp_gpa, struct yun_err *err)
 {
-	return acpi_build_pci(gm, nr_vcpus, false, rsdp_gpa, err);
+	return acpi_build_pci(gm, nr_vcpus, false, NULL, 0, rsdp_gpa, err);
 }
 
-int acpi_build_pci(struct guest_mem *gm, unsigned nr_vcpus, bool pci, uint64_t *rsdp_gpa,
+int acpi_build_pci(struct guest_mem *gm, unsigned nr_vcpus, bool pci,
+		   const struct mptable_pci_irq *irqs, unsigned nr_irqs, uint64_t *rsdp_gpa,
 		   struct yun_err *err)
 {
 	unsigned nr_tables = pci ? 3 : 2;
@@ -379,25 +464,36 @@ int acpi_build_pci(struct guest_mem *gm, unsigned nr_vcpus, bool pci, uint64_t *
 	struct acpi_rsdp *rsdp;
 	uint32_t rsdt_entry[3];
 	uint64_t xsdt_entry[3];
+	uint8_t aml[ACPI_DSDT_AML_MAX];
+	size_t aml_len;
+	int rc;
 
 	if (nr_vcpus == 0 || nr_vcpus > LAYOUT_MAX_VCPUS)
 		return yun_err_set(err, EINVAL, "ACPI tables: %u vCPUs, must be 1 to %d", nr_vcpus,
 				   LAYOUT_MAX_VCPUS);
+	if (!pci)
+		nr_irqs = 0;
+	rc = pci_irqs_check(irqs, nr_irqs, err);
+	if (rc)
+		return rc;
 	area.host = gm_ptr(gm, LAYOUT_BIOS_ROM, area_size);
 	if (!area.host)
 		return yun_err_set(err, EFAULT, "ACPI tables: 0x%llx..0x%llx is not guest RAM",
 				   (unsigned long long)LAYOUT_BIOS_ROM,
 				   (unsigned long long)LAYOUT_BIOS_ROM_END);
+	rc = dsdt_build(aml, sizeof(aml), gm, pci, irqs, nr_irqs, &aml_len, err);
+	if (rc)
+		return rc;
 
 	rsdp_at = acpi_alloc(&area, sizeof(struct acpi_rsdp));
 	rsdt_at = acpi_alloc(&area, sizeof(struct acpi_header) + nr_tables * sizeof(uint32_t));
 	xsdt_at = acpi_alloc(&area, sizeof(struct acpi_header) + nr_tables * sizeof(uint64_t));
 	fadt_at = acpi_alloc(&area, sizeof(struct acpi_fadt));
-	dsdt_at = acpi_alloc(&area, sizeof(struct acpi_header) + sizeof(dsdt_s5));
+	dsdt_at = acpi_alloc(&area, sizeof(struct acpi_header) + aml_len);
 	madt_at = acpi_alloc(&area, madt_size(nr_vcpus));
 	if (pci)
 		mcfg_at = acpi_alloc(&area, sizeof(struct acpi_mcfg));
-	/* Worst case (64 vCPUs) is under 2 KiB of the 128 KiB area. */
+	/* Worst case (64 vCPUs, 8 PCI devices) is under 3 KiB of the 128 KiB area. */
 	if (area.used > area_size)
 		return yun_err_set(err, ENOSPC,
 				   "ACPI tables: %llu bytes do not fit in the BIOS area",
@@ -405,8 +501,8 @@ int acpi_build_pci(struct guest_mem *gm, unsigned nr_vcpus, bool pci, uint64_t *
 	memset(area.host, 0, area.used);
 
 	dsdt = acpi_host(&area, dsdt_at);
-	acpi_header_init(dsdt, "DSDT", sizeof(*dsdt) + sizeof(dsdt_s5), 2);
-	memcpy(dsdt + 1, dsdt_s5, sizeof(dsdt_s5));
+	acpi_header_init(dsdt, "DSDT", (uint32_t)(sizeof(*dsdt) + aml_len), 2);
+	memcpy(dsdt + 1, aml, aml_len);
 	acpi_header_seal(dsdt);
 
 	fadt_fill(acpi_host(&area, fadt_at), dsdt_at);

@@ -96,7 +96,8 @@ int boot_load(struct guest_mem *gm, const struct boot_config *cfg, struct boot_e
 	rc = mptable_build_pci(gm, cfg->nr_vcpus, cfg->pci_irqs, cfg->nr_pci_irqs, err);
 	if (rc)
 		goto out;
-	rc = acpi_build_pci(gm, cfg->nr_vcpus, cfg->pci, &h.rsdp_gpa, err);
+	rc = acpi_build_pci(gm, cfg->nr_vcpus, cfg->pci, cfg->pci_irqs, cfg->nr_pci_irqs,
+			    &h.rsdp_gpa, err);
 	if (rc)
 		goto out;
 

@@ -127,6 +127,17 @@ uint64_t mptable_size_pci(unsigned nr_vcpus, const struct mptable_pci_irq *irqs,
 	       (nr ? sizeof(struct mpc_bus) + nr * sizeof(struct mpc_intsrc) : 0);
 }
 
+uint8_t mptable_pci_intx_gsi(const struct mptable_pci_irq *irqs, unsigned nr, unsigned slot,
+			     unsigned pin)
+{
+	if (pin >= MPTABLE_PCI_PINS)
+		return 0;
+	for (unsigned i = 0; i < nr; i++)
+		if (irqs[i].slot == slot)
+			return irqs[i].gsi;
+	return 0;
+}
+
 /* Entry writers: each fills one entry at *p and advances *p past it. */
 static void mp_put_cpu(uint8_t **p, unsigned index)
 {
@@ -225,7 +236,7 @@ int mptable_build_pci(struct guest_mem *gm, unsigned nr_vcpus, const struct mpta
 
 		/* Source: PCI bus, (device << 2) | pin (0 = INTA#); level, active high. */
 		mp_put_irq(&p, MP_INTSRC, MP_INT, (uint8_t)(irqs[i].slot << 2), ioapic_id,
-			   irqs[i].gsi);
+			   mptable_pci_intx_gsi(irqs, nr_irqs, irqs[i].slot, 0));
 		src->srcbus = MP_PCI_BUS;
 		src->irqflag = MP_IRQ_PCI_INTX;
 	}

@@ -21,7 +21,8 @@
  * INTx: source bus 1, IRQ (slot << 2) | 0 (INTA#), flags level triggered /
  * active high (explicit, because KVM's IOAPIC treats a raised line as
  * asserted), destination the IOAPIC pin = GSI 16..23. Guests booted with
- * ACPI do not read this (there is no _PRT yet): they use MSI-X.
+ * ACPI read the same routing from the DSDT's _PRT (acpi.h); both tables
+ * are written from mptable_pci_intx_gsi(), so they cannot disagree.
  *
  * Size: 16 + 196 + 20 * nr_vcpus bytes. Up to 40 vCPUs this fits in the
  * EBDA's first KiB; for LAYOUT_MAX_VCPUS (64) it is 1492 bytes and runs on
@@ -44,10 +45,23 @@
 
 #define MPTABLE_MAX_PCI_IRQS 8
 
+#define MPTABLE_PCI_PINS 4 /* INTA# .. INTD# */
+
 struct mptable_pci_irq {
 	uint8_t slot; /* PCI device number on bus 0 */
 	uint8_t gsi;  /* IOAPIC pin its INTA# drives */
 };
+
+/*
+ * INTx routing, the one rule both boot tables are written from: the GSI
+ * that pin `pin` (0 = INTA# .. 3 = INTD#) of the device in `slot` raises,
+ * 0 if irqs[] gives the slot no line. A Yun PCI device has one interrupt
+ * line (vm.c wires it to the GSI in irqs[]; the device's Interrupt Pin
+ * register says INTA#), so every pin of a slot is that line. The MP table
+ * lists INTA#, the only pin a device declares; the DSDT's _PRT all four.
+ */
+uint8_t mptable_pci_intx_gsi(const struct mptable_pci_irq *irqs, unsigned nr, unsigned slot,
+			     unsigned pin);
 
 /* Bytes the whole block (floating pointer + configuration table) takes. */
 uint64_t mptable_size(unsigned nr_vcpus);
