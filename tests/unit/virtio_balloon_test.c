@@ -2,7 +2,9 @@
  * virtio_balloon_test.c - play the virtio-balloon driver through the modern
  * PCI transport (BAR 0's MMIO handler) over a real 64 MiB guest_mem, no KVM:
  * inflated pages leave the process's RSS and read back zero, deflate with
- * MUST_TELL_HOST backs them again, bad PFNs break the queue, the host's
+ * MUST_TELL_HOST backs them again, PFNs outside RAM are skipped and
+ * counted, a request acts on at most BALLOON_MAX_PFNS PFNs however long its
+ * chain, a length that is not whole PFNs breaks the queue, the host's
  * target reaches config space with a config interrupt, statistics are kept
  * and handed back on request, and the deflate_after_ms stop-gap fires.
  */
@@ -152,7 +154,7 @@ static void post(unsigned q, uint64_t addr, uint32_t len)
 	wr(VIRTIO_PCI_NOTIFY_OFF + VIRTIO_PCI_NOTIFY_MULT * q, q, 2);
 }
 
-/* Send the PFNs of [gpa, gpa + len) on queue q, 1024 per request. */
+/* Send the PFNs of [gpa, gpa + len) on queue q, a page of them (BALLOON_MAX_PFNS) per request. */
 static void send_range(unsigned q, uint64_t gpa, uint64_t len)
 {
 	uint32_t *pfns = gm_ptr(&gm, PFN_BUF, PAGE);
@@ -160,7 +162,7 @@ static void send_range(unsigned q, uint64_t gpa, uint64_t len)
 	for (uint64_t done = 0; done < len;) {
 		uint32_t n = 0;
 
-		for (; n < 1024 && done < len; n++, done += PAGE)
+		for (; n < BALLOON_MAX_PFNS && done < len; n++, done += PAGE)
 			pfns[n] = (uint32_t)((gpa + done) / PAGE);
 		post(q, PFN_BUF, n * 4);
 	}
@@ -236,7 +238,7 @@ static void test_inflate_gives_pages_back(void)
 	CHECK(touched - before >= (long)(AREA_LEN >> 10) * 3 / 4);
 
 	send_range(BALLOON_INFLATEQ, AREA, AREA_LEN);
-	CHECK_EQ(used(BALLOON_INFLATEQ)->idx, AREA_LEN / PAGE / 1024);
+	CHECK_EQ(used(BALLOON_INFLATEQ)->idx, AREA_LEN / PAGE / BALLOON_MAX_PFNS);
 	CHECK(!(rd(VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET));
 	CHECK(fired[1] >= 1);
 	after = rss_kib();
@@ -283,7 +285,10 @@ static void test_deflate_must_tell_host_backs_pages(void)
 	gm_zero(&gm, AREA, 1 << 20);
 }
 
-/* One bad PFN in a request breaks the queue; nothing is completed. */
+/*
+ * A PFN that is not guest RAM is skipped and counted, the request completes
+ * and the good PFNs around it are acted on; the device stays up.
+ */
 static void bad_pfn(unsigned q, uint32_t pfn)
 {
 	uint32_t *pfns = gm_ptr(&gm, PFN_BUF, PAGE);
@@ -291,18 +296,32 @@ static void bad_pfn(unsigned q, uint32_t pfn)
 	start(0, 0);
 	driver_up(1ULL << VIRTIO_F_VERSION_1);
 	enable_msix();
+	touch(AREA, 2 * PAGE, 7);
 	pfns[0] = (uint32_t)(AREA / PAGE);
 	pfns[1] = pfn;
-	post(q, PFN_BUF, 8);
-	CHECK(rd(VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET);
-	CHECK_EQ(used(q)->idx, 0);
-	CHECK_EQ(fired[0], 1); /* config vector: "needs reset" */
-	/* After a reset the device works again. */
-	driver_up(1ULL << VIRTIO_F_VERSION_1);
-	post(q, PFN_BUF, 4);
+	pfns[2] = (uint32_t)(AREA / PAGE) + 1;
+	post(q, PFN_BUF, 12);
 	CHECK(!(rd(VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET));
 	CHECK_EQ(used(q)->idx, 1);
+	CHECK_EQ(fired[0], 0); /* no "needs reset" */
+	CHECK_EQ(bal.bad_pfns, 1);
+	CHECK_EQ(bal.excess_pfns, 0);
+	if (q == BALLOON_INFLATEQ) {
+		CHECK_EQ(bal.inflated_pages, 2);
+		CHECK_EQ(resident_pages(AREA, 2 * PAGE), 0);
+	} else {
+		CHECK_EQ(bal.deflated_pages, 2);
+	}
+	/* A request of nothing but bad PFNs: all counted, nothing done. */
+	for (unsigned i = 0; i < 3; i++)
+		pfns[i] = pfn;
+	post(q, PFN_BUF, 12);
+	CHECK_EQ(used(q)->idx, 2);
+	CHECK_EQ(bal.bad_pfns, 4);
+	CHECK_EQ(bal.inflated_pages + bal.deflated_pages, 2);
+	CHECK(!(rd(VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET));
 	stop();
+	gm_zero(&gm, AREA, 2 * PAGE);
 }
 
 static void test_bad_pfns(void)
@@ -311,14 +330,66 @@ static void test_bad_pfns(void)
 
 	bad_pfn(BALLOON_INFLATEQ, (uint32_t)(LAYOUT_PCI_MMIO32 / PAGE)); /* the PCI hole */
 	bad_pfn(BALLOON_INFLATEQ, (uint32_t)(gm.size / PAGE));          /* just past RAM */
+	bad_pfn(BALLOON_INFLATEQ, 0xFFFFFFFFu);
+	bad_pfn(BALLOON_DEFLATEQ, (uint32_t)(gm.size / PAGE));
 	bad_pfn(BALLOON_DEFLATEQ, 0xFFFFFFFFu);
-	/* A length that is not whole PFNs. */
+	/* A length that is not whole PFNs breaks the queue; a reset brings it back. */
 	start(0, 0);
 	driver_up(1ULL << VIRTIO_F_VERSION_1);
+	enable_msix();
 	pfns[0] = (uint32_t)(AREA / PAGE);
 	post(BALLOON_INFLATEQ, PFN_BUF, 6);
 	CHECK(rd(VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET);
+	CHECK_EQ(used(BALLOON_INFLATEQ)->idx, 0);
+	CHECK_EQ(fired[0], 1); /* config vector: "needs reset" */
+	driver_up(1ULL << VIRTIO_F_VERSION_1);
+	post(BALLOON_INFLATEQ, PFN_BUF, 4);
+	CHECK(!(rd(VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET));
+	CHECK_EQ(used(BALLOON_INFLATEQ)->idx, 1);
 	stop();
+}
+
+/* A request longer than BALLOON_MAX_PFNS: the first ones are acted on, the rest only counted. */
+static void test_long_request_bounded(void)
+{
+	const uint32_t n = 4 * BALLOON_MAX_PFNS;
+	uint32_t *pfns = gm_ptr(&gm, PFN_BUF, n * 4);
+	uint64_t huge = 48ULL << 20; /* most of RAM as one buffer: 12 Mi "PFNs" */
+	struct vring_desc *t;
+	struct vring_avail *a;
+
+	start(0, 0);
+	driver_up(1ULL << VIRTIO_F_VERSION_1);
+	touch(AREA, (uint64_t)n * PAGE, 9);
+	for (uint32_t i = 0; i < n; i++)
+		pfns[i] = (uint32_t)(AREA / PAGE) + i;
+	post(BALLOON_INFLATEQ, PFN_BUF, n * 4);
+	CHECK(!(rd(VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET));
+	CHECK_EQ(used(BALLOON_INFLATEQ)->idx, 1);
+	CHECK_EQ(bal.inflated_pages, BALLOON_MAX_PFNS);
+	CHECK_EQ(bal.excess_pfns, n - BALLOON_MAX_PFNS);
+	CHECK_EQ(resident_pages(AREA, (uint64_t)n * PAGE), n - BALLOON_MAX_PFNS);
+	CHECK(all_zero(AREA, (uint64_t)BALLOON_MAX_PFNS * PAGE));
+
+	/*
+	 * A chain as long as the queue allows, each buffer most of RAM: millions
+	 * of entries, but no more work than a normal request (and no page of the
+	 * rings or the PFN buffer is taken: the first entries are PFN 0 or AREA's).
+	 */
+	t = gm_ptr(&gm, q_base(BALLOON_DEFLATEQ), 16 * QSZ);
+	a = gm_ptr(&gm, q_base(BALLOON_DEFLATEQ) + 0x1000, 6 + 2 * QSZ);
+	for (unsigned i = 0; i < QSZ; i++)
+		t[i] = (struct vring_desc){ AREA, (uint32_t)huge, VRING_DESC_F_NEXT, (uint16_t)(i + 1) };
+	t[QSZ - 1].flags = 0;
+	a->ring[0] = 0;
+	a->idx = 1;
+	wr(VIRTIO_PCI_NOTIFY_OFF + VIRTIO_PCI_NOTIFY_MULT * BALLOON_DEFLATEQ, 1, 2);
+	CHECK(!(rd(VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET));
+	CHECK_EQ(used(BALLOON_DEFLATEQ)->idx, 1);
+	CHECK_EQ(bal.excess_pfns, (n - BALLOON_MAX_PFNS) + QSZ * huge / 4 - BALLOON_MAX_PFNS);
+	CHECK_EQ(bal.deflated_pages + bal.bad_pfns, BALLOON_MAX_PFNS);
+	stop();
+	gm_zero(&gm, AREA, (uint64_t)n * PAGE);
 }
 
 static void test_set_target_interrupts(void)
@@ -419,6 +490,7 @@ int main(void)
 	RUN(test_inflate_gives_pages_back);
 	RUN(test_deflate_must_tell_host_backs_pages);
 	RUN(test_bad_pfns);
+	RUN(test_long_request_bounded);
 	RUN(test_set_target_interrupts);
 	RUN(test_stats);
 	RUN(test_deflate_after_ms);

@@ -1,7 +1,9 @@
 /*
  * virtio_pci_test.c - play a virtio driver against the modern PCI transport
  * and virtio-rng through BAR 0's MMIO handler, with a real guest_mem, no KVM:
- * feature negotiation, queue setup, rng bytes, MSI-X delivery, NEEDS_RESET.
+ * feature negotiation, queue setup, rng bytes, MSI-X delivery, NEEDS_RESET;
+ * and, through a PCI bus's configuration space, the capability list and the
+ * PCI configuration access window (with what a driver may not do to it).
  */
 #include <errno.h>
 #include <string.h>
@@ -143,8 +145,167 @@ static void test_identity(void)
 			CHECK_EQ(vp.pci.cfg[at], PCI_CAP_ID_MSIX);
 		}
 	}
-	CHECK_EQ(types, (1u << 1) | (1u << 2) | (1u << 3));
+	CHECK_EQ(types, (1u << 1) | (1u << 2) | (1u << 3) | (1u << VIRTIO_PCI_CAP_PCI_CFG));
 	virtio_pci_destroy(&vp);
+}
+
+/* ---- configuration space through a bus -------------------------------------- */
+
+static struct pci_bus bus;
+
+static uint32_t cfgr(uint32_t reg, uint32_t len)
+{
+	uint32_t v = 0;
+
+	pci_bus_config(&bus, 0, vp.pci.slot, 0, reg, (uint8_t *)&v, len, false);
+	return v;
+}
+
+static void cfgw(uint32_t reg, uint32_t v, uint32_t len)
+{
+	pci_bus_config(&bus, 0, vp.pci.slot, 0, reg, (uint8_t *)&v, len, true);
+}
+
+static void on_bus(void)
+{
+	struct yun_err err;
+
+	start();
+	CHECK_EQ(pci_bus_init(&bus, LAYOUT_PCI_MMIO32, LAYOUT_PCI_MMIO32_SZ, 0x400000000ULL,
+			      LAYOUT_PCI_MMIO64_SZ, &err), 0);
+	CHECK_EQ(pci_bus_add(&bus, &vp.pci, &err), 0);
+}
+
+static void off_bus(void)
+{
+	pci_bus_destroy(&bus);
+	virtio_pci_destroy(&vp);
+}
+
+/* Walk the list as a driver does; returns the PCI_CFG capability's offset (0: none). */
+static uint32_t walk_caps(unsigned *nr)
+{
+	uint32_t at = cfgr(PCI_CAPABILITY_LIST, 1), cfg = 0;
+	uint8_t seen[256] = { 0 };
+
+	*nr = 0;
+	CHECK(cfgr(PCI_STATUS, 2) & PCI_STATUS_CAP_LIST);
+	while (at) {
+		/* Each next pointer: past the header, dword aligned, room for a header, no loop. */
+		CHECK(at >= 0x40 && at <= 0xFC && !(at & 3));
+		if (at < 0x40 || at > 0xFC || (at & 3) || seen[at]++)
+			return 0;
+		(*nr)++;
+		if (cfgr(at, 1) == PCI_CAP_ID_VNDR) {
+			uint32_t len = cfgr(at + 2, 1);
+
+			CHECK(len >= 16 && at + len <= 0x100);
+			if (cfgr(at + 3, 1) == VIRTIO_PCI_CAP_PCI_CFG) {
+				CHECK_EQ(len, 20);
+				CHECK_EQ(cfg, 0);
+				cfg = at;
+			}
+		}
+		at = cfgr(at + 1, 1);
+	}
+	return cfg;
+}
+
+/* Point the window at (bar, offset, length). */
+static void window(uint32_t cap, uint8_t bar, uint32_t offset, uint32_t length)
+{
+	cfgw(cap + 4, bar, 1);
+	cfgw(cap + 8, offset, 4);
+	cfgw(cap + 12, length, 4);
+}
+
+static void test_cfg_capability_window(void)
+{
+	uint32_t cap, df_hi, df_lo;
+	unsigned nr;
+
+	on_bus();
+	cap = walk_caps(&nr);
+	CHECK(cap != 0);
+	CHECK_EQ(nr, 5); /* common, notify, ISR, PCI_CFG (rng has no device config), MSI-X */
+	CHECK_EQ(cfgr(cap + 4, 1), VIRTIO_PCI_BAR);
+	CHECK_EQ(cfgr(cap + 12, 4), 0);
+	/* Only bar, offset, length and pci_cfg_data are the driver's. */
+	cfgw(cap, 0xFFFFFFFF, 4);
+	CHECK_EQ(cfgr(cap + 3, 1), VIRTIO_PCI_CAP_PCI_CFG);
+	CHECK_EQ(cfgr(cap + 2, 1), 20);
+	CHECK_EQ(walk_caps(&nr), cap);
+
+	/* device_feature through the window, as MMIO shows it. */
+	window(cap, VIRTIO_PCI_BAR, VIRTIO_PCI_COMMON_DFSELECT, 4);
+	cfgw(cap + 16, 1, 4);
+	CHECK_EQ(rd(VIRTIO_PCI_COMMON_DFSELECT, 4), 1);
+	window(cap, VIRTIO_PCI_BAR, VIRTIO_PCI_COMMON_DF, 4);
+	df_hi = cfgr(cap + 16, 4);
+	CHECK_EQ(df_hi, rd(VIRTIO_PCI_COMMON_DF, 4));
+	CHECK(df_hi & 1); /* VERSION_1 */
+	wr(VIRTIO_PCI_COMMON_DFSELECT, 0, 4);
+	df_lo = cfgr(cap + 16, 4); /* every read of pci_cfg_data reads the BAR anew */
+	CHECK_EQ(df_lo, rd(VIRTIO_PCI_COMMON_DF, 4));
+	CHECK(df_lo & (1u << VIRTIO_F_RING_EVENT_IDX));
+	CHECK_EQ(cfgr(cap + 17, 1), (df_lo >> 8) & 0xFF); /* a byte of it */
+
+	/* queue_select written through the window, read back both ways. */
+	window(cap, VIRTIO_PCI_BAR, VIRTIO_PCI_COMMON_Q_SELECT, 2);
+	cfgw(cap + 16, 7, 2);
+	CHECK_EQ(rd(VIRTIO_PCI_COMMON_Q_SELECT, 2), 7);
+	CHECK_EQ(cfgr(cap + 16, 2), 7);
+	cfgw(cap + 16, 0, 2);
+	CHECK_EQ(rd(VIRTIO_PCI_COMMON_Q_SELECT, 2), 0);
+	CHECK_EQ(cfgr(cap + 16, 4), 0);
+
+	/* Bad windows read 0 and ignore writes. */
+	wr(VIRTIO_PCI_COMMON_Q_SELECT, 3, 2);
+	static const struct { uint8_t bar; uint32_t off, len; } bad[] = {
+		{ 1, VIRTIO_PCI_COMMON_Q_SELECT, 2 },          /* no such BAR */
+		{ 0xFF, VIRTIO_PCI_COMMON_Q_SELECT, 2 },
+		{ 0, VIRTIO_PCI_COMMON_Q_SELECT, 3 },          /* lengths: 1, 2, 4 only */
+		{ 0, VIRTIO_PCI_COMMON_Q_SELECT, 8 },
+		{ 0, VIRTIO_PCI_COMMON_Q_SELECT, 0 },
+		{ 0, VIRTIO_PCI_COMMON_Q_SELECT, 0xFFFFFFFF },
+		{ 0, VIRTIO_PCI_COMMON_Q_SELECT + 1, 2 },      /* unaligned */
+		{ 0, 0xFFFFFFFC, 4 },                          /* offset + length wraps */
+		{ 0, VIRTIO_PCI_COMMON_SIZE, 4 },              /* past the structure */
+		{ 0, VIRTIO_PCI_ISR_OFF, 2 },
+		{ 0, VIRTIO_PCI_DEVICE_OFF, 4 },               /* rng has no device config */
+		{ 0, VIRTIO_PCI_NOTIFY_OFF + VIRTIO_PCI_NOTIFY_MULT, 2 }, /* past queue 0 */
+		{ 0, VIRTIO_PCI_MSIX_TABLE + 12, 4 },          /* not a virtio structure */
+		{ 0, VIRTIO_PCI_BAR_SIZE, 4 },
+	};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		window(cap, bad[i].bar, bad[i].off, bad[i].len);
+		CHECK_EQ(cfgr(cap + 16, 4), 0);
+		cfgw(cap + 16, 0x5A5A5A5A, 4);
+		CHECK_EQ(cfgr(cap + 16, 4), 0);
+		CHECK_EQ(cfgr(cap + 8, 4), bad[i].off); /* the fields keep what was written */
+	}
+	CHECK_EQ(rd(VIRTIO_PCI_COMMON_Q_SELECT, 2), 3);
+	CHECK_EQ(rd(VIRTIO_PCI_MSIX_TABLE + 12, 4), 1); /* vector 0 still masked */
+
+	/* The rest of a device works through it too: a kick, and the ISR (read to clear). */
+	wr(VIRTIO_PCI_COMMON_Q_SELECT, 0, 2);
+	CHECK(negotiate(1ULL << VIRTIO_F_VERSION_1) & VIRTIO_STATUS_FEATURES_OK);
+	setup_queue(QSZ, DESC);
+	driver_ok();
+	struct vring_desc *t = gm_ptr(&gm, DESC, 16 * QSZ);
+	struct vring_avail *a = gm_ptr(&gm, AVAIL, 6 + 2 * QSZ);
+	t[0] = (struct vring_desc){ BUF, 32, VRING_DESC_F_WRITE, 0 };
+	a->ring[0] = 0;
+	a->idx = 1;
+	window(cap, VIRTIO_PCI_BAR, VIRTIO_PCI_NOTIFY_OFF, 2);
+	cfgw(cap + 16, 0, 2);
+	CHECK_EQ(((struct vring_used *)gm_ptr(&gm, USED, 8))->idx, 1);
+	CHECK_EQ(intx_level, 1);
+	window(cap, VIRTIO_PCI_BAR, VIRTIO_PCI_ISR_OFF, 1);
+	CHECK_EQ(cfgr(cap + 16, 1), VIRTIO_PCI_ISR_QUEUE);
+	CHECK_EQ(intx_level, 0);
+	CHECK_EQ(cfgr(cap + 16, 1), 0);
+	off_bus();
 }
 
 static void test_features_need_version_1(void)
@@ -252,6 +413,7 @@ int main(void)
 	RUN(test_rng_bytes_and_interrupts);
 	RUN(test_bad_chain_needs_reset);
 	RUN(test_bad_queue_setup);
+	RUN(test_cfg_capability_window);
 	gm_free(&gm);
 	return CHECK_DONE();
 }

@@ -182,6 +182,8 @@ void pci_bus_config(struct pci_bus *bus, uint8_t busnr, uint8_t slot, uint8_t fn
 	if (!is_write) {
 		pthread_rwlock_rdlock(&bus->lock);
 		memcpy(data, dev->cfg + reg, len);
+		if (dev->ops && dev->ops->config_read)
+			dev->ops->config_read(dev, reg, data, len);
 		pthread_rwlock_unlock(&bus->lock);
 		return;
 	}

@@ -19,9 +19,9 @@
  * apertures). pci_dev_ops.bar_moved tells the device so it can move what
  * lives outside user space (the transport's ioeventfds).
  *
- * Lock order: the bus lock, then device locks. A device's BAR handler and
- * its config_write hook run with the bus lock held (read and write
- * respectively) and must not call back into the bus.
+ * Lock order: the bus lock, then device locks. A device's BAR handler,
+ * its config_read and its config_write hook run with the bus lock held
+ * (read, read and write respectively) and must not call back into the bus.
  */
 #ifndef YUN_VMM_PCI_PCI_H
 #define YUN_VMM_PCI_PCI_H
@@ -74,6 +74,13 @@ struct pci_dev;
 struct pci_dev_ops {
 	/* After the guest wrote config bytes [off, off + len) (the bus lock is held). */
 	void (*config_write)(struct pci_dev *dev, uint32_t off, uint32_t len);
+	/*
+	 * The guest reads config bytes [off, off + len): data[] holds them
+	 * from cfg[]; the device may replace those of registers it computes on
+	 * access. The bus lock is held for reading (vCPUs may be in here at
+	 * once), so the hook must not change cfg[].
+	 */
+	void (*config_read)(struct pci_dev *dev, uint32_t off, uint8_t *data, uint32_t len);
 	/*
 	 * BAR `bar` stopped or started being decoded at `addr` (mapped says
 	 * which). Called with the bus lock held, before the new mapping is

@@ -1,4 +1,26 @@
-/* balloon.c - virtio-balloon: guest pages given back with MADV_DONTNEED; see balloon.h. */
+/*
+ * balloon.c - virtio-balloon: guest pages given back with MADV_DONTNEED; see
+ * balloon.h.
+ *
+ * How much one inflate or deflate request may cost us. queue.c bounds a
+ * chain by descriptors (the queue size, or 1024 in an indirect table) and
+ * bytes (4 GiB), not by what those bytes mean here: a 4 GiB chain is 2^30
+ * PFNs, each a lookup and perhaps an madvise() on the I/O thread every
+ * other device shares. So a request is acted on for its first
+ * BALLOON_MAX_PFNS (1024) PFNs only: one 4 KiB page of them. Linux,
+ * FreeBSD and NetBSD send at most 256 per buffer (Linux:
+ * VIRTIO_BALLOON_ARRAY_PFNS_MAX), a driver keeping its array in one page
+ * (tests/guest's) 1024. The rest are counted in excess_pfns and left
+ * alone, and the request completes as usual. A driver sending more loses
+ * nothing it could rely on: inflating is advice (a page we did not take
+ * back just stays backed) and a deflated page faults back in when touched.
+ * Checking the length costs the same whatever the chain's size.
+ *
+ * A PFN outside guest RAM (past the end, in the PCI hole, 2^32 - 1) names
+ * no page of ours: it is skipped and counted in bad_pfns, never turned into
+ * a host address. The first ignored PFN of the device's life is logged at
+ * info level, later ones at debug, so a guest cannot flood the log.
+ */
 #include "balloon.h"
 
 #include <errno.h>
@@ -114,29 +136,36 @@ static void pages_release(struct balloon *b, uint8_t *p, uint64_t len, bool infl
 }
 
 /*
- * One request's PFN array. Each PFN is copied out of guest memory, then
- * checked, then used: the guest cannot change it in between.
+ * One request's PFN array: its first BALLOON_MAX_PFNS entries, see the top
+ * of the file. Each PFN is copied out of guest memory, then checked, then
+ * used: the guest cannot change it in between. -EINVAL only for a length
+ * that is not whole PFNs.
  */
 static int balloon_pfns(struct balloon *b, const struct vq_req *req, bool inflate)
 {
 	struct cursor c = { .req = req };
 	uint8_t *run = NULL;
-	uint64_t run_len = 0, n = 0;
-	int rc = 0;
+	uint64_t run_len = 0, n = 0, bad = 0, excess = 0;
+	uint64_t nr = req->read_len / sizeof(uint32_t);
+	uint32_t first_bad = 0;
+	bool first;
 
 	if (req->read_len % sizeof(uint32_t))
 		return -EINVAL;
-	for (uint64_t left = req->read_len; left; left -= sizeof(uint32_t)) {
+	if (nr > BALLOON_MAX_PFNS) {
+		excess = nr - BALLOON_MAX_PFNS;
+		nr = BALLOON_MAX_PFNS;
+	}
+	for (uint64_t i = 0; i < nr; i++) {
 		uint32_t pfn;
 		uint8_t *p;
 
 		cursor_read(&c, &pfn, sizeof(pfn));
 		p = gm_ptr(b->gm, (uint64_t)pfn << BALLOON_PAGE_SHIFT, BALLOON_PAGE_SIZE);
 		if (!p) {
-			yun_info("virtio-balloon: %s PFN 0x%x is not guest RAM",
-				 inflate ? "inflate" : "deflate", pfn);
-			rc = -EFAULT;
-			break;
+			if (!bad++)
+				first_bad = pfn;
+			continue;
 		}
 		if (run && p == run + run_len) {
 			run_len += BALLOON_PAGE_SIZE;
@@ -149,12 +178,21 @@ static int balloon_pfns(struct balloon *b, const struct vq_req *req, bool inflat
 	}
 	pages_release(b, run, run_len, inflate);
 	pthread_mutex_lock(&b->lock);
+	first = (bad || excess) && !b->bad_pfns && !b->excess_pfns;
 	if (inflate)
 		b->inflated_pages += n;
 	else
 		b->deflated_pages += n;
+	b->bad_pfns += bad;
+	b->excess_pfns += excess;
 	pthread_mutex_unlock(&b->lock);
-	return rc;
+	if (bad || excess)
+		yun_log(first ? YUN_LOG_INFO : YUN_LOG_DEBUG,
+			"virtio-balloon: %s request: %llu PFNs not guest RAM (first 0x%x), "
+			"%llu past the first %u ignored",
+			inflate ? "inflate" : "deflate", (unsigned long long)bad, first_bad,
+			(unsigned long long)excess, BALLOON_MAX_PFNS);
+	return 0;
 }
 
 /* ---- statistics ---------------------------------------------------------------- */

@@ -6,11 +6,12 @@
  *
  * Queues carry arrays of 32-bit page frame numbers. Every PFN is checked to
  * name a whole page of guest RAM (gm_ptr) before anything is done with it;
- * a request with a bad PFN (outside RAM, in the PCI hole) or a length that
- * is not a whole number of PFNs breaks the queue: the model returns an
- * error and the transport sets DEVICE_NEEDS_RESET (pages before the bad
- * PFN in that request may already have been given back, which harms only
- * the guest that asked).
+ * one that does not (outside RAM, in the PCI hole) is skipped and counted
+ * (bad_pfns). A request is acted on for its first BALLOON_MAX_PFNS PFNs,
+ * the rest are counted (excess_pfns) and ignored, so a huge chain costs no
+ * more than a normal one; either way the request completes. Only a length
+ * that is not a whole number of PFNs breaks the queue: the model returns
+ * an error and the transport sets DEVICE_NEEDS_RESET.
  *
  *   inflate: the page goes back to the host with madvise(MADV_DONTNEED) on
  *            the guest RAM mapping, so the VMM's RSS falls; the guest reads
@@ -51,6 +52,7 @@
 #define BALLOON_PAGE_SIZE   (1u << BALLOON_PAGE_SHIFT)
 #define BALLOON_QUEUE_SIZE  128
 #define BALLOON_CONFIG_SIZE 8 /* le32 num_pages, le32 actual */
+#define BALLOON_MAX_PFNS    1024 /* PFNs acted on per request (why: balloon.c) */
 
 /* Statistics tags (5.5.6.3). */
 enum balloon_stat_tag {
@@ -112,6 +114,8 @@ struct balloon {
 	pthread_mutex_t lock;       /* stats and counters below, read by other threads */
 	struct balloon_stats stats;
 	uint64_t inflated_pages, deflated_pages; /* totals since creation */
+	uint64_t bad_pfns;          /* PFNs ignored: not guest RAM */
+	uint64_t excess_pfns;       /* PFNs ignored: past BALLOON_MAX_PFNS in a request */
 };
 
 extern const struct virtio_device_ops balloon_ops;

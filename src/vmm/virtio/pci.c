@@ -20,6 +20,13 @@ struct virtio_pci_cap {
 
 _Static_assert(sizeof(struct virtio_pci_cap) == 16, "virtio_pci_cap is 16 bytes");
 
+/* struct virtio_pci_cfg_cap: the capability, then pci_cfg_data[4]. */
+#define CFG_CAP_BAR    4
+#define CFG_CAP_OFFSET 8
+#define CFG_CAP_LENGTH 12
+#define CFG_CAP_DATA   16
+#define CFG_CAP_LEN    20
+
 static struct virtio_pci *pci_to_vp(struct pci_dev *d)
 {
 	return d->opaque;
@@ -420,11 +427,83 @@ void virtio_pci_bar_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t le
 	pthread_mutex_unlock(&vp->lock);
 }
 
+/* ---- the PCI configuration access capability (4.1.4.9) --------------------- */
+
+/* Is [off, off + len) inside the structure at [base, base + size)? */
+static bool within(uint32_t off, uint32_t len, uint32_t base, uint32_t size)
+{
+	return off >= base && (uint64_t)off + len <= (uint64_t)base + size;
+}
+
+/*
+ * The BAR range the driver selected with cap.bar, cap.offset and
+ * cap.length, if it is one the window may reach: BAR 0, 1, 2 or 4 bytes,
+ * aligned, inside one of the structures the other capabilities describe
+ * (so never the MSI-X table or PBA). Bus lock held.
+ */
+static bool cfg_window(const struct virtio_pci *vp, uint32_t *off, uint32_t *len)
+{
+	const struct pci_dev *d = &vp->pci;
+	uint32_t o = pci_cfg_get32(d, vp->cfg_cap + CFG_CAP_OFFSET);
+	uint32_t l = pci_cfg_get32(d, vp->cfg_cap + CFG_CAP_LENGTH);
+
+	if (d->cfg[vp->cfg_cap + CFG_CAP_BAR] != VIRTIO_PCI_BAR)
+		return false;
+	if ((l != 1 && l != 2 && l != 4) || o % l)
+		return false;
+	if (!within(o, l, VIRTIO_PCI_COMMON_OFF, VIRTIO_PCI_COMMON_SIZE) &&
+	    !within(o, l, VIRTIO_PCI_ISR_OFF, 1) &&
+	    !within(o, l, VIRTIO_PCI_DEVICE_OFF, vp->ops->config_size) &&
+	    !within(o, l, VIRTIO_PCI_NOTIFY_OFF, VIRTIO_PCI_NOTIFY_MULT * vp->ops->num_queues))
+		return false;
+	*off = o;
+	*len = l;
+	return true;
+}
+
+/* Does the access [off, off + len) touch pci_cfg_data? */
+static bool touches_cfg_data(const struct virtio_pci *vp, uint32_t off, uint32_t len)
+{
+	uint32_t data = vp->cfg_cap + CFG_CAP_DATA;
+
+	return vp->cfg_cap && off < data + 4 && off + len > data;
+}
+
+/* A read of pci_cfg_data is a read of the selected BAR range; anything else reads 0. */
+static void vp_config_read(struct pci_dev *d, uint32_t off, uint8_t *data, uint32_t len)
+{
+	struct virtio_pci *vp = pci_to_vp(d);
+	uint8_t val[4] = { 0 };
+	uint32_t bar_off, bar_len, win = vp->cfg_cap + CFG_CAP_DATA;
+
+	if (!touches_cfg_data(vp, off, len))
+		return;
+	if (cfg_window(vp, &bar_off, &bar_len))
+		virtio_pci_bar_io(vp, bar_off, val, bar_len, false);
+	for (uint32_t i = 0; i < len; i++)
+		if (off + i >= win && off + i < win + 4)
+			data[i] = val[off + i - win];
+}
+
+/* A write of pci_cfg_data writes its first cap.length bytes to the selected BAR range. */
+static void cfg_data_written(struct virtio_pci *vp)
+{
+	uint32_t bar_off, bar_len;
+
+	if (cfg_window(vp, &bar_off, &bar_len))
+		virtio_pci_bar_io(vp, bar_off, vp->pci.cfg + vp->cfg_cap + CFG_CAP_DATA, bar_len,
+				  true);
+}
+
 /* ---- PCI glue ------------------------------------------------------------- */
 
 static void vp_config_write(struct pci_dev *d, uint32_t off, uint32_t len)
 {
-	msix_config_write(&pci_to_vp(d)->msix, off, len);
+	struct virtio_pci *vp = pci_to_vp(d);
+
+	msix_config_write(&vp->msix, off, len);
+	if (touches_cfg_data(vp, off, len))
+		cfg_data_written(vp);
 }
 
 /* BAR 0 moved: move the notify ioeventfds with it (bus lock held). */
@@ -451,9 +530,11 @@ static void vp_bar_moved(struct pci_dev *d, int bar, uint64_t addr, bool mapped)
 
 static const struct pci_dev_ops vp_pci_ops = {
 	.config_write = vp_config_write,
+	.config_read = vp_config_read,
 	.bar_moved = vp_bar_moved,
 };
 
+/* Append a virtio capability; returns its offset in config space, or -ENOSPC. */
 static int add_vcap(struct pci_dev *d, uint8_t type, uint32_t offset, uint32_t length,
 		    uint8_t len, uint32_t multiplier)
 {
@@ -469,6 +550,24 @@ static int add_vcap(struct pci_dev *d, uint8_t type, uint32_t offset, uint32_t l
 	memcpy(d->cfg + at, &cap, sizeof(cap));
 	if (len > sizeof(cap))
 		pci_cfg_put32(d, at + sizeof(cap), multiplier);
+	return at;
+}
+
+/*
+ * The PCI configuration access capability: bar, offset, length and
+ * pci_cfg_data are the driver's to write (checked when used, see
+ * cfg_window()); everything else in it is read-only.
+ */
+static int add_cfg_cap(struct virtio_pci *vp)
+{
+	struct pci_dev *d = &vp->pci;
+	int at = add_vcap(d, VIRTIO_PCI_CAP_PCI_CFG, 0, 0, CFG_CAP_LEN, 0);
+
+	if (at < 0)
+		return at;
+	d->wmask[at + CFG_CAP_BAR] = 0xff;
+	memset(d->wmask + at + CFG_CAP_OFFSET, 0xff, CFG_CAP_LEN - CFG_CAP_OFFSET);
+	vp->cfg_cap = (uint8_t)at;
 	return 0;
 }
 
@@ -499,15 +598,17 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_ops *ops, 
 	if (!rc)
 		rc = add_vcap(d, VIRTIO_PCI_CAP_COMMON_CFG, VIRTIO_PCI_COMMON_OFF,
 			      VIRTIO_PCI_COMMON_SIZE, 16, 0);
-	if (!rc)
+	if (rc >= 0)
 		rc = add_vcap(d, VIRTIO_PCI_CAP_NOTIFY_CFG, VIRTIO_PCI_NOTIFY_OFF,
 			      VIRTIO_PCI_NOTIFY_MULT * ops->num_queues, 20,
 			      VIRTIO_PCI_NOTIFY_MULT);
-	if (!rc)
+	if (rc >= 0)
 		rc = add_vcap(d, VIRTIO_PCI_CAP_ISR_CFG, VIRTIO_PCI_ISR_OFF, 1, 16, 0);
-	if (!rc && ops->config_size)
+	if (rc >= 0 && ops->config_size)
 		rc = add_vcap(d, VIRTIO_PCI_CAP_DEVICE_CFG, VIRTIO_PCI_DEVICE_OFF,
 			      ops->config_size, 16, 0);
+	if (rc >= 0)
+		rc = add_cfg_cap(vp);
 	if (!rc)
 		rc = msix_init(&vp->msix, d, nr_vectors, VIRTIO_PCI_BAR, VIRTIO_PCI_MSIX_TABLE,
 			       VIRTIO_PCI_MSIX_PBA, &host->msix);

@@ -10,6 +10,17 @@
  *   0x4000  MSI-X table (one vector per queue + one for config changes)
  *   0x5000  MSI-X PBA
  *
+ * Capabilities, in list order: common, notify, ISR, device (if the model
+ * has a configuration), PCI configuration access, MSI-X. The last virtio
+ * one (VIRTIO_PCI_CAP_PCI_CFG, 4.1.4.9) is a window for drivers that
+ * cannot map the BAR: the driver writes cap.bar, cap.offset and
+ * cap.length, then a read of pci_cfg_data reads that BAR range and a write
+ * writes it, through the same handlers as MMIO. The window reaches only
+ * the four virtio structures above: BAR 0, a length of 1, 2 or 4, aligned
+ * to it, wholly inside one structure; anything else (another BAR, the
+ * MSI-X table, a range running off a structure or past 2^32) reads as 0
+ * and ignores writes.
+ *
  * Kicks: each queue has an eventfd. The VM binds it to the queue's notify
  * address with KVM_IOEVENTFD (host.ioeventfd), so a driver's notify write
  * never leaves the kernel, and the I/O thread (host.iothread) polls it and
@@ -120,6 +131,7 @@ struct virtio_pci {
 	uint16_t config_vector, queue_select;
 	uint8_t status, config_generation, isr;
 	bool intx_asserted;
+	uint8_t cfg_cap;             /* offset of the PCI configuration access capability */
 	struct virtio_pci_queue q[VIRTIO_MAX_QUEUES];
 };
 
