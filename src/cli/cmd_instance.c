@@ -1,0 +1,617 @@
+/*
+ * cmd_instance.c - yun run, ls, show, start, stop, reboot, rm, logs: the
+ * instance lifecycle over /v1/instances.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../lib/file.h"
+#include "../lib/str.h"
+#include "cli.h"
+#include "table.h"
+
+static const char *const ST_RUNNING[] = {"running", NULL};
+static const char *const ST_RUN_DONE[] = {"running", "stopped", NULL};
+static const char *const ST_STOPPED[] = {"stopped", NULL};
+static const char *const ST_FAILED[] = {"failed", NULL};
+
+/* Print an instance the way the command's caller asked: JSON or "name id". */
+static void print_instance(struct cli *cli, json_t *inst)
+{
+	if (cli->json)
+		cli_print_json(inst);
+	else
+		printf("%s %s\n", jstr(inst, "name") ? jstr(inst, "name") : "-",
+		       jstr(inst, "id") ? jstr(inst, "id") : "-");
+}
+
+/* ---- run ----------------------------------------------------------------------- */
+
+static const char run_usage[] =
+    "usage: yun run [options] IMAGE [-- CMD [ARG...]]\n"
+    "\n"
+    "Creates an instance of IMAGE (a name or an id) and waits until it runs;\n"
+    "prints its name and id. A failed start prints the reason (exit 1).\n"
+    "\n"
+    "  --type container|vm     what to run (default container)\n"
+    "  --flavor F              a size from `yun flavor ls` (default: small)\n"
+    "  --cpus N --memory SIZE  an explicit size instead (SIZE in MiB, or 512M, 2G)\n"
+    "  --disk GIB              disk size with --cpus/--memory\n"
+    "  --net N                 attach to network N\n"
+    "  --name NAME             the instance's name (default: one yund picks)\n"
+    "  --vol V                 attach volume V (repeatable)\n"
+    "  --restart no|on-failure|always   restart policy (default no)\n"
+    "  --user-data FILE        cloud-init user data\n"
+    "  -e, --env K=V           environment variable (repeatable)\n"
+    "  -d, --detach            return once yund accepted it (do not wait)\n"
+    "  --timeout SECS          how long to wait for running (default 300)\n";
+
+enum {
+	OPT_TYPE = OPT_CMD_BASE,
+	OPT_FLAVOR,
+	OPT_CPUS,
+	OPT_MEMORY,
+	OPT_DISK,
+	OPT_NET,
+	OPT_NAME,
+	OPT_VOL,
+	OPT_RESTART,
+	OPT_USER_DATA,
+	OPT_TIMEOUT,
+	OPT_WAIT,
+	OPT_TAIL,
+};
+
+static int add_string(json_t *obj, const char *key, const char *value)
+{
+	return json_object_set_new(obj, key, json_string(value));
+}
+
+static int append_string(json_t *obj, const char *key, const char *value)
+{
+	json_t *arr = json_object_get(obj, key);
+
+	if (!arr) {
+		arr = json_array();
+		if (json_object_set_new(obj, key, arr))
+			return -1;
+	}
+	return json_array_append_new(arr, json_string(value));
+}
+
+int cmd_run(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"type", required_argument, NULL, OPT_TYPE},
+	    {"flavor", required_argument, NULL, OPT_FLAVOR},
+	    {"cpus", required_argument, NULL, OPT_CPUS},
+	    {"memory", required_argument, NULL, OPT_MEMORY},
+	    {"disk", required_argument, NULL, OPT_DISK},
+	    {"net", required_argument, NULL, OPT_NET},
+	    {"name", required_argument, NULL, OPT_NAME},
+	    {"vol", required_argument, NULL, OPT_VOL},
+	    {"restart", required_argument, NULL, OPT_RESTART},
+	    {"user-data", required_argument, NULL, OPT_USER_DATA},
+	    {"env", required_argument, NULL, 'e'},
+	    {"detach", no_argument, NULL, 'd'},
+	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+	    CLI_GLOBAL_OPTIONS};
+	json_t *body = json_object(), *inst = NULL;
+	struct yc_response r = {0};
+	bool first = true, detach = false, has_size = false;
+	uint64_t cpus = 0, disk = 0, timeout = 300;
+	int64_t mem_bytes = 0;
+	const char *flavor = NULL;
+	int opt, rc = EXIT_USAGE;
+
+	cli->usage = run_usage;
+	if (!body)
+		return cli_fail("out of memory");
+	while ((opt = cli_getopt(cli, argc, argv, "e:d", longopts, &first)) != CLI_OPT_END) {
+		switch (opt) {
+		case OPT_TYPE:
+			if (strcmp(optarg, "container") && strcmp(optarg, "vm") &&
+			    strcmp(optarg, "microvm")) {
+				rc = cli_usage_error(cli, "--type %s: must be container or vm",
+						     optarg);
+				goto out;
+			}
+			add_string(body, "type",
+				   !strcmp(optarg, "container") ? "container" : "microvm");
+			break;
+		case OPT_FLAVOR:
+			flavor = optarg;
+			break;
+		case OPT_CPUS:
+			if (cli_parse_uint(cli, "--cpus", optarg, 1, 256, &cpus))
+				goto out;
+			has_size = true;
+			break;
+		case OPT_MEMORY:
+			if (yun_parse_size_mib(optarg, &mem_bytes) || mem_bytes < (16 << 20)) {
+				rc = cli_usage_error(
+				    cli,
+				    "--memory %s: must be a size of at least 16 MiB "
+				    "(a number of MiB, or with K, M or G)",
+				    optarg);
+				goto out;
+			}
+			has_size = true;
+			break;
+		case OPT_DISK:
+			if (cli_parse_uint(cli, "--disk", optarg, 0, 65536, &disk))
+				goto out;
+			json_object_set_new(body, "disk_gib", json_integer((json_int_t)disk));
+			break;
+		case OPT_NET:
+			add_string(body, "network", optarg);
+			break;
+		case OPT_NAME:
+			add_string(body, "name", optarg);
+			break;
+		case OPT_VOL:
+			append_string(body, "volumes", optarg);
+			break;
+		case OPT_RESTART:
+			if (strcmp(optarg, "no") && strcmp(optarg, "on-failure") &&
+			    strcmp(optarg, "always")) {
+				rc = cli_usage_error(
+				    cli, "--restart %s: must be no, on-failure or always", optarg);
+				goto out;
+			}
+			add_string(body, "restart_policy", optarg);
+			break;
+		case OPT_USER_DATA: {
+			struct yun_err err = {0};
+			uint8_t *data;
+			size_t len;
+
+			if (yun_file_read_all("user data", optarg, 65536, &data, &len, &err)) {
+				rc = cli_fail("%s", err.msg);
+				goto out;
+			}
+			json_t *s = json_stringn((const char *)data, len);
+
+			free(data);
+			if (!s) {
+				rc = cli_fail("user data %s: not UTF-8 text", optarg);
+				goto out;
+			}
+			json_object_set_new(body, "user_data", s);
+			break;
+		}
+		case 'e':
+			if (!strchr(optarg, '=') || optarg[0] == '=') {
+				rc = cli_usage_error(cli, "--env %s: must be KEY=VALUE", optarg);
+				goto out;
+			}
+			append_string(body, "env", optarg);
+			break;
+		case 'd':
+			detach = true;
+			break;
+		case OPT_TIMEOUT:
+			if (cli_parse_uint(cli, "--timeout", optarg, 1, 86400, &timeout))
+				goto out;
+			break;
+		default:
+			rc = cli_opt_exit(opt);
+			goto out;
+		}
+	}
+	if (optind >= argc) {
+		rc = cli_usage_error(cli, "which image? (yun image ls)");
+		goto out;
+	}
+	if (flavor && has_size) {
+		rc = cli_usage_error(cli, "--flavor or --cpus/--memory, not both");
+		goto out;
+	}
+	if (has_size && (!cpus || !mem_bytes)) {
+		rc = cli_usage_error(cli, "--cpus and --memory go together");
+		goto out;
+	}
+	if (flavor)
+		add_string(body, "flavor", flavor);
+	if (has_size) {
+		json_object_set_new(body, "vcpus", json_integer((json_int_t)cpus));
+		json_object_set_new(body, "memory_mib", json_integer(mem_bytes >> 20));
+	}
+	add_string(body, "image", argv[optind]);
+	for (int i = optind + 1; i < argc; i++)
+		append_string(body, "command", argv[i]);
+
+	rc = cli_call(cli, "POST", "/v1/instances", body, &r);
+	if (rc)
+		goto out;
+	const char *id = jstr(r.json, "id");
+
+	if (!id) {
+		rc = cli_fail("yund accepted the instance but its answer has no id");
+		goto out;
+	}
+	if (detach) {
+		print_instance(cli, r.json);
+		goto out;
+	}
+	struct cli_wait w = {.collection = "instances",
+			     .ref = id,
+			     .label = "instance",
+			     .want = ST_RUN_DONE,
+			     .fail = ST_FAILED,
+			     .timeout_s = (unsigned)timeout};
+
+	rc = cli_wait(cli, &w, &inst);
+	if (rc)
+		goto out;
+	/* It may have run its command to the end already. */
+	if (!strcmp(jstr(inst, "state"), "stopped") && jint(inst, "exit_status", 0)) {
+		const char *why = jstr(inst, "failure");
+
+		rc = cli_fail("instance %s stopped with status %lld%s%s", id,
+			      (long long)jint(inst, "exit_status", 0), why ? ": " : "",
+			      why ? why : "");
+		goto out;
+	}
+	print_instance(cli, inst);
+out:
+	json_decref(inst);
+	json_decref(body);
+	yc_response_free(&r);
+	return rc;
+}
+
+/* ---- ls, show ---------------------------------------------------------------------- */
+
+static const char ls_usage[] =
+    "usage: yun ls [-q] [--json]\n"
+    "\n"
+    "Lists instances: NAME ID TYPE STATE IMAGE FLAVOR/SIZE IP AGE. A size shows\n"
+    "as vCPUs/memory (2c/512M) when the instance has no flavor.\n"
+    "\n"
+    "  -q, --quiet    names only\n"
+    "  --json         yund's answer as it is\n";
+
+int cmd_ls(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {{"quiet", no_argument, NULL, 'q'},
+						 CLI_GLOBAL_OPTIONS};
+	static const char *const headers[] = {"NAME",	     "ID", "TYPE", "STATE", "IMAGE",
+					      "FLAVOR/SIZE", "IP", "AGE",  NULL};
+	struct yc_response r;
+	struct table t;
+	bool first = true, quiet = false;
+	json_t *items, *inst, *images, *flavors;
+	size_t i;
+	int opt, rc;
+
+	cli->usage = ls_usage;
+	while ((opt = cli_getopt(cli, argc, argv, "q", longopts, &first)) != CLI_OPT_END) {
+		if (opt == 'q')
+			quiet = true;
+		else
+			return cli_opt_exit(opt);
+	}
+	if (optind < argc)
+		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+	rc = cli_call(cli, "GET", "/v1/instances", NULL, &r);
+	if (rc) {
+		yc_response_free(&r);
+		return rc;
+	}
+	if (cli->json) {
+		cli_print_json(r.json);
+		yc_response_free(&r);
+		return EXIT_OK;
+	}
+	items = json_object_get(r.json, "items");
+	if (quiet) {
+		json_array_foreach(items, i, inst) {
+			printf("%s\n", jstr(inst, "name") ? jstr(inst, "name") : jstr(inst, "id"));
+		}
+		yc_response_free(&r);
+		return EXIT_OK;
+	}
+	/* Names for the IMAGE and FLAVOR columns (ids if these fail). */
+	int lrc;
+
+	images = cli_list(cli, "images", true, &lrc);
+	flavors = cli_list(cli, "flavors", true, &lrc);
+	tbl_init(&t, headers);
+	tbl_set_max_width(&t, 4, 24);
+	time_t now = time(NULL);
+
+	json_array_foreach(items, i, inst) {
+		char size[48], mem[16], age[16];
+		const char *flavor = jstr(inst, "flavor");
+		const char *type = jstr(inst, "type");
+
+		if (flavor) {
+			snprintf(size, sizeof(size), "%s", cli_name_of(flavors, flavor));
+		} else {
+			tbl_size_mib((uint64_t)jint(inst, "memory_mib", 0), mem, sizeof(mem));
+			snprintf(size, sizeof(size), "%lldc/%s", (long long)jint(inst, "vcpus", 0),
+				 mem);
+		}
+		const char *cells[] = {
+		    jstr(inst, "name"),
+		    jstr(inst, "id"),
+		    type && !strcmp(type, "microvm") ? "vm" : type,
+		    jstr(inst, "state"),
+		    cli_name_of(images, jstr(inst, "image")),
+		    size,
+		    jstr(inst, "ip"),
+		    tbl_age_since(jstr(inst, "created_at"), now, age, sizeof(age))};
+
+		if (tbl_add_row(&t, cells)) {
+			rc = cli_fail("out of memory");
+			break;
+		}
+	}
+	if (!rc)
+		tbl_print(&t, stdout);
+	tbl_free(&t);
+	json_decref(images);
+	json_decref(flavors);
+	yc_response_free(&r);
+	return rc;
+}
+
+static const char show_usage[] = "usage: yun show [--json] REF\n"
+				 "\n"
+				 "Shows every field of instance REF (a name or an id).\n";
+
+int cmd_show(struct cli *cli, int argc, char **argv)
+{
+	cli->usage = show_usage;
+	return cli_cmd_show(cli, argc, argv, "instances", "instance");
+}
+
+/* ---- start, stop, reboot ------------------------------------------------------------ */
+
+static const char start_usage[] =
+    "usage: yun start [--wait] REF...\n"
+    "\n"
+    "Starts stopped or failed instances (yund's desired state: running).\n"
+    "\n"
+    "  -w, --wait          wait until each one runs\n"
+    "  --timeout SECS      how long --wait waits (default 300)\n";
+
+static const char stop_usage[] =
+    "usage: yun stop [--wait] [-t SECS] REF...\n"
+    "\n"
+    "Stops instances: TERM to their init, KILL after the grace time.\n"
+    "\n"
+    "  -t, --time SECS     grace time before KILL (0..3600; yund's default 10)\n"
+    "  -w, --wait          wait until each one is stopped\n"
+    "  --timeout SECS      how long --wait waits (default 300)\n";
+
+static const char reboot_usage[] = "usage: yun reboot [--wait] REF...\n"
+				   "\n"
+				   "Stops and starts running instances again.\n"
+				   "\n"
+				   "  -w, --wait          wait until each one runs again\n"
+				   "  --timeout SECS      how long --wait waits (default 300)\n";
+
+static int lifecycle(struct cli *cli, int argc, char **argv, const char *action)
+{
+	static const struct option longopts[] = {{"wait", no_argument, NULL, 'w'},
+						 {"time", required_argument, NULL, 't'},
+						 {"timeout", required_argument, NULL, OPT_TIMEOUT},
+						 CLI_GLOBAL_OPTIONS};
+	bool first = true, wait = false, is_stop = !strcmp(action, "stop");
+	uint64_t grace = 0, timeout = 300;
+	bool has_grace = false;
+	int opt, rc = EXIT_OK;
+
+	while ((opt = cli_getopt(cli, argc, argv, is_stop ? "wt:" : "w", longopts, &first)) !=
+	       CLI_OPT_END) {
+		if (opt == 'w') {
+			wait = true;
+		} else if (opt == 't' && is_stop) {
+			if (cli_parse_uint(cli, "--time", optarg, 0, 3600, &grace))
+				return EXIT_USAGE;
+			has_grace = true;
+		} else if (opt == OPT_TIMEOUT) {
+			if (cli_parse_uint(cli, "--timeout", optarg, 1, 86400, &timeout))
+				return EXIT_USAGE;
+		} else if (opt == 't') {
+			return cli_usage_error(cli, "unknown option '--time'");
+		} else {
+			return cli_opt_exit(opt);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error(cli, "which instance?");
+	for (int i = optind; i < argc; i++) {
+		json_t *body = NULL, *inst = NULL;
+		struct yc_response r;
+		char path[256];
+		int one;
+
+		if (has_grace)
+			body = json_pack("{sI}", "timeout", (json_int_t)grace);
+		one = cli_call(cli, "POST",
+			       yc_path(path, sizeof(path), "instances", argv[i], action), body, &r);
+		json_decref(body);
+		if (one == EXIT_UNREACHABLE) {
+			yc_response_free(&r);
+			return one;
+		}
+		if (!one && wait) {
+			struct cli_wait w = {.collection = "instances",
+					     .ref =
+						 jstr(r.json, "id") ? jstr(r.json, "id") : argv[i],
+					     .label = "instance",
+					     .want = is_stop ? ST_STOPPED : ST_RUNNING,
+					     .fail = ST_FAILED,
+					     .timeout_s = (unsigned)timeout};
+
+			/* A reboot is over when a new run (a new init) is up. */
+			if (!strcmp(action, "reboot"))
+				w.old_pid = jint(r.json, "pid", 0);
+			one = cli_wait(cli, &w, &inst);
+		}
+		if (!one)
+			print_instance(cli, inst ? inst : r.json);
+		json_decref(inst);
+		yc_response_free(&r);
+		if (one)
+			rc = one;
+	}
+	return rc;
+}
+
+int cmd_start(struct cli *cli, int argc, char **argv)
+{
+	cli->usage = start_usage;
+	return lifecycle(cli, argc, argv, "start");
+}
+
+int cmd_stop(struct cli *cli, int argc, char **argv)
+{
+	cli->usage = stop_usage;
+	return lifecycle(cli, argc, argv, "stop");
+}
+
+int cmd_reboot(struct cli *cli, int argc, char **argv)
+{
+	cli->usage = reboot_usage;
+	return lifecycle(cli, argc, argv, "reboot");
+}
+
+/* ---- rm --------------------------------------------------------------------------- */
+
+static const char rm_usage[] =
+    "usage: yun rm [-f] [-d] REF...\n"
+    "\n"
+    "Deletes instances and waits until they are gone. A running instance is\n"
+    "refused unless -f (yund then stops it first).\n"
+    "\n"
+    "  -f, --force     delete running instances too\n"
+    "  -d, --detach    return once yund accepted the deletion\n"
+    "  --timeout SECS  how long to wait (default 300)\n";
+
+static bool is_active(const char *state)
+{
+	return state && (!strcmp(state, "running") || !strcmp(state, "starting") ||
+			 !strcmp(state, "creating") || !strcmp(state, "stopping"));
+}
+
+int cmd_rm(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {{"force", no_argument, NULL, 'f'},
+						 {"detach", no_argument, NULL, 'd'},
+						 {"timeout", required_argument, NULL, OPT_TIMEOUT},
+						 CLI_GLOBAL_OPTIONS};
+	bool first = true, force = false, detach = false;
+	uint64_t timeout = 300;
+	int opt, rc = EXIT_OK;
+
+	cli->usage = rm_usage;
+	while ((opt = cli_getopt(cli, argc, argv, "fd", longopts, &first)) != CLI_OPT_END) {
+		if (opt == 'f')
+			force = true;
+		else if (opt == 'd')
+			detach = true;
+		else if (opt == OPT_TIMEOUT) {
+			if (cli_parse_uint(cli, "--timeout", optarg, 1, 86400, &timeout))
+				return EXIT_USAGE;
+		} else
+			return cli_opt_exit(opt);
+	}
+	if (optind >= argc)
+		return cli_usage_error(cli, "which instance?");
+	for (int i = optind; i < argc; i++) {
+		struct yc_response r;
+		char path[256];
+		int one;
+
+		yc_path(path, sizeof(path), "instances", argv[i], NULL);
+		if (!force) {
+			one = cli_call(cli, "GET", path, NULL, &r);
+			if (!one && is_active(jstr(r.json, "state")) &&
+			    strcmp(jstr(r.json, "desired") ? jstr(r.json, "desired") : "",
+				   "stopped")) {
+				one = cli_fail("instance %s is %s: stop it first, or rm -f",
+					       argv[i], jstr(r.json, "state"));
+			}
+			yc_response_free(&r);
+			if (one) {
+				if (one == EXIT_UNREACHABLE)
+					return one;
+				rc = one;
+				continue;
+			}
+		}
+		one = cli_call(cli, "DELETE", path, NULL, &r);
+		if (!one && !detach) {
+			struct cli_wait w = {.collection = "instances",
+					     .ref =
+						 jstr(r.json, "id") ? jstr(r.json, "id") : argv[i],
+					     .label = "instance",
+					     .fail = ST_FAILED,
+					     .want_gone = true,
+					     .timeout_s = (unsigned)timeout};
+
+			one = cli_wait(cli, &w, NULL);
+		}
+		if (!one) {
+			if (cli->json)
+				cli_print_json(r.json);
+			else
+				printf("%s\n", argv[i]);
+		}
+		yc_response_free(&r);
+		if (one == EXIT_UNREACHABLE)
+			return one;
+		if (one)
+			rc = one;
+	}
+	return rc;
+}
+
+/* ---- logs ---------------------------------------------------------------------------- */
+
+static const char logs_usage[] =
+    "usage: yun logs [--tail N] REF\n"
+    "\n"
+    "Prints the instance's console log (its init's output, every run; yund\n"
+    "keeps the last 1 MiB).\n"
+    "\n"
+    "  -n, --tail N    only the last N lines\n";
+
+int cmd_logs(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {{"tail", required_argument, NULL, 'n'},
+						 CLI_GLOBAL_OPTIONS};
+	struct yc_response r;
+	char path[300];
+	bool first = true;
+	uint64_t tail = 0;
+	int opt, rc;
+
+	cli->usage = logs_usage;
+	while ((opt = cli_getopt(cli, argc, argv, "n:", longopts, &first)) != CLI_OPT_END) {
+		if (opt == 'n') {
+			if (cli_parse_uint(cli, "--tail", optarg, 1, 100000, &tail))
+				return EXIT_USAGE;
+		} else {
+			return cli_opt_exit(opt);
+		}
+	}
+	if (optind + 1 != argc)
+		return cli_usage_error(cli, optind >= argc ? "which instance?"
+							   : "one instance at a time");
+	yc_path(path, sizeof(path) - 32, "instances", argv[optind], "logs");
+	if (tail)
+		snprintf(path + strlen(path), 32, "?tail=%llu", (unsigned long long)tail);
+	rc = cli_call(cli, "GET", path, NULL, &r);
+	if (!rc && r.len && fwrite(r.body, 1, r.len, stdout) != r.len)
+		rc = cli_fail("writing the log failed");
+	yc_response_free(&r);
+	return rc;
+}

@@ -1,0 +1,124 @@
+/* v1_images.c - /v1/images: build or import container images. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../compute/reconcile.h"
+#include "../core/notify.h"
+#include "../core/render.h"
+#include "../image/image.h"
+#include "../store/store.h"
+#include "../yund.h"
+#include "body.h"
+#include "v1.h"
+
+void v1_images_list(struct api_req *req, struct api_reply *rep)
+{
+	struct store *s = req->y->store;
+	struct yun_err err = {0};
+	struct st_image *v;
+	size_t n;
+	json_t *items;
+
+	if (s->ops->image_list(s, &v, &n, &err) < 0) {
+		api_reply_err(rep, &err);
+		return;
+	}
+	items = json_array();
+	for (size_t i = 0; i < n && items; i++)
+		json_array_append_new(items, render_image(&v[i]));
+	st_images_free(v, n);
+	api_reply_json(rep, 200, render_list(items));
+}
+
+void v1_image_get(struct api_req *req, struct api_reply *rep)
+{
+	struct store *s = req->y->store;
+	struct yun_err err = {0};
+	struct st_image img;
+
+	if (s->ops->image_get(s, req->params[0], &img, &err) < 0) {
+		api_reply_err(rep, &err);
+		return;
+	}
+	api_reply_json(rep, 200, render_image(&img));
+	st_image_clear(&img);
+}
+
+void v1_image_create(struct api_req *req, struct api_reply *rep)
+{
+	static const struct body_field fields[] = {
+	    {"name", BODY_STRING, true, 0, 0, 0},
+	    {"type", BODY_STRING, false, 0, 16, 0},
+	    {"build", BODY_STRING, false, 0, 64, 0},
+	    {"import", BODY_STRING, false, 1, PATH_MAX - 1, 0},
+	};
+	struct store *s = req->y->store;
+	struct yun_err err = {0};
+	struct st_image img = {0};
+	const char *type, *build, *import;
+	json_t *b = NULL;
+
+	if (body_parse(req->body, req->body_len, false, &b, &err) < 0 ||
+	    body_check(b, fields, sizeof(fields) / sizeof(fields[0]), &err) < 0 ||
+	    obj_check_name("image", body_str(b, "name", ""), &err) < 0)
+		goto fail;
+	type = body_str(b, "type", "container");
+	build = body_str(b, "build", NULL);
+	import = body_str(b, "import", NULL);
+	if (!strcmp(type, "microvm")) {
+		yun_err_set(&err, ENOTSUP, "microvm images: not yet supported");
+		goto fail;
+	}
+	if (strcmp(type, "container")) {
+		yun_err_set(&err, ERANGE, "field type: \"%s\": must be container or microvm", type);
+		goto fail;
+	}
+	if (!build == !import) {
+		yun_err_set(&err, EINVAL, "fields build and import: give exactly one");
+		goto fail;
+	}
+	if (build && img_check_build_kind(build, &err) < 0)
+		goto fail;
+	if (import && img_check_import_dir(import, &err) < 0)
+		goto fail;
+
+	obj_new_id("img", img.m.id);
+	snprintf(img.m.name, sizeof(img.m.name), "%s", body_str(b, "name", ""));
+	snprintf(img.m.project, sizeof(img.m.project), OBJ_PROJECT_DEFAULT);
+	obj_now(img.m.created_at);
+	memcpy(img.m.updated_at, img.m.created_at, sizeof(img.m.updated_at));
+	snprintf(img.type, sizeof(img.type), "%s", type);
+	snprintf(img.state, sizeof(img.state), "building");
+	snprintf(img.source, sizeof(img.source), "%s:%s", build ? "build" : "import",
+		 build ? build : import);
+	json_decref(b);
+	b = NULL;
+	if (s->ops->image_create(s, &img, &err) < 0)
+		goto fail;
+	notify_image(req->y, "created", &img);
+	rec_kick(req->y->rec);
+	api_reply_json(rep, 202, render_image(&img));
+	return;
+fail:
+	json_decref(b);
+	api_reply_err(rep, &err);
+}
+
+void v1_image_delete(struct api_req *req, struct api_reply *rep)
+{
+	struct store *s = req->y->store;
+	struct yun_err err = {0};
+	struct st_image img;
+
+	if (s->ops->image_delete(s, req->params[0], &img, &err) < 0) {
+		api_reply_err(rep, &err);
+		return;
+	}
+	notify_image(req->y, "deleted", &img);
+	st_image_clear(&img);
+	/* The files go with the loop's next sweep (nothing refers to them now). */
+	rec_kick(req->y->rec);
+	rep->status = 204;
+}

@@ -1,0 +1,45 @@
+/*
+ * image.h - the local image store: <root>/images/<id>/ holds a
+ * scripts/mkimage image (manifest.json + rootfs/).
+ *
+ * An image row starts in state "building"; the reconcile loop runs one
+ * job per such image in <root>/images/.tmp-<id>/ (scripts/mkimage KIND,
+ * or cp -a of an import directory, output in .tmp-<id>/log), renames the
+ * result to <root>/images/<id> (atomic: the image is whole or absent),
+ * reads its manifest and marks it "available" (or "failed" with the
+ * job's last line). A job dies with the loop's thread (yund's exit); at
+ * the next start a building image either has its directory already
+ * (finished before the crash: marked available) or is built again from
+ * scratch. Directories of deleted images are swept.
+ */
+#ifndef YUND_IMAGE_IMAGE_H
+#define YUND_IMAGE_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../../lib/err.h"
+
+struct yund;
+
+/* For the API: "busybox" or "debian" (ERANGE otherwise). */
+int img_check_build_kind(const char *kind, struct yun_err *err);
+
+/* For the API: an absolute path to a directory with manifest.json and rootfs/ (ERANGE). */
+int img_check_import_dir(const char *dir, struct yun_err *err);
+
+void img_dir(const struct yund *y, const char *id, char *buf, size_t len);
+
+struct img_jobs;
+
+struct img_jobs *img_jobs_new(void);
+/* Kill the jobs still running (their images are rebuilt at the next start). */
+void img_jobs_free(struct img_jobs *j);
+
+/* One pass: start, finish and record image jobs. *busy: one is running. */
+void img_reconcile(struct yund *y, struct img_jobs *j, bool *busy);
+
+/* Remove image directories that belong to no image row. */
+void img_sweep(struct yund *y, struct img_jobs *j);
+
+#endif
