@@ -61,18 +61,8 @@ disk_bytes=$((disk_mib * 1024 * 1024))
 # How long to let a guest that printed YUNLINUX DONE power itself off.
 done_grace_s=20
 
-passed=0
-failed=0
-skipped=0
-todo=0
-
-ok() { echo "ok - $*"; passed=$((passed + 1)); }
-not_ok() { echo "not ok - $*"; failed=$((failed + 1)); }
-skip() { echo "ok - # SKIP $*"; skipped=$((skipped + 1)); }
-todo() { echo "ok - $1 # TODO $2"; todo=$((todo + 1)); }
-note() { sed 's/^/# /'; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+# shellcheck source=tests/e2e/linux_lib.sh
+. "$repo/tests/e2e/linux_lib.sh"
 
 tap=""
 tap_made=0
@@ -94,12 +84,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-finish() {
-	echo "$passed passed, $failed failed, $skipped skipped, $todo todo"
-	[ "$failed" -eq 0 ]
-	exit
-}
-
 expect=${LINUX_VIRTIO_EXPECT:-auto}
 if [ "$expect" = auto ]; then
 	if [ -d /sys/module/kvm_pvm ]; then expect=banner; else expect=devices; fi
@@ -112,16 +96,7 @@ banner | devices) ;;
 	;;
 esac
 
-build=${YUN_BUILD_DIR:-}
-if [ -z "$build" ]; then
-	for b in build build-lnx build-bench build-dev; do
-		if [ -x "$repo/$b/src/vmm/yun-vmm" ]; then
-			build=$repo/$b
-			break
-		fi
-	done
-fi
-yun=${build:+$build/src/vmm/yun-vmm}
+find_yun_vmm
 
 logdir=${LINUX_VIRTIO_LOGDIR:-$(mktemp -d /tmp/yun-linux-virtio.XXXXXX)}
 mkdir -p "$logdir"
@@ -135,17 +110,7 @@ if ! command -v ip >/dev/null; then
 	finish
 fi
 
-if [ -n "${LINUX_VIRTIO_VMLINUZ:-}" ]; then
-	vmlinuz=$LINUX_VIRTIO_VMLINUZ
-elif ! vmlinuz=$("$repo/scripts/linux-kernel" 2>"$logdir/fetch.err"); then
-	not_ok "fetch the Debian cloud kernel (scripts/linux-kernel)"
-	note <"$logdir/fetch.err"
-	finish
-fi
-if [ ! -r "$vmlinuz" ]; then
-	not_ok "kernel $vmlinuz is not readable"
-	finish
-fi
+linux_vmlinuz "${LINUX_VIRTIO_VMLINUZ:-}" || finish
 
 if [ -n "${LINUX_VIRTIO_INITRD:-}" ]; then
 	initrd=$LINUX_VIRTIO_INITRD
@@ -195,122 +160,13 @@ echo "# devices: rng, blk ${disk_mib} MiB ($disk), net on TAP $tap, MAC $mac"
 echo "# expect: $expect$([ "$expect" = banner ] && echo " (PVM-backed KVM: guest kernel code is emulated)")"
 echo "# timeout: ${timeout_s}s per VMM, logs: $logdir"
 
-# True when the VMM has said on stderr that KVM stopped the guest: yun-vmm
-# exits then, but QEMU only pauses the VM and would sit there until killed.
-kvm_failed() {
-	grep -q "KVM internal error\|emulation failure" "$1" 2>/dev/null
-}
-
-# boot LOG -- ARGV...: start ARGV and watch the serial LOG until the VMM
-# exits, KVM stops the guest, /init prints YUNLINUX DONE (then up to
-# done_grace_s for the power-off) or timeout_s runs out.
-# Sets: r_banner, r_yun (seconds to the first YUNLINUX line), r_done (to
-# YUNLINUX DONE), r_first, r_last (first and last serial output), all "" when
-# not seen; r_status (exit status, "killed" or "paused"), r_kvm_error,
-# r_elapsed.
+# boot LOG -- ARGV...: run ARGV until it exits, KVM stops the guest, /init
+# prints YUNLINUX DONE (then up to done_grace_s for the power-off) or
+# timeout_s runs out (linux_lib.sh's watch_vm; r_stop is YUNLINUX DONE).
 boot() {
-	local log=$1 pid t0 t stop_at size last_size=0 i
+	local log=$1
 	shift 2
-	: >"$log"
-	t0=$(now)
-	"$@" </dev/null >"$log.out" 2>"$log.err" &
-	pid=$!
-	vmm_pid=$pid
-	r_banner=""
-	r_yun=""
-	r_done=""
-	r_first=""
-	r_last=""
-	r_status=killed
-	r_kvm_error=0
-	stop_at=$(awk -v a="$t0" -v b="$timeout_s" 'BEGIN { printf "%.3f", a + b }')
-	while :; do
-		t=$(now)
-		size=$(stat -c %s "$log" 2>/dev/null || echo 0)
-		if [ "$size" -gt "$last_size" ]; then
-			last_size=$size
-			r_last=$(elapsed "$t0" "$t")
-			[ -n "$r_first" ] || r_first=$r_last
-			if [ -z "$r_banner" ] && grep -q "Linux version" "$log"; then
-				r_banner=$r_last
-			fi
-			if [ -z "$r_yun" ] && grep -qa "^YUNLINUX " "$log"; then
-				r_yun=$r_last
-			fi
-			if [ -z "$r_done" ] && grep -qa "^YUNLINUX DONE" "$log"; then
-				r_done=$r_last
-				stop_at=$(awk -v a="$t" -v b="$done_grace_s" 'BEGIN { printf "%.3f", a + b }')
-			fi
-		fi
-		if ! kill -0 "$pid" 2>/dev/null; then
-			wait "$pid"
-			r_status=$?
-			break
-		fi
-		if kvm_failed "$log.err"; then
-			r_kvm_error=1
-			for i in 1 2 3 4 5 6 7 8 9 10; do
-				kill -0 "$pid" 2>/dev/null || break
-				sleep 0.1
-			done
-			if kill -0 "$pid" 2>/dev/null; then
-				kill -KILL "$pid" 2>/dev/null
-				wait "$pid" 2>/dev/null
-				r_status=paused
-			else
-				wait "$pid"
-				r_status=$?
-			fi
-			break
-		fi
-		if awk -v t="$t" -v s="$stop_at" 'BEGIN { exit !(t >= s) }'; then
-			kill -KILL "$pid" 2>/dev/null
-			wait "$pid" 2>/dev/null
-			break
-		fi
-		sleep 0.2
-	done
-	vmm_pid=""
-	kvm_failed "$log.err" && r_kvm_error=1
-	# Output written between the last poll and the exit still counts.
-	t=$(now)
-	[ -n "$r_banner" ] || ! grep -q "Linux version" "$log" || r_banner=$(elapsed "$t0" "$t")
-	[ -n "$r_yun" ] || ! grep -qa "^YUNLINUX " "$log" || r_yun=$(elapsed "$t0" "$t")
-	[ -n "$r_done" ] || ! grep -qa "^YUNLINUX DONE" "$log" || r_done=$(elapsed "$t0" "$t")
-	r_elapsed=$(elapsed "$t0" "$t")
-}
-
-# The instruction KVM could not emulate: yun-vmm prints its bytes
-# ("instruction bytes cc 90 ..."); QEMU prints the raw words of
-# kvm_run.emulation_failure: flags, then insn_size and insn_bytes packed
-# little-endian from the second word on.
-failed_insn() {
-	local words w i n=0 size out=""
-	local -a b=()
-	out=$(sed -n 's/.*instruction bytes \([0-9a-f][0-9a-f ]*\).*/\1/p' "$1" | head -n 1)
-	if [ -n "$out" ]; then
-		echo "${out% }"
-		return 0
-	fi
-	words=$(sed -n 's/.*emulation failure[^,]*), data \(.*\)/\1/p' "$1" | head -n 1)
-	if [ -z "$words" ]; then # QEMU: "extra data[N]: 0x..."
-		words=$(sed -n 's/^extra data\[[0-9]*\]: \(0x\)\{0,1\}//p' "$1" | head -n 3 | tr '\n' ' ')
-	fi
-	# shellcheck disable=SC2086 # split the words on purpose
-	set -- $words
-	[ $# -ge 3 ] || return 0
-	((0x$1 & 1)) || return 0
-	for w in "$2" "$3"; do
-		for ((i = 0; i < 8; i++)); do
-			b[n++]=$(((0x$w >> (8 * i)) & 0xff))
-		done
-	done
-	size=${b[0]}
-	((size > 15)) && size=15
-	for ((i = 1; i <= size; i++)); do
-		out+=$(printf ' %02x' "${b[i]}")
-	done
-	echo "${out# }"
+	watch_vm "$log" "^YUNLINUX DONE" "$done_grace_s" -- "$@"
 }
 
 # The YUNLINUX lines of a log, carriage returns dropped.
@@ -359,8 +215,8 @@ report() {
 	fi
 	insn=$(failed_insn "$log.err")
 	n=$(yun_lines "$log" | wc -l)
-	if [ -n "$r_done" ]; then
-		echo "# $name: first YUNLINUX line at ${r_yun}s, YUNLINUX DONE at ${r_done}s"
+	if [ -n "$r_stop" ]; then
+		echo "# $name: YUNLINUX DONE at ${r_stop}s"
 		yun_lines "$log" | note
 		check_devices "$name" "$log"
 	elif [ "$expect" = banner ]; then
@@ -380,24 +236,7 @@ report() {
 		not_ok "$name: /init did not reach YUNLINUX DONE ($n YUNLINUX lines)"
 		[ "$n" -eq 0 ] || yun_lines "$log" | note
 	fi
-	case $r_status in
-	killed) echo "# $name: still running after ${r_elapsed}s; killed" ;;
-	paused) echo "# $name: KVM stopped the guest and the VMM paused; killed after ${r_elapsed}s" ;;
-	*)
-		if [ "$r_kvm_error" = 1 ]; then
-			echo "# $name: KVM stopped the guest; the VMM exited with status $r_status after ${r_elapsed}s"
-		else
-			echo "# $name: exited with status $r_status after ${r_elapsed}s"
-		fi
-		;;
-	esac
-	echo "# $name: $(wc -l <"$log") serial lines, the first at ${r_first:-?}s, the last at ${r_last:-?}s:"
-	tail -n 6 "$log" | tr -d '\r' | note
-	[ -z "$insn" ] || echo "# $name: KVM could not emulate the instruction at RIP; bytes: $insn"
-	if [ -s "$log.err" ]; then
-		echo "# $name: stderr (first lines):"
-		head -n 4 "$log.err" | note
-	fi
+	report_run "$name" "$log"
 }
 
 yun_banner=""
