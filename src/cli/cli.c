@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../lib/file.h"
+#include "kind.h"
 
 /* ---- options --------------------------------------------------------------- */
 
@@ -387,8 +388,8 @@ int cli_wait(struct cli *cli, const struct cli_wait *w, json_t **last)
 
 /* ---- sub-commands and show ------------------------------------------------------ */
 
-int cli_dispatch_sub(struct cli *cli, const char *group, const struct cli_sub *subs, int argc,
-		     char **argv)
+int cli_dispatch_sub(struct cli *cli, const char *group, const struct kind *kind,
+		     const struct cli_sub *subs, int argc, char **argv)
 {
 	static char cmd[64];
 	const char *name = argc > 1 ? argv[1] : NULL;
@@ -410,7 +411,15 @@ int cli_dispatch_sub(struct cli *cli, const char *group, const struct cli_sub *s
 		if (!strcmp(s->name, name)) {
 			snprintf(cmd, sizeof(cmd), "%s %s", group, s->name);
 			cli->cmd = cmd;
-			return s->fn(cli, argc - 1, argv + 1);
+			if (s->fn)
+				return s->fn(cli, argc - 1, argv + 1);
+			if (kind && !strcmp(s->name, "ls"))
+				return kind_ls(cli, kind, argc - 1, argv + 1);
+			if (kind && !strcmp(s->name, "show"))
+				return kind_show(cli, kind, argc - 1, argv + 1);
+			if (kind && !strcmp(s->name, "rm"))
+				return kind_rm(cli, kind, argc - 1, argv + 1);
+			break;
 		}
 	}
 	cli->cmd = group;
@@ -476,74 +485,13 @@ void cli_show_object(json_t *obj)
 	}
 }
 
-int cli_cmd_show(struct cli *cli, int argc, char **argv, const char *collection, const char *what)
+void cli_print_obj(struct cli *cli, json_t *obj, const char *fallback)
 {
-	static const struct option longopts[] = {CLI_GLOBAL_OPTIONS};
-	struct yc_response r;
-	char path[256];
-	bool first = true;
-	int opt, rc;
-
-	while ((opt = cli_getopt(cli, argc, argv, "", longopts, &first)) != CLI_OPT_END)
-		return cli_opt_exit(opt);
-	if (optind >= argc)
-		return cli_usage_error(cli, "which %s?", what);
-	if (optind + 1 < argc)
-		return cli_usage_error(cli, "one %s at a time", what);
-	rc = cli_call(cli, "GET", yc_path(path, sizeof(path), collection, argv[optind], NULL), NULL,
-		      &r);
-	if (!rc) {
-		if (cli->json)
-			cli_print_json(r.json);
-		else
-			cli_show_object(r.json);
-	}
-	yc_response_free(&r);
-	return rc;
-}
-
-int cli_cmd_rm(struct cli *cli, int argc, char **argv, const char *collection, const char *what,
-	       bool async)
-{
-	static const struct option longopts[] = {{"detach", no_argument, NULL, 'd'},
-						 CLI_GLOBAL_OPTIONS};
-	static const char *const failed[] = {"failed", NULL};
-	bool first = true, detach = false;
-	int opt, rc = EXIT_OK;
-
-	while ((opt = cli_getopt(cli, argc, argv, "d", longopts, &first)) != CLI_OPT_END) {
-		if (opt == 'd')
-			detach = true;
-		else
-			return cli_opt_exit(opt);
-	}
-	if (optind >= argc)
-		return cli_usage_error(cli, "which %s?", what);
-	for (int i = optind; i < argc; i++) {
-		struct yc_response r;
-		char path[256];
-		int one =
-		    cli_call(cli, "DELETE", yc_path(path, sizeof(path), collection, argv[i], NULL),
-			     NULL, &r);
-
-		if (!one && async && !detach && r.status == 202) {
-			struct cli_wait w = {.collection = collection,
-					     .ref =
-						 jstr(r.json, "id") ? jstr(r.json, "id") : argv[i],
-					     .label = what,
-					     .fail = failed,
-					     .want_gone = true,
-					     .timeout_s = 300};
-
-			one = cli_wait(cli, &w, NULL);
-		}
-		if (!one)
-			printf("%s\n", argv[i]);
-		yc_response_free(&r);
-		if (one == EXIT_UNREACHABLE)
-			return one;
-		if (one)
-			rc = one;
-	}
-	return rc;
+	if (cli->json)
+		cli_print_json(obj ? obj : json_null());
+	else if (jstr(obj, "id") || !fallback)
+		printf("%s %s\n", jstr(obj, "name") ? jstr(obj, "name") : "-",
+		       jstr(obj, "id") ? jstr(obj, "id") : "-");
+	else
+		printf("%s\n", fallback);
 }

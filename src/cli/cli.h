@@ -193,15 +193,17 @@ int cmd_down(struct cli *cli, int argc, char **argv);
 
 /*
  * A command group's sub-commands ("image build", "image ls"): dispatch
- * argv[1] through the table; "ls" is also "list", "rm" also "delete".
+ * argv[1] through the table; "ls" is also "list", "rm" also "delete". An
+ * entry without fn is the kind's generic ls, show or rm (kind.h).
  */
+struct kind;
 struct cli_sub {
 	const char *name;
 	cli_cmd_fn fn;
 	const char *help; /* one line for the group's --help */
 };
-int cli_dispatch_sub(struct cli *cli, const char *group, const struct cli_sub *subs, int argc,
-		     char **argv);
+int cli_dispatch_sub(struct cli *cli, const char *group, const struct kind *kind,
+		     const struct cli_sub *subs, int argc, char **argv);
 
 /*
  * Generic object display for `show`: one "key  value" line per field in
@@ -211,13 +213,10 @@ int cli_dispatch_sub(struct cli *cli, const char *group, const struct cli_sub *s
 void cli_show_object(json_t *obj);
 
 /*
- * The `show REF` and `rm REF...` of every group, over /v1/<collection>;
- * `what` names the kind in messages ("image"). cli->usage is the caller's.
- * With async, a deletion is followed until the object is gone (202 then
- * 404) unless -d/--detach is given.
+ * What a command that made or changed an object prints: its JSON with
+ * --json, else "NAME ID" ("-" for a missing name), or fallback when the
+ * answer has no id.
  */
-int cli_cmd_show(struct cli *cli, int argc, char **argv, const char *collection, const char *what);
-int cli_cmd_rm(struct cli *cli, int argc, char **argv, const char *collection, const char *what,
-	       bool async);
+void cli_print_obj(struct cli *cli, json_t *obj, const char *fallback);
 
 #endif

@@ -486,7 +486,8 @@ static size_t upgrade_write(char *p, size_t size, size_t nmemb, void *arg)
 
 	if (!u->upgraded)
 		return buf_add(&u->errbody, p, n) ? 0 : n;
-	if (write_all(u->st->out_fd, p, n)) {
+	if (u->st->on_output ? u->st->on_output(u->st->arg, p, n) < 0
+			     : write_all(u->st->out_fd, p, n) != 0) {
 		u->out_failed = true;
 		return 0;
 	}

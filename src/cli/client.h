@@ -91,6 +91,8 @@ enum yc_result yc_events(struct yc_client *c, const char *path, sse_event_fn fn,
  *   At the end of in_fd (read returns 0) the sending side is shut down
  *   when half_close is set (exec: the command sees the end of its input);
  *   either way the server's output is still copied to the end.
+ *   on_output (optional) takes the server's bytes instead of out_fd (a
+ *   framed stream, exec); it returns 0, or -1 to fail the session.
  * *detached is true when filter_in ended it. An answer other than 101 is
  * YC_ERROR with the server's message.
  */
@@ -99,6 +101,7 @@ struct yc_stream {
 	int out_fd;
 	void (*on_open)(void *arg); /* optional: the server switched (101) */
 	ssize_t (*filter_in)(void *arg, char *buf, size_t len);
+	int (*on_output)(void *arg, const char *buf, size_t len);
 	void *arg;
 	bool half_close;
 	bool detached;

@@ -1,5 +1,6 @@
 /*
- * cmd_image.c - yun image build|import|ls|show|rm over /v1/images.
+ * cmd_image.c - yun image build|import over /v1/images, and the image kind
+ * (its ls/show/rm columns and texts; kind.c does the rest).
  *
  * Builds and imports happen in yund (202, state building); the command
  * follows the image to available or failed with a spinner on a terminal.
@@ -17,53 +18,61 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
-#include "table.h"
+#include "kind.h"
 
 extern char **environ;
-
-static const char *const ST_AVAILABLE[] = {"available", NULL};
-static const char *const ST_FAILED[] = {"failed", NULL};
 
 enum { OPT_NAME = OPT_CMD_BASE, OPT_TIMEOUT };
 
 /* POST the image, then follow it (unless detached) and print it. */
 static int create_image(struct cli *cli, json_t *body, bool detach, unsigned timeout)
 {
-	struct yc_response r;
-	json_t *img = NULL;
-	int rc;
+	json_t *img;
+	int rc = kind_create(cli, &kind_image, body, detach, timeout, &img);
 
-	rc = cli_call(cli, "POST", "/v1/images", body, &r);
-	if (rc) {
-		yc_response_free(&r);
-		return rc;
-	}
-	if (!detach && jstr(r.json, "id")) {
-		struct cli_wait w = {.collection = "images",
-				     .ref = jstr(r.json, "id"),
-				     .label = "image",
-				     .want = ST_AVAILABLE,
-				     .fail = ST_FAILED,
-				     .timeout_s = timeout};
-
-		rc = cli_wait(cli, &w, &img);
-	}
-	if (!rc) {
-		json_t *show = img ? img : r.json;
-
-		if (cli->json)
-			cli_print_json(show);
-		else
-			printf("%s %s\n", jstr(show, "name") ? jstr(show, "name") : "-",
-			       jstr(show, "id") ? jstr(show, "id") : "-");
-	}
+	if (!rc)
+		cli_print_obj(cli, img, NULL);
 	json_decref(img);
-	yc_response_free(&r);
 	return rc;
+}
+
+/* The options build and import share; false with *rc set: return it. */
+struct create_opts {
+	const char *name;
+	bool detach;
+	uint64_t timeout;
+};
+
+static bool parse_create_opts(struct cli *cli, int argc, char **argv, struct create_opts *o,
+			      int *rc)
+{
+	static const struct option longopts[] = {{"name", required_argument, NULL, OPT_NAME},
+						 {"detach", no_argument, NULL, 'd'},
+						 {"timeout", required_argument, NULL, OPT_TIMEOUT},
+						 CLI_GLOBAL_OPTIONS};
+	bool first = true;
+	int opt;
+
+	*o = (struct create_opts){.timeout = 1800};
+	while ((opt = cli_getopt(cli, argc, argv, "d", longopts, &first)) != CLI_OPT_END) {
+		if (opt == OPT_NAME) {
+			o->name = optarg;
+		} else if (opt == 'd') {
+			o->detach = true;
+		} else if (opt == OPT_TIMEOUT) {
+			if (cli_parse_uint(cli, "--timeout", optarg, 1, 86400, &o->timeout)) {
+				*rc = EXIT_USAGE;
+				return false;
+			}
+		} else {
+			*rc = cli_opt_exit(opt);
+			return false;
+		}
+	}
+	return true;
 }
 
 static const char build_usage[] =
@@ -78,39 +87,24 @@ static const char build_usage[] =
 
 static int image_build(struct cli *cli, int argc, char **argv)
 {
-	static const struct option longopts[] = {{"name", required_argument, NULL, OPT_NAME},
-						 {"detach", no_argument, NULL, 'd'},
-						 {"timeout", required_argument, NULL, OPT_TIMEOUT},
-						 CLI_GLOBAL_OPTIONS};
-	const char *name = NULL;
-	bool first = true, detach = false;
-	uint64_t timeout = 1800;
+	struct create_opts o;
 	json_t *body;
-	int opt, rc;
+	int rc;
 
 	cli->usage = build_usage;
-	while ((opt = cli_getopt(cli, argc, argv, "d", longopts, &first)) != CLI_OPT_END) {
-		if (opt == OPT_NAME)
-			name = optarg;
-		else if (opt == 'd')
-			detach = true;
-		else if (opt == OPT_TIMEOUT) {
-			if (cli_parse_uint(cli, "--timeout", optarg, 1, 86400, &timeout))
-				return EXIT_USAGE;
-		} else
-			return cli_opt_exit(opt);
-	}
+	if (!parse_create_opts(cli, argc, argv, &o, &rc))
+		return rc;
 	if (optind + 1 != argc)
 		return cli_usage_error(cli, "which kind? busybox or debian");
 	const char *kind = argv[optind];
 
 	if (strcmp(kind, "busybox") && strcmp(kind, "debian"))
 		return cli_usage_error(cli, "'%s': the kinds are busybox and debian", kind);
-	body =
-	    json_pack("{ssssss}", "name", name ? name : kind, "type", "container", "build", kind);
+	body = json_pack("{ssssss}", "name", o.name ? o.name : kind, "type", "container", "build",
+			 kind);
 	if (!body)
 		return cli_fail("out of memory");
-	rc = create_image(cli, body, detach, (unsigned)timeout);
+	rc = create_image(cli, body, o.detach, (unsigned)o.timeout);
 	json_decref(body);
 	return rc;
 }
@@ -219,30 +213,15 @@ static const char import_usage[] =
 
 static int image_import(struct cli *cli, int argc, char **argv)
 {
-	static const struct option longopts[] = {{"name", required_argument, NULL, OPT_NAME},
-						 {"detach", no_argument, NULL, 'd'},
-						 {"timeout", required_argument, NULL, OPT_TIMEOUT},
-						 CLI_GLOBAL_OPTIONS};
 	char name[NAME_MAX + 1], dir[PATH_MAX], tmp[PATH_MAX] = "";
-	const char *given = NULL;
-	bool first = true, detach = false;
-	uint64_t timeout = 1800;
+	struct create_opts o;
 	struct stat st;
 	json_t *body;
-	int opt, rc;
+	int rc;
 
 	cli->usage = import_usage;
-	while ((opt = cli_getopt(cli, argc, argv, "d", longopts, &first)) != CLI_OPT_END) {
-		if (opt == OPT_NAME)
-			given = optarg;
-		else if (opt == 'd')
-			detach = true;
-		else if (opt == OPT_TIMEOUT) {
-			if (cli_parse_uint(cli, "--timeout", optarg, 1, 86400, &timeout))
-				return EXIT_USAGE;
-		} else
-			return cli_opt_exit(opt);
-	}
+	if (!parse_create_opts(cli, argc, argv, &o, &rc))
+		return rc;
 	if (optind + 1 != argc)
 		return cli_usage_error(cli, "which directory or tarball?");
 	const char *src = argv[optind];
@@ -276,113 +255,65 @@ static int image_import(struct cli *cli, int argc, char **argv)
 			rm_tree(tmp);
 			return cli_fail("%s: %s", parent, strerror(errno));
 		}
-		detach = false; /* the directory goes away when we return */
+		o.detach = false; /* the directory goes away when we return */
 	} else {
 		return cli_fail("%s: neither a directory nor a tarball", src);
 	}
-	body =
-	    json_pack("{ssssss}", "name", given ? given : name, "type", "container", "import", dir);
+	body = json_pack("{ssssss}", "name", o.name ? o.name : name, "type", "container", "import",
+			 dir);
 	if (!body)
 		rc = cli_fail("out of memory");
 	else
-		rc = create_image(cli, body, detach, (unsigned)timeout);
+		rc = create_image(cli, body, o.detach, (unsigned)o.timeout);
 	json_decref(body);
 	if (tmp[0])
 		rm_tree(tmp);
 	return rc;
 }
 
-/* ---- ls, show, rm ---------------------------------------------------------------- */
+/* ---- the kind: ls, show, rm ------------------------------------------------------- */
 
-static const char ls_usage[] = "usage: yun image ls [--json]\n"
-			       "\n"
-			       "Lists images: NAME ID TYPE STATE SIZE SOURCE AGE.\n";
+static const char *const ST_AVAILABLE[] = {"available", NULL};
+static const char *const ST_FAILED[] = {"failed", NULL};
 
-static int image_ls(struct cli *cli, int argc, char **argv)
-{
-	static const struct option longopts[] = {CLI_GLOBAL_OPTIONS};
-	static const char *const headers[] = {"NAME", "ID",	"TYPE", "STATE",
-					      "SIZE", "SOURCE", "AGE",	NULL};
-	struct yc_response r;
-	struct table t;
-	bool first = true;
-	json_t *img;
-	size_t i;
-	int opt, rc;
+static const struct kind_col image_cols[] = {
+    {"NAME", "name", .fmt = KF_STRING},
+    {"ID", "id", .fmt = KF_STRING},
+    {"TYPE", "type", .fmt = KF_STRING},
+    {"STATE", "state", .fmt = KF_STATE},
+    {"SIZE", "size", .fmt = KF_BYTES, .right = true},
+    {"SOURCE", "source", .fmt = KF_STRING, .max_width = 40},
+    {"AGE", "created_at", .fmt = KF_AGE},
+    {NULL},
+};
 
-	cli->usage = ls_usage;
-	while ((opt = cli_getopt(cli, argc, argv, "", longopts, &first)) != CLI_OPT_END)
-		return cli_opt_exit(opt);
-	if (optind < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
-	rc = cli_call(cli, "GET", "/v1/images", NULL, &r);
-	if (rc || cli->json) {
-		if (!rc)
-			cli_print_json(r.json);
-		yc_response_free(&r);
-		return rc;
-	}
-	tbl_init(&t, headers);
-	tbl_set_right(&t, 4, true);
-	tbl_set_max_width(&t, 5, 40);
-	time_t now = time(NULL);
-
-	json_array_foreach(json_object_get(r.json, "items"), i, img) {
-		char size[16] = "-", age[16];
-		int64_t bytes = jint(img, "size", -1);
-
-		if (bytes >= 0)
-			tbl_size((uint64_t)bytes, size, sizeof(size));
-		const char *cells[] = {
-		    jstr(img, "name"),
-		    jstr(img, "id"),
-		    jstr(img, "type"),
-		    jstr(img, "state"),
-		    size,
-		    jstr(img, "source"),
-		    tbl_age_since(jstr(img, "created_at"), now, age, sizeof(age))};
-
-		if (tbl_add_row(&t, cells)) {
-			rc = cli_fail("out of memory");
-			break;
-		}
-	}
-	if (!rc)
-		tbl_print(&t, stdout);
-	tbl_free(&t);
-	yc_response_free(&r);
-	return rc;
-}
-
-static const char show_usage[] = "usage: yun image show REF\n\nShows every field of an image.\n";
-
-static int image_show(struct cli *cli, int argc, char **argv)
-{
-	cli->usage = show_usage;
-	return cli_cmd_show(cli, argc, argv, "images", "image");
-}
-
-static const char rm_usage[] =
-    "usage: yun image rm REF...\n"
-    "\n"
-    "Deletes images; yund refuses while an instance uses one or while it builds.\n";
-
-static int image_rm(struct cli *cli, int argc, char **argv)
-{
-	cli->usage = rm_usage;
-	return cli_cmd_rm(cli, argc, argv, "images", "image", false);
-}
+const struct kind kind_image = {
+    .what = "image",
+    .collection = "images",
+    .ls_usage = "usage: yun image ls [-q] [--json]\n"
+		"\n"
+		"Lists images: NAME ID TYPE STATE SIZE SOURCE AGE.\n"
+		"\n"
+		"  -q, --quiet    names only\n",
+    .show_usage = "usage: yun image show REF\n\nShows every field of an image.\n",
+    .rm_usage = "usage: yun image rm REF...\n"
+		"\n"
+		"Deletes images; yund refuses while an instance uses one or while it builds.\n",
+    .cols = image_cols,
+    .ready = ST_AVAILABLE,
+    .failed = ST_FAILED,
+};
 
 int cmd_image(struct cli *cli, int argc, char **argv)
 {
 	static const struct cli_sub subs[] = {
 	    {"build", image_build, "build busybox|debian [--name N]   build a container image"},
 	    {"import", image_import, "import DIR|TAR [--name N]        import a mkimage image"},
-	    {"ls", image_ls, "ls                               list images"},
-	    {"show", image_show, "show REF                         every field of an image"},
-	    {"rm", image_rm, "rm REF...                        delete images"},
+	    {"ls", NULL, "ls                               list images"},
+	    {"show", NULL, "show REF                         every field of an image"},
+	    {"rm", NULL, "rm REF...                        delete images"},
 	    {NULL, NULL, NULL},
 	};
 
-	return cli_dispatch_sub(cli, "image", subs, argc, argv);
+	return cli_dispatch_sub(cli, "image", &kind_image, subs, argc, argv);
 }

@@ -6,27 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../lib/file.h"
 #include "../lib/str.h"
 #include "cli.h"
+#include "kind.h"
 #include "table.h"
 
 static const char *const ST_RUNNING[] = {"running", NULL};
 static const char *const ST_RUN_DONE[] = {"running", "stopped", NULL};
 static const char *const ST_STOPPED[] = {"stopped", NULL};
 static const char *const ST_FAILED[] = {"failed", NULL};
-
-/* Print an instance the way the command's caller asked: JSON or "name id". */
-static void print_instance(struct cli *cli, json_t *inst)
-{
-	if (cli->json)
-		cli_print_json(inst);
-	else
-		printf("%s %s\n", jstr(inst, "name") ? jstr(inst, "name") : "-",
-		       jstr(inst, "id") ? jstr(inst, "id") : "-");
-}
 
 /* ---- run ----------------------------------------------------------------------- */
 
@@ -100,7 +90,6 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
 	    CLI_GLOBAL_OPTIONS};
 	json_t *body = json_object(), *inst = NULL;
-	struct yc_response r = {0};
 	bool first = true, detach = false, has_size = false;
 	uint64_t cpus = 0, disk = 0, timeout = 300;
 	int64_t mem_bytes = 0;
@@ -224,150 +213,23 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 	for (int i = optind + 1; i < argc; i++)
 		append_string(body, "command", argv[i]);
 
-	rc = cli_call(cli, "POST", "/v1/instances", body, &r);
-	if (rc)
-		goto out;
-	const char *id = jstr(r.json, "id");
-
-	if (!id) {
-		rc = cli_fail("yund accepted the instance but its answer has no id");
-		goto out;
-	}
-	if (detach) {
-		print_instance(cli, r.json);
-		goto out;
-	}
-	struct cli_wait w = {.collection = "instances",
-			     .ref = id,
-			     .label = "instance",
-			     .want = ST_RUN_DONE,
-			     .fail = ST_FAILED,
-			     .timeout_s = (unsigned)timeout};
-
-	rc = cli_wait(cli, &w, &inst);
+	rc = kind_create(cli, &kind_instance, body, detach, (unsigned)timeout, &inst);
 	if (rc)
 		goto out;
 	/* It may have run its command to the end already. */
-	if (!strcmp(jstr(inst, "state"), "stopped") && jint(inst, "exit_status", 0)) {
+	if (!detach && !strcmp(jstr(inst, "state"), "stopped") && jint(inst, "exit_status", 0)) {
 		const char *why = jstr(inst, "failure");
 
-		rc = cli_fail("instance %s stopped with status %lld%s%s", id,
+		rc = cli_fail("instance %s stopped with status %lld%s%s", jstr(inst, "id"),
 			      (long long)jint(inst, "exit_status", 0), why ? ": " : "",
 			      why ? why : "");
 		goto out;
 	}
-	print_instance(cli, inst);
+	cli_print_obj(cli, inst, NULL);
 out:
 	json_decref(inst);
 	json_decref(body);
-	yc_response_free(&r);
 	return rc;
-}
-
-/* ---- ls, show ---------------------------------------------------------------------- */
-
-static const char ls_usage[] =
-    "usage: yun ls [-q] [--json]\n"
-    "\n"
-    "Lists instances: NAME ID TYPE STATE IMAGE FLAVOR/SIZE IP AGE. A size shows\n"
-    "as vCPUs/memory (2c/512M) when the instance has no flavor.\n"
-    "\n"
-    "  -q, --quiet    names only\n"
-    "  --json         yund's answer as it is\n";
-
-int cmd_ls(struct cli *cli, int argc, char **argv)
-{
-	static const struct option longopts[] = {{"quiet", no_argument, NULL, 'q'},
-						 CLI_GLOBAL_OPTIONS};
-	static const char *const headers[] = {"NAME",	     "ID", "TYPE", "STATE", "IMAGE",
-					      "FLAVOR/SIZE", "IP", "AGE",  NULL};
-	struct yc_response r;
-	struct table t;
-	bool first = true, quiet = false;
-	json_t *items, *inst, *images, *flavors;
-	size_t i;
-	int opt, rc;
-
-	cli->usage = ls_usage;
-	while ((opt = cli_getopt(cli, argc, argv, "q", longopts, &first)) != CLI_OPT_END) {
-		if (opt == 'q')
-			quiet = true;
-		else
-			return cli_opt_exit(opt);
-	}
-	if (optind < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
-	rc = cli_call(cli, "GET", "/v1/instances", NULL, &r);
-	if (rc) {
-		yc_response_free(&r);
-		return rc;
-	}
-	if (cli->json) {
-		cli_print_json(r.json);
-		yc_response_free(&r);
-		return EXIT_OK;
-	}
-	items = json_object_get(r.json, "items");
-	if (quiet) {
-		json_array_foreach(items, i, inst) {
-			printf("%s\n", jstr(inst, "name") ? jstr(inst, "name") : jstr(inst, "id"));
-		}
-		yc_response_free(&r);
-		return EXIT_OK;
-	}
-	/* Names for the IMAGE and FLAVOR columns (ids if these fail). */
-	int lrc;
-
-	images = cli_list(cli, "images", true, &lrc);
-	flavors = cli_list(cli, "flavors", true, &lrc);
-	tbl_init(&t, headers);
-	tbl_set_max_width(&t, 4, 24);
-	time_t now = time(NULL);
-
-	json_array_foreach(items, i, inst) {
-		char size[48], mem[16], age[16];
-		const char *flavor = jstr(inst, "flavor");
-		const char *type = jstr(inst, "type");
-
-		if (flavor) {
-			snprintf(size, sizeof(size), "%s", cli_name_of(flavors, flavor));
-		} else {
-			tbl_size_mib((uint64_t)jint(inst, "memory_mib", 0), mem, sizeof(mem));
-			snprintf(size, sizeof(size), "%lldc/%s", (long long)jint(inst, "vcpus", 0),
-				 mem);
-		}
-		const char *cells[] = {
-		    jstr(inst, "name"),
-		    jstr(inst, "id"),
-		    type && !strcmp(type, "microvm") ? "vm" : type,
-		    jstr(inst, "state"),
-		    cli_name_of(images, jstr(inst, "image")),
-		    size,
-		    jstr(inst, "ip"),
-		    tbl_age_since(jstr(inst, "created_at"), now, age, sizeof(age))};
-
-		if (tbl_add_row(&t, cells)) {
-			rc = cli_fail("out of memory");
-			break;
-		}
-	}
-	if (!rc)
-		tbl_print(&t, stdout);
-	tbl_free(&t);
-	json_decref(images);
-	json_decref(flavors);
-	yc_response_free(&r);
-	return rc;
-}
-
-static const char show_usage[] = "usage: yun show [--json] REF\n"
-				 "\n"
-				 "Shows every field of instance REF (a name or an id).\n";
-
-int cmd_show(struct cli *cli, int argc, char **argv)
-{
-	cli->usage = show_usage;
-	return cli_cmd_show(cli, argc, argv, "instances", "instance");
 }
 
 /* ---- start, stop, reboot ------------------------------------------------------------ */
@@ -456,7 +318,7 @@ static int lifecycle(struct cli *cli, int argc, char **argv, const char *action)
 			one = cli_wait(cli, &w, &inst);
 		}
 		if (!one)
-			print_instance(cli, inst ? inst : r.json);
+			cli_print_obj(cli, inst ? inst : r.json, NULL);
 		json_decref(inst);
 		yc_response_free(&r);
 		if (one)
@@ -483,17 +345,29 @@ int cmd_reboot(struct cli *cli, int argc, char **argv)
 	return lifecycle(cli, argc, argv, "reboot");
 }
 
-/* ---- rm --------------------------------------------------------------------------- */
+/* ---- the kind: ls, show, rm --------------------------------------------------------- */
 
-static const char rm_usage[] =
-    "usage: yun rm [-f] [-d] REF...\n"
-    "\n"
-    "Deletes instances and waits until they are gone. A running instance is\n"
-    "refused unless -f (yund then stops it first).\n"
-    "\n"
-    "  -f, --force     delete running instances too\n"
-    "  -d, --detach    return once yund accepted the deletion\n"
-    "  --timeout SECS  how long to wait (default 300)\n";
+static const char *type_cell(const struct kind_row *row, char *buf, size_t n)
+{
+	const char *type = jstr(row->obj, "type");
+
+	(void)buf;
+	(void)n;
+	return type && !strcmp(type, "microvm") ? "vm" : type;
+}
+
+/* The flavor's name, or vCPUs/memory (2c/512M) for an explicit size. */
+static const char *size_cell(const struct kind_row *row, char *buf, size_t n)
+{
+	const char *flavor = jstr(row->obj, "flavor");
+	char mem[16];
+
+	if (flavor)
+		return cli_name_of(json_object_get(row->refs, "flavors"), flavor);
+	tbl_size_mib((uint64_t)jint(row->obj, "memory_mib", 0), mem, sizeof(mem));
+	snprintf(buf, n, "%lldc/%s", (long long)jint(row->obj, "vcpus", 0), mem);
+	return buf;
+}
 
 static bool is_active(const char *state)
 {
@@ -501,77 +375,73 @@ static bool is_active(const char *state)
 			 !strcmp(state, "creating") || !strcmp(state, "stopping"));
 }
 
+/* Without -f, a running instance (not already on its way to stopped) is refused. */
+static int rm_check(struct cli *cli, const char *ref, const char *path)
+{
+	struct yc_response r;
+	int rc = cli_call(cli, "GET", path, NULL, &r);
+
+	if (!rc && is_active(jstr(r.json, "state")) &&
+	    strcmp(jstr(r.json, "desired") ? jstr(r.json, "desired") : "", "stopped"))
+		rc = cli_fail("instance %s is %s: stop it first, or rm -f", ref,
+			      jstr(r.json, "state"));
+	yc_response_free(&r);
+	return rc;
+}
+
+static const struct kind_col instance_cols[] = {
+    {"NAME", "name", .fmt = KF_STRING},
+    {"ID", "id", .fmt = KF_STRING},
+    {"TYPE", "type", .fmt = KF_CUSTOM, .cell = type_cell},
+    {"STATE", "state", .fmt = KF_STATE},
+    {"IMAGE", "image", .fmt = KF_REF, .max_width = 24, .ref = "images"},
+    {"FLAVOR/SIZE", "flavor", .fmt = KF_CUSTOM, .ref = "flavors", .cell = size_cell},
+    {"IP", "ip", .fmt = KF_STRING},
+    {"AGE", "created_at", .fmt = KF_AGE},
+    {NULL},
+};
+
+const struct kind kind_instance = {
+    .what = "instance",
+    .collection = "instances",
+    .ls_usage = "usage: yun ls [-q] [--json]\n"
+		"\n"
+		"Lists instances: NAME ID TYPE STATE IMAGE FLAVOR/SIZE IP AGE. A size shows\n"
+		"as vCPUs/memory (2c/512M) when the instance has no flavor.\n"
+		"\n"
+		"  -q, --quiet    names only\n"
+		"  --json         yund's answer as it is\n",
+    .show_usage = "usage: yun show [--json] REF\n"
+		  "\n"
+		  "Shows every field of instance REF (a name or an id).\n",
+    .rm_usage = "usage: yun rm [-f] [-d] REF...\n"
+		"\n"
+		"Deletes instances and waits until they are gone. A running instance is\n"
+		"refused unless -f (yund then stops it first).\n"
+		"\n"
+		"  -f, --force     delete running instances too\n"
+		"  -d, --detach    return once yund accepted the deletion\n"
+		"  --timeout SECS  how long to wait (default 300)\n",
+    .cols = instance_cols,
+    .ready = ST_RUN_DONE,
+    .failed = ST_FAILED,
+    .rm_waits = true,
+    .rm_check = rm_check,
+};
+
+int cmd_ls(struct cli *cli, int argc, char **argv)
+{
+	return kind_ls(cli, &kind_instance, argc, argv);
+}
+
+int cmd_show(struct cli *cli, int argc, char **argv)
+{
+	return kind_show(cli, &kind_instance, argc, argv);
+}
+
 int cmd_rm(struct cli *cli, int argc, char **argv)
 {
-	static const struct option longopts[] = {{"force", no_argument, NULL, 'f'},
-						 {"detach", no_argument, NULL, 'd'},
-						 {"timeout", required_argument, NULL, OPT_TIMEOUT},
-						 CLI_GLOBAL_OPTIONS};
-	bool first = true, force = false, detach = false;
-	uint64_t timeout = 300;
-	int opt, rc = EXIT_OK;
-
-	cli->usage = rm_usage;
-	while ((opt = cli_getopt(cli, argc, argv, "fd", longopts, &first)) != CLI_OPT_END) {
-		if (opt == 'f')
-			force = true;
-		else if (opt == 'd')
-			detach = true;
-		else if (opt == OPT_TIMEOUT) {
-			if (cli_parse_uint(cli, "--timeout", optarg, 1, 86400, &timeout))
-				return EXIT_USAGE;
-		} else
-			return cli_opt_exit(opt);
-	}
-	if (optind >= argc)
-		return cli_usage_error(cli, "which instance?");
-	for (int i = optind; i < argc; i++) {
-		struct yc_response r;
-		char path[256];
-		int one;
-
-		yc_path(path, sizeof(path), "instances", argv[i], NULL);
-		if (!force) {
-			one = cli_call(cli, "GET", path, NULL, &r);
-			if (!one && is_active(jstr(r.json, "state")) &&
-			    strcmp(jstr(r.json, "desired") ? jstr(r.json, "desired") : "",
-				   "stopped")) {
-				one = cli_fail("instance %s is %s: stop it first, or rm -f",
-					       argv[i], jstr(r.json, "state"));
-			}
-			yc_response_free(&r);
-			if (one) {
-				if (one == EXIT_UNREACHABLE)
-					return one;
-				rc = one;
-				continue;
-			}
-		}
-		one = cli_call(cli, "DELETE", path, NULL, &r);
-		if (!one && !detach) {
-			struct cli_wait w = {.collection = "instances",
-					     .ref =
-						 jstr(r.json, "id") ? jstr(r.json, "id") : argv[i],
-					     .label = "instance",
-					     .fail = ST_FAILED,
-					     .want_gone = true,
-					     .timeout_s = (unsigned)timeout};
-
-			one = cli_wait(cli, &w, NULL);
-		}
-		if (!one) {
-			if (cli->json)
-				cli_print_json(r.json);
-			else
-				printf("%s\n", argv[i]);
-		}
-		yc_response_free(&r);
-		if (one == EXIT_UNREACHABLE)
-			return one;
-		if (one)
-			rc = one;
-	}
-	return rc;
+	return kind_rm(cli, &kind_instance, argc, argv);
 }
 
 /* ---- logs ---------------------------------------------------------------------------- */

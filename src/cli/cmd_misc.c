@@ -1,6 +1,7 @@
 /*
- * cmd_misc.c - yun events (GET /v1/events), flavor ls|show|create|rm,
- * host ls|show, version.
+ * cmd_misc.c - yun events (GET /v1/events), flavor create, version, and
+ * the flavor and host kinds (their ls/show/rm columns and texts; kind.c
+ * does the rest).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "../lib/str.h"
 #include "cli.h"
+#include "kind.h"
 #include "table.h"
 
 enum { OPT_TYPE = OPT_CMD_BASE, OPT_VCPUS, OPT_MEMORY, OPT_DISK };
@@ -115,69 +117,6 @@ int cmd_events(struct cli *cli, int argc, char **argv)
 
 /* ---- flavors ------------------------------------------------------------------------- */
 
-static const char flavor_ls_usage[] =
-    "usage: yun flavor ls [--json]\n"
-    "\n"
-    "Lists flavors (instance sizes): NAME ID VCPUS MEMORY DISK.\n";
-
-static int flavor_ls(struct cli *cli, int argc, char **argv)
-{
-	static const struct option longopts[] = {CLI_GLOBAL_OPTIONS};
-	static const char *const headers[] = {"NAME", "ID", "VCPUS", "MEMORY", "DISK", NULL};
-	struct yc_response r;
-	struct table t;
-	bool first = true;
-	json_t *fl;
-	size_t i;
-	int opt, rc;
-
-	cli->usage = flavor_ls_usage;
-	while ((opt = cli_getopt(cli, argc, argv, "", longopts, &first)) != CLI_OPT_END)
-		return cli_opt_exit(opt);
-	if (optind < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
-	rc = cli_call(cli, "GET", "/v1/flavors", NULL, &r);
-	if (rc || cli->json) {
-		if (!rc)
-			cli_print_json(r.json);
-		yc_response_free(&r);
-		return rc;
-	}
-	tbl_init(&t, headers);
-	for (size_t c = 2; c <= 4; c++)
-		tbl_set_right(&t, c, true);
-	json_array_foreach(json_object_get(r.json, "items"), i, fl) {
-		char cpus[24], mem[16], disk[16];
-
-		snprintf(cpus, sizeof(cpus), "%lld", (long long)jint(fl, "vcpus", 0));
-		tbl_size_mib((uint64_t)jint(fl, "memory_mib", 0), mem, sizeof(mem));
-		if (jint(fl, "disk_gib", 0) > 0)
-			tbl_size_gib((uint64_t)jint(fl, "disk_gib", 0), disk, sizeof(disk));
-		else
-			snprintf(disk, sizeof(disk), "-");
-		const char *cells[] = {jstr(fl, "name"), jstr(fl, "id"), cpus, mem, disk};
-
-		if (tbl_add_row(&t, cells)) {
-			rc = cli_fail("out of memory");
-			break;
-		}
-	}
-	if (!rc)
-		tbl_print(&t, stdout);
-	tbl_free(&t);
-	yc_response_free(&r);
-	return rc;
-}
-
-static const char flavor_show_usage[] =
-    "usage: yun flavor show REF\n\nShows every field of a flavor.\n";
-
-static int flavor_show(struct cli *cli, int argc, char **argv)
-{
-	cli->usage = flavor_show_usage;
-	return cli_cmd_show(cli, argc, argv, "flavors", "flavor");
-}
-
 static const char flavor_create_usage[] =
     "usage: yun flavor create NAME --vcpus N --memory SIZE [--disk GIB]\n"
     "\n"
@@ -229,141 +168,148 @@ static int flavor_create(struct cli *cli, int argc, char **argv)
 		return cli_fail("out of memory");
 	rc = cli_call(cli, "POST", "/v1/flavors", body, &r);
 	json_decref(body);
-	if (!rc) {
-		if (cli->json)
-			cli_print_json(r.json);
-		else
-			printf("%s %s\n", argv[optind],
-			       jstr(r.json, "id") ? jstr(r.json, "id") : "-");
-	}
+	if (!rc)
+		cli_print_obj(cli, r.json, NULL);
 	yc_response_free(&r);
 	return rc;
 }
 
-static const char flavor_rm_usage[] = "usage: yun flavor rm REF...\n"
-				      "\n"
-				      "Deletes flavors; yund refuses while an instance uses one.\n";
+static const struct kind_col flavor_cols[] = {
+    {"NAME", "name", .fmt = KF_STRING},
+    {"ID", "id", .fmt = KF_STRING},
+    {"VCPUS", "vcpus", .fmt = KF_INT, .right = true},
+    {"MEMORY", "memory_mib", .fmt = KF_MIB, .right = true},
+    {"DISK", "disk_gib", .fmt = KF_GIB, .right = true},
+    {NULL},
+};
 
-static int flavor_rm(struct cli *cli, int argc, char **argv)
-{
-	cli->usage = flavor_rm_usage;
-	return cli_cmd_rm(cli, argc, argv, "flavors", "flavor", false);
-}
+const struct kind kind_flavor = {
+    .what = "flavor",
+    .collection = "flavors",
+    .ls_usage = "usage: yun flavor ls [-q] [--json]\n"
+		"\n"
+		"Lists flavors (instance sizes): NAME ID VCPUS MEMORY DISK.\n"
+		"\n"
+		"  -q, --quiet    names only\n",
+    .show_usage = "usage: yun flavor show REF\n\nShows every field of a flavor.\n",
+    .rm_usage = "usage: yun flavor rm REF...\n"
+		"\n"
+		"Deletes flavors; yund refuses while an instance uses one.\n",
+    .cols = flavor_cols,
+};
 
 int cmd_flavor(struct cli *cli, int argc, char **argv)
 {
 	static const struct cli_sub subs[] = {
-	    {"ls", flavor_ls, "ls                                  list flavors"},
-	    {"show", flavor_show, "show REF                            every field of a flavor"},
+	    {"ls", NULL, "ls                                  list flavors"},
+	    {"show", NULL, "show REF                            every field of a flavor"},
 	    {"create", flavor_create, "create NAME --vcpus N --memory SIZE add a flavor"},
-	    {"rm", flavor_rm, "rm REF...                           delete flavors"},
+	    {"rm", NULL, "rm REF...                           delete flavors"},
 	    {NULL, NULL, NULL},
 	};
 
-	return cli_dispatch_sub(cli, "flavor", subs, argc, argv);
+	return cli_dispatch_sub(cli, "flavor", &kind_flavor, subs, argc, argv);
 }
 
 /* ---- hosts ---------------------------------------------------------------------------- */
 
-static const char host_ls_usage[] =
-    "usage: yun host ls [--json]\n"
-    "\n"
-    "Lists hosts: NAME ID STATE VCPUS MEMORY DISK (allocated/capacity, where\n"
-    "capacity is physical x over-commit) INSTANCES LOAD.\n";
-
-/* "used/total" of two sizes. */
-static void pair(char *buf, size_t n, const char *a, const char *b)
+/*
+ * Host cells: allocated/capacity pairs (capacity is physical x over-commit;
+ * older answers have only the physical figures at the top level).
+ */
+static const char *host_name(const struct kind_row *row, char *buf, size_t n)
 {
-	snprintf(buf, n, "%s/%s", a, b);
+	(void)buf;
+	(void)n;
+	return jstr(row->obj, "hostname") ? jstr(row->obj, "hostname") : jstr(row->obj, "name");
 }
 
-static int host_ls(struct cli *cli, int argc, char **argv)
+static int64_t host_cap(const struct kind_row *row, const char *key)
 {
-	static const struct option longopts[] = {CLI_GLOBAL_OPTIONS};
-	static const char *const headers[] = {"NAME", "ID",	   "STATE", "VCPUS", "MEMORY",
-					      "DISK", "INSTANCES", "LOAD",  NULL};
-	struct yc_response r;
-	struct table t;
-	bool first = true;
-	json_t *h;
-	size_t i;
-	int opt, rc;
-
-	cli->usage = host_ls_usage;
-	while ((opt = cli_getopt(cli, argc, argv, "", longopts, &first)) != CLI_OPT_END)
-		return cli_opt_exit(opt);
-	if (optind < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
-	rc = cli_call(cli, "GET", "/v1/hosts", NULL, &r);
-	if (rc || cli->json) {
-		if (!rc)
-			cli_print_json(r.json);
-		yc_response_free(&r);
-		return rc;
-	}
-	tbl_init(&t, headers);
-	for (size_t c = 3; c <= 7; c++)
-		tbl_set_right(&t, c, true);
-	json_array_foreach(json_object_get(r.json, "items"), i, h) {
-		json_t *cap = json_object_get(h, "capacity"),
-		       *alloc = json_object_get(h, "allocated");
-		json_t *util = json_object_get(h, "utilisation");
-		char cpus[48], mem[48], disk[48], inst[24], load[24], a[16], b[16];
-		json_t *l1 = json_object_get(util, "load1");
-
-		snprintf(cpus, sizeof(cpus), "%lld/%lld", (long long)jint(alloc, "vcpus", 0),
-			 (long long)jint(cap, "vcpus", jint(h, "vcpus", 0)));
-		pair(mem, sizeof(mem),
-		     tbl_size_mib((uint64_t)jint(alloc, "memory_mib", 0), a, sizeof(a)),
-		     tbl_size_mib((uint64_t)jint(cap, "memory_mib", jint(h, "memory_mib", 0)), b,
-				  sizeof(b)));
-		pair(disk, sizeof(disk),
-		     tbl_size_gib((uint64_t)jint(alloc, "disk_gib", 0), a, sizeof(a)),
-		     tbl_size_gib((uint64_t)jint(cap, "disk_gib", jint(h, "disk_gib", 0)), b,
-				  sizeof(b)));
-		snprintf(inst, sizeof(inst), "%lld", (long long)jint(alloc, "instances", 0));
-		if (json_is_number(l1))
-			snprintf(load, sizeof(load), "%.2f", json_number_value(l1));
-		else
-			snprintf(load, sizeof(load), "-");
-		const char *cells[] = {jstr(h, "hostname") ? jstr(h, "hostname") : jstr(h, "name"),
-				       jstr(h, "id"),
-				       jstr(h, "state"),
-				       cpus,
-				       mem,
-				       disk,
-				       inst,
-				       load};
-
-		if (tbl_add_row(&t, cells)) {
-			rc = cli_fail("out of memory");
-			break;
-		}
-	}
-	if (!rc)
-		tbl_print(&t, stdout);
-	tbl_free(&t);
-	yc_response_free(&r);
-	return rc;
+	return jint(json_object_get(row->obj, "capacity"), key, jint(row->obj, key, 0));
 }
 
-static const char host_show_usage[] = "usage: yun host show REF\n\nShows every field of a host.\n";
-
-static int host_show(struct cli *cli, int argc, char **argv)
+static int64_t host_alloc(const struct kind_row *row, const char *key)
 {
-	cli->usage = host_show_usage;
-	return cli_cmd_show(cli, argc, argv, "hosts", "host");
+	return jint(json_object_get(row->obj, "allocated"), key, 0);
 }
+
+static const char *host_vcpus(const struct kind_row *row, char *buf, size_t n)
+{
+	snprintf(buf, n, "%lld/%lld", (long long)host_alloc(row, "vcpus"),
+		 (long long)host_cap(row, "vcpus"));
+	return buf;
+}
+
+static const char *host_memory(const struct kind_row *row, char *buf, size_t n)
+{
+	char a[16], b[16];
+
+	snprintf(buf, n, "%s/%s",
+		 tbl_size_mib((uint64_t)host_alloc(row, "memory_mib"), a, sizeof(a)),
+		 tbl_size_mib((uint64_t)host_cap(row, "memory_mib"), b, sizeof(b)));
+	return buf;
+}
+
+static const char *host_disk(const struct kind_row *row, char *buf, size_t n)
+{
+	char a[16], b[16];
+
+	snprintf(buf, n, "%s/%s", tbl_size_gib((uint64_t)host_alloc(row, "disk_gib"), a, sizeof(a)),
+		 tbl_size_gib((uint64_t)host_cap(row, "disk_gib"), b, sizeof(b)));
+	return buf;
+}
+
+static const char *host_instances(const struct kind_row *row, char *buf, size_t n)
+{
+	snprintf(buf, n, "%lld", (long long)host_alloc(row, "instances"));
+	return buf;
+}
+
+static const char *host_load(const struct kind_row *row, char *buf, size_t n)
+{
+	json_t *l1 = kind_field(row->obj, "utilisation.load1");
+
+	if (!json_is_number(l1))
+		return NULL;
+	snprintf(buf, n, "%.2f", json_number_value(l1));
+	return buf;
+}
+
+static const struct kind_col host_cols[] = {
+    {"NAME", NULL, .fmt = KF_CUSTOM, .cell = host_name},
+    {"ID", "id", .fmt = KF_STRING},
+    {"STATE", "state", .fmt = KF_STATE},
+    {"VCPUS", NULL, .fmt = KF_CUSTOM, .right = true, .cell = host_vcpus},
+    {"MEMORY", NULL, .fmt = KF_CUSTOM, .right = true, .cell = host_memory},
+    {"DISK", NULL, .fmt = KF_CUSTOM, .right = true, .cell = host_disk},
+    {"INSTANCES", NULL, .fmt = KF_CUSTOM, .right = true, .cell = host_instances},
+    {"LOAD", NULL, .fmt = KF_CUSTOM, .right = true, .cell = host_load},
+    {NULL},
+};
+
+const struct kind kind_host = {
+    .what = "host",
+    .collection = "hosts",
+    .ls_usage = "usage: yun host ls [-q] [--json]\n"
+		"\n"
+		"Lists hosts: NAME ID STATE VCPUS MEMORY DISK (allocated/capacity, where\n"
+		"capacity is physical x over-commit) INSTANCES LOAD.\n"
+		"\n"
+		"  -q, --quiet    names only\n",
+    .show_usage = "usage: yun host show REF\n\nShows every field of a host.\n",
+    .cols = host_cols,
+};
 
 int cmd_host(struct cli *cli, int argc, char **argv)
 {
 	static const struct cli_sub subs[] = {
-	    {"ls", host_ls, "ls         list hosts and their capacity"},
-	    {"show", host_show, "show REF   every field of a host"},
+	    {"ls", NULL, "ls         list hosts and their capacity"},
+	    {"show", NULL, "show REF   every field of a host"},
 	    {NULL, NULL, NULL},
 	};
 
-	return cli_dispatch_sub(cli, "host", subs, argc, argv);
+	return cli_dispatch_sub(cli, "host", &kind_host, subs, argc, argv);
 }
 
 /* ---- version ---------------------------------------------------------------------------- */

@@ -6,8 +6,13 @@
  *   console  GET  /v1/instances/{ref}/console,          Upgrade: yun-console
  * On a terminal, stdin goes into raw mode for the session (restored on
  * every way out, signals included); Ctrl-] detaches from a console.
+ * A console is raw bytes both ways. exec's answer is framed (type byte,
+ * 4-byte big-endian length, payload: 1 stdout, 2 stderr, 3 exit
+ * {"status": N}, the last), so `yun exec` ends with the command's status.
  */
+#include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,10 +74,83 @@ static void say_connected(void *arg)
 	fprintf(stderr, "[connected; Ctrl-] detaches]\r\n");
 }
 
+/* exec's frames, as they arrive in pieces. */
+struct frames {
+	uint8_t hdr[5];
+	size_t hlen;	/* header bytes so far */
+	uint32_t left;	/* payload bytes still to come */
+	char exit[256]; /* the exit frame's JSON */
+	size_t exit_len;
+	bool got_exit;
+};
+
+static int put(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int exec_output(void *arg, const char *p, size_t n)
+{
+	struct frames *f = arg;
+
+	while (n) {
+		if (f->hlen < sizeof(f->hdr)) {
+			f->hdr[f->hlen++] = (uint8_t)*p++;
+			n--;
+			if (f->hlen == sizeof(f->hdr))
+				f->left = (uint32_t)f->hdr[1] << 24 | (uint32_t)f->hdr[2] << 16 |
+					  (uint32_t)f->hdr[3] << 8 | f->hdr[4];
+		} else {
+			size_t k = n < f->left ? n : f->left;
+
+			if (f->hdr[0] == 1 || f->hdr[0] == 2) {
+				if (put(f->hdr[0] == 1 ? STDOUT_FILENO : STDERR_FILENO, p, k) < 0)
+					return -1;
+			} else if (f->hdr[0] == 3 && f->exit_len + k < sizeof(f->exit)) {
+				memcpy(f->exit + f->exit_len, p, k);
+				f->exit_len += k;
+			}
+			p += k;
+			n -= k;
+			f->left -= (uint32_t)k;
+		}
+		if (f->hlen == sizeof(f->hdr) && !f->left) {
+			if (f->hdr[0] == 3) {
+				f->exit[f->exit_len] = '\0';
+				f->got_exit = true;
+			}
+			f->hlen = 0;
+		}
+	}
+	return 0;
+}
+
+/* The command's status from the exit frame, or -1. */
+static int exit_status(const struct frames *f)
+{
+	json_t *x = f->got_exit ? json_loads(f->exit, 0, NULL) : NULL;
+	json_t *v = json_object_get(x, "status");
+	int st = json_is_integer(v) ? (int)json_integer_value(v) : -1;
+
+	json_decref(x);
+	return st >= 0 && st <= 255 ? st : -1;
+}
+
 static int stream(struct cli *cli, const char *method, const char *path, json_t *body,
 		  const char *proto, bool raw, bool console)
 {
 	struct yc_client *c = cli_client(cli);
+	struct frames fr = {0};
 	struct yc_stream st = {
 	    .in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO, .half_close = !console};
 	struct yun_err err = {0};
@@ -80,6 +158,10 @@ static int stream(struct cli *cli, const char *method, const char *path, json_t 
 
 	if (!c)
 		return EXIT_FAIL;
+	if (!console) {
+		st.on_output = exec_output;
+		st.arg = &fr;
+	}
 	if (raw && raw_mode() < 0)
 		raw = false;
 	if (raw && console) {
@@ -90,8 +172,16 @@ static int stream(struct cli *cli, const char *method, const char *path, json_t 
 	restore_tty();
 	if (st.detached)
 		fprintf(stderr, "\n[detached]\n");
-	if (res == YC_OK)
+	if (res == YC_OK && console)
 		return EXIT_OK;
+	if (res == YC_OK) {
+		int status = exit_status(&fr);
+
+		if (status >= 0)
+			return status;
+		fprintf(stderr, "yun: error: the exec stream ended without the command's status\n");
+		return EXIT_FAIL;
+	}
 	fprintf(stderr, "yun: error: %s\n", err.msg);
 	return res == YC_UNREACHABLE ? EXIT_UNREACHABLE : EXIT_FAIL;
 }
@@ -100,7 +190,8 @@ static const char exec_usage[] =
     "usage: yun exec [-t|-T] REF [--] CMD [ARG...]\n"
     "\n"
     "Runs CMD inside container instance REF with stdin, stdout and stderr\n"
-    "joined to this terminal (or these pipes). Ends when CMD ends.\n"
+    "joined to this terminal (or these pipes). Ends when CMD ends, with\n"
+    "CMD's exit status (126: cannot execute, 127: not found).\n"
     "\n"
     "  -t, --tty       a terminal for CMD (default when stdin and stdout are one)\n"
     "  -T, --no-tty    pipes for CMD\n";

@@ -5,23 +5,11 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
-#include "table.h"
+#include "kind.h"
 
 enum { OPT_SIZE = OPT_CMD_BASE, OPT_NAME };
-
-/* Print a volume (or snapshot) answer: JSON, or "name id". */
-static void print_obj(struct cli *cli, json_t *obj, const char *fallback)
-{
-	if (cli->json)
-		cli_print_json(obj);
-	else if (jstr(obj, "id"))
-		printf("%s %s\n", jstr(obj, "name") ? jstr(obj, "name") : "-", jstr(obj, "id"));
-	else
-		printf("%s\n", fallback);
-}
 
 static const char create_usage[] = "usage: yun vol create NAME --size GIB\n"
 				   "\n"
@@ -61,91 +49,9 @@ static int vol_create(struct cli *cli, int argc, char **argv)
 	rc = cli_call(cli, "POST", "/v1/volumes", body, &r);
 	json_decref(body);
 	if (!rc)
-		print_obj(cli, r.json, argv[optind]);
+		cli_print_obj(cli, r.json, argv[optind]);
 	yc_response_free(&r);
 	return rc;
-}
-
-static const char ls_usage[] = "usage: yun vol ls [--json]\n"
-			       "\n"
-			       "Lists volumes: NAME ID SIZE STATE ATTACHED AGE.\n";
-
-static int vol_ls(struct cli *cli, int argc, char **argv)
-{
-	static const struct option longopts[] = {CLI_GLOBAL_OPTIONS};
-	static const char *const headers[] = {"NAME",	  "ID",	 "SIZE", "STATE",
-					      "ATTACHED", "AGE", NULL};
-	struct yc_response r;
-	struct table t;
-	bool first = true;
-	json_t *vol, *instances = NULL;
-	size_t i;
-	int opt, rc;
-
-	cli->usage = ls_usage;
-	while ((opt = cli_getopt(cli, argc, argv, "", longopts, &first)) != CLI_OPT_END)
-		return cli_opt_exit(opt);
-	if (optind < argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
-	rc = cli_call(cli, "GET", "/v1/volumes", NULL, &r);
-	if (rc || cli->json) {
-		if (!rc)
-			cli_print_json(r.json);
-		yc_response_free(&r);
-		return rc;
-	}
-	/* Instance names for the ATTACHED column (ids when that fails). */
-	int lrc;
-
-	instances = cli_list(cli, "instances", true, &lrc);
-	tbl_init(&t, headers);
-	tbl_set_right(&t, 2, true);
-	time_t now = time(NULL);
-
-	json_array_foreach(json_object_get(r.json, "items"), i, vol) {
-		char size[16] = "-", age[16];
-		int64_t gib = jint(vol, "size_gib", -1);
-
-		if (gib >= 0)
-			tbl_size_gib((uint64_t)gib, size, sizeof(size));
-		const char *cells[] = {
-		    jstr(vol, "name"),
-		    jstr(vol, "id"),
-		    size,
-		    jstr(vol, "state"),
-		    cli_name_of(instances, jstr(vol, "attached_to")),
-		    tbl_age_since(jstr(vol, "created_at"), now, age, sizeof(age))};
-
-		if (tbl_add_row(&t, cells)) {
-			rc = cli_fail("out of memory");
-			break;
-		}
-	}
-	if (!rc)
-		tbl_print(&t, stdout);
-	tbl_free(&t);
-	json_decref(instances);
-	yc_response_free(&r);
-	return rc;
-}
-
-static const char show_usage[] = "usage: yun vol show REF\n\nShows every field of a volume.\n";
-
-static int vol_show(struct cli *cli, int argc, char **argv)
-{
-	cli->usage = show_usage;
-	return cli_cmd_show(cli, argc, argv, "volumes", "volume");
-}
-
-static const char rm_usage[] =
-    "usage: yun vol rm REF...\n"
-    "\n"
-    "Deletes volumes and their data; yund refuses while one is attached.\n";
-
-static int vol_rm(struct cli *cli, int argc, char **argv)
-{
-	cli->usage = rm_usage;
-	return cli_cmd_rm(cli, argc, argv, "volumes", "volume", false);
 }
 
 /* POST /v1/volumes/{vol}/{action} with body; prints the answer. */
@@ -157,7 +63,7 @@ static int vol_action(struct cli *cli, const char *vol, const char *action, json
 
 	rc = cli_call(cli, "POST", yc_path(path, sizeof(path), "volumes", vol, action), body, &r);
 	if (!rc)
-		print_obj(cli, r.json ? r.json : json_null(), vol);
+		cli_print_obj(cli, r.json, vol);
 	yc_response_free(&r);
 	return rc;
 }
@@ -256,18 +162,45 @@ static int vol_snapshot(struct cli *cli, int argc, char **argv)
 	return rc;
 }
 
+/* ---- the kind: ls, show, rm ------------------------------------------------------- */
+
+static const struct kind_col vol_cols[] = {
+    {"NAME", "name", .fmt = KF_STRING},
+    {"ID", "id", .fmt = KF_STRING},
+    {"SIZE", "size_gib", .fmt = KF_GIB, .right = true},
+    {"STATE", "state", .fmt = KF_STATE},
+    {"ATTACHED", "attached_to", .fmt = KF_REF, .ref = "instances"},
+    {"AGE", "created_at", .fmt = KF_AGE},
+    {NULL},
+};
+
+const struct kind kind_volume = {
+    .what = "volume",
+    .collection = "volumes",
+    .ls_usage = "usage: yun vol ls [-q] [--json]\n"
+		"\n"
+		"Lists volumes: NAME ID SIZE STATE ATTACHED AGE.\n"
+		"\n"
+		"  -q, --quiet    names only\n",
+    .show_usage = "usage: yun vol show REF\n\nShows every field of a volume.\n",
+    .rm_usage = "usage: yun vol rm REF...\n"
+		"\n"
+		"Deletes volumes and their data; yund refuses while one is attached.\n",
+    .cols = vol_cols,
+};
+
 int cmd_vol(struct cli *cli, int argc, char **argv)
 {
 	static const struct cli_sub subs[] = {
 	    {"create", vol_create, "create NAME --size GIB    create a volume"},
-	    {"ls", vol_ls, "ls                        list volumes"},
-	    {"show", vol_show, "show REF                  every field of a volume"},
-	    {"rm", vol_rm, "rm REF...                 delete volumes"},
+	    {"ls", NULL, "ls                        list volumes"},
+	    {"show", NULL, "show REF                  every field of a volume"},
+	    {"rm", NULL, "rm REF...                 delete volumes"},
 	    {"attach", vol_attach, "attach VOL INSTANCE       attach a volume"},
 	    {"detach", vol_detach, "detach VOL                detach a volume"},
 	    {"snapshot", vol_snapshot, "snapshot VOL [--name N]   snapshot a volume"},
 	    {NULL, NULL, NULL},
 	};
 
-	return cli_dispatch_sub(cli, "vol", subs, argc, argv);
+	return cli_dispatch_sub(cli, "vol", &kind_volume, subs, argc, argv);
 }

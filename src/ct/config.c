@@ -832,7 +832,7 @@ static const struct option run_options[] = {
 
 static int run_option(struct ct_config *cfg, int c, const char *arg, struct yun_err *err)
 {
-	uint64_t n;
+	uint64_t n = 0;
 	int rc;
 
 	switch (c) {
@@ -865,7 +865,8 @@ static int run_option(struct ct_config *cfg, int c, const char *arg, struct yun_
 		return set_count("pids", arg, 1, CT_PIDS_MAX, &cfg->limits.pids, err);
 	case OPT_BLKIO:
 		rc = set_count("blkio-weight", arg, CT_BLKIO_MIN, CT_BLKIO_MAX, &n, err);
-		cfg->limits.blkio_weight = (uint16_t)n;
+		if (!rc)
+			cfg->limits.blkio_weight = (uint16_t)n;
 		return rc;
 	case OPT_NET:
 		return set_net(cfg, arg, err);

@@ -66,6 +66,7 @@ struct session {
 	int64_t drain_deadline;
 	uint8_t *pending; /* input not yet written */
 	size_t pending_len;
+	bool in_eof; /* the client's input ended: close in_fd once pending is written */
 };
 
 struct sup {
@@ -287,13 +288,15 @@ static void session_write_input(struct session *s)
 		memmove(s->pending, s->pending + n, s->pending_len - n);
 		s->pending_len -= n;
 	}
+	if (s->in_eof && !s->pending_len)
+		close_fd(&s->in_fd);
 }
 
 static void session_input(struct session *s, const uint8_t *data, size_t len)
 {
 	uint8_t *p;
 
-	if (s->in_fd < 0 || len == 0)
+	if (s->in_fd < 0 || s->in_eof || len == 0)
 		return;
 	p = realloc(s->pending, s->pending_len + len);
 	if (!p)
@@ -306,9 +309,14 @@ static void session_input(struct session *s, const uint8_t *data, size_t len)
 
 static void session_close_input(struct session *s)
 {
-	/* A pty has no end-of-input of its own; pipes do. */
-	if (!s->tty)
-		close_fd(&s->in_fd);
+	/*
+	 * A pty has no end-of-input of its own; pipes do, after the input
+	 * still queued (a process slower than its input must get all of it).
+	 */
+	if (!s->tty) {
+		s->in_eof = true;
+		session_write_input(s);
+	}
 }
 
 static void teardown_host(struct sup *sp);

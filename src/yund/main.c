@@ -24,6 +24,7 @@
 #include "../lib/log.h"
 #include "api/server.h"
 #include "compute/ctdrv.h"
+#include "compute/vmdrv.h"
 #include "compute/host.h"
 #include "compute/reconcile.h"
 #include "core/events.h"
@@ -56,6 +57,8 @@ static const char usage[] =
     "  --memory-overcommit R    memory handed out per MiB of host memory (default 1)\n"
     "  --yun-ct PATH            the yun-ct binary (default: next to yund in the\n"
     "                           build tree, or in --libexec)\n"
+    "  --yun-vmm PATH           the yun-vmm binary (default: next to yund in the\n"
+    "                           build tree, or in --libexec)\n"
     "  --mkimage PATH           scripts/mkimage (default: the source tree's, or in\n"
     "                           --libexec)\n"
     "  --libexec DIR            where yun-ct and mkimage are\n"
@@ -72,6 +75,7 @@ enum {
 	OPT_MEM_OC,
 	OPT_YUN_CT,
 	OPT_MKIMAGE,
+	OPT_YUN_VMM,
 	OPT_LIBEXEC,
 };
 
@@ -85,6 +89,7 @@ static const struct option options[] = {
     {"memory-overcommit", required_argument, NULL, OPT_MEM_OC},
     {"yun-ct", required_argument, NULL, OPT_YUN_CT},
     {"mkimage", required_argument, NULL, OPT_MKIMAGE},
+    {"yun-vmm", required_argument, NULL, OPT_YUN_VMM},
     {"libexec", required_argument, NULL, OPT_LIBEXEC},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -197,6 +202,9 @@ static int parse_args(int argc, char **argv, struct yund_config *c)
 		case OPT_MKIMAGE:
 			rc = set_path(c->mkimage, sizeof(c->mkimage), "--mkimage", optarg);
 			break;
+		case OPT_YUN_VMM:
+			rc = set_path(c->yun_vmm, sizeof(c->yun_vmm), "--yun-vmm", optarg);
+			break;
 		case OPT_LIBEXEC:
 			rc = set_path(libexec, sizeof(libexec), "--libexec", optarg);
 			break;
@@ -230,6 +238,7 @@ static int parse_args(int argc, char **argv, struct yund_config *c)
 	find_helper(c->yun_ct, sizeof(c->yun_ct), libexec, "yun-ct", "../ct/yun-ct", NULL);
 	find_helper(c->mkimage, sizeof(c->mkimage), libexec, "mkimage", "../../scripts/mkimage",
 		    "scripts/mkimage");
+	find_helper(c->yun_vmm, sizeof(c->yun_vmm), libexec, "yun-vmm", "../vmm/yun-vmm", NULL);
 	{
 		char real[PATH_MAX];
 
@@ -293,6 +302,9 @@ static int load_token(const char *path, char *token, size_t len)
 	return 0;
 }
 
+#define LOCK_RETRIES  20
+#define LOCK_RETRY_US 50000
+
 static int lock_root(const char *root)
 {
 	char path[PATH_MAX + 16];
@@ -304,6 +316,15 @@ static int lock_root(const char *root)
 		yun_error("%s: %s", path, strerror(errno));
 		return -1;
 	}
+	/*
+	 * A yund killed while forking leaves a child holding the lock (the fd
+	 * is close-on-exec) for the few milliseconds until it execs: retry for
+	 * up to a second before calling the root taken.
+	 */
+	for (int i = 0; i < LOCK_RETRIES && flock(fd, LOCK_EX | LOCK_NB) < 0 &&
+			errno == EWOULDBLOCK;
+	     i++)
+		usleep(LOCK_RETRY_US);
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		yun_error("root %s: %s", root,
 			  errno == EWOULDBLOCK ? "another yund is using it" : strerror(errno));
@@ -448,6 +469,7 @@ int main(int argc, char **argv)
 	snprintf(ct_root, sizeof(ct_root), "%s/ct", cfg.run);
 	setenv("YUN_CT_ROOT", ct_root, 1);
 	ctdrv_set_binary(cfg.yun_ct);
+	vmdrv_set_binary(cfg.yun_vmm); /* a missing one fails microVM starts, not yund */
 	if (cfg.listen[0] && load_token(cfg.token_file, y.token, sizeof(y.token)) < 0)
 		goto out_lock;
 

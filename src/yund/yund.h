@@ -27,6 +27,7 @@ struct yund_config {
 	char token_file[PATH_MAX];
 	char yun_ct[PATH_MAX];	/* the yun-ct binary */
 	char mkimage[PATH_MAX]; /* scripts/mkimage */
+	char yun_vmm[PATH_MAX]; /* the yun-vmm binary (microVM instances) */
 	double cpu_overcommit;
 	double memory_overcommit;
 	int verbose;

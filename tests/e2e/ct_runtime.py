@@ -501,25 +501,33 @@ def cpu_quota_half_a_core():
 @test
 def fork_bomb_stops_at_pids_limit():
     cid = "bomb1"
+    # Every bomb process loops on fork, so the bomb keeps pressing on the
+    # limit; the classic f|f& can die out by itself once forks fail.
     run(["run", "-d", "--name", cid, "--pids", "50"] + img() +
-        ["--", "sh", "-c", "sh -c 'f() { f | f & }; f' 2>/dev/null; sleep 1000"], check=0)
+        ["--", "sh", "-c", "sh -c 'f() { while :; do f & done; }; f' 2>/dev/null; sleep 1000"], check=0)
     try:
         pid = host_pid_of(cid)
         current = cgroup_file(pid, "pids", "pids.current")
-        worst, peak = 0.0, 0
-        t_end = time.time() + 3
-        while time.time() < t_end:
+        # Watch for 3 s (up to 8 s while the bomb is still ramping up on a
+        # loaded machine). The host must stay usable: the median `true`
+        # under 0.25 s and none over 2 s (single samples on this noisy
+        # 2-core machine reach 0.6 s even without a bomb running).
+        lat, peak = [], 0
+        t0 = time.time()
+        while time.time() < t0 + 3 or (peak < 40 and time.time() < t0 + 8):
             t = time.time()
             subprocess.run(["true"], check=True)
-            worst = max(worst, time.time() - t)
+            lat.append(time.time() - t)
             peak = max(peak, int(open(current).read()))
             time.sleep(0.1)
+        lat.sort()
         if peak > 50:
             raise Failure("pids.current reached %d" % peak)
         if peak < 40:
             raise Failure("the bomb only reached %d tasks; is it running?" % peak)
-        if worst > 0.5:
-            raise Failure("the host took %.2fs to run true" % worst)
+        if lat[len(lat) // 2] > 0.25 or lat[-1] > 2.0:
+            raise Failure("the host took %.2fs (median) / %.2fs (worst) to run true"
+                          % (lat[len(lat) // 2], lat[-1]))
         t = time.time()
         stop(cid)
         if time.time() - t > 10:

@@ -8,9 +8,10 @@ of the host's /var/lib/yun or /run/yun is touched), builds the busybox
 image through it, runs container instances and checks what a user sees:
 tables and --json, states, messages and exit statuses (0 done, 1 the
 operation failed, 2 usage error, 3 yund not reachable), the event stream,
-and that `yun down` stops yund. Every yun and yund run is checked for
-sanitizer reports (the suite runs against the ASan/UBSan build with leak
-detection).
+and that `yun down` stops yund; and the README's main job, ./scripts/run,
+twice in a temporary root (YUN_ROOT, YUN_RUN, YUN_SOCKET). Every yun and
+yund run is checked for sanitizer reports (the suite runs against the
+ASan/UBSan build with leak detection).
 
 The tests run in order and share the yund they start; each one states
 what it needs. Prints "ok - NAME (SECSs)" or "not ok - NAME: REASON" per
@@ -516,9 +517,12 @@ def logs_of_a_finished_command():
 @test
 def a_failing_command_is_exit_1():
     need_up()
-    rc, out, err = yun(["run", "--name", "sad", "busybox", "--", "sh", "-c", "exit 3"])
-    if rc != 1 or not err.startswith("yun: error: instance sad"):
-        raise Failure("run of exit 3: status %d, %r %r" % (rc, out, err))
+    # A command that cannot start fails before the instance is ever running;
+    # one that exits at once (sh -c 'exit 3') may be seen running for a few
+    # ms first, and `yun run` returns once it is running.
+    rc, out, err = yun(["run", "--name", "sad", "busybox", "--", "/no/such/command"])
+    if rc != 1 or not err.startswith("yun: error: instance sad") or "not found" not in err:
+        raise Failure("run of a missing command: status %d, %r %r" % (rc, out, err))
     yun(["rm", "-f", "sad"], check=0)
 
 
@@ -573,41 +577,119 @@ def top_once():
 
 @test
 def exec_in_a_container():
-    """exec: the command's output through the upgraded stream, input too."""
+    """exec: output, stderr and input through the upgraded stream; the command's status."""
     need_up()
     rc, out, err = yun(["exec", "web", "--", "echo", "inside"], timeout=30)
-    if rc == 1 and "not found" in err and "/exec" in err:
-        raise Skip("yund has no exec yet: %s" % err.strip())
     if rc != 0 or out.strip() != "inside":
         raise Failure("exec echo: status %d, %r %r" % (rc, out, err))
     rc, out, err = yun(["exec", "web", "--", "cat"], input="through stdin\n", timeout=30)
     if rc != 0 or out != "through stdin\n":
         raise Failure("exec cat: status %d, %r %r" % (rc, out, err))
+    # The command's own status, its stdout and stderr kept apart.
+    rc, out, err = yun(["exec", "web", "--", "sh", "-c", "echo hi; echo oops >&2; exit 3"],
+                       timeout=30)
+    if rc != 3 or out != "hi\n" or err != "oops\n":
+        raise Failure("exec exit 3: status %d, %r %r" % (rc, out, err))
+    rc, out, err = yun(["exec", "web", "--", "/no/such/cmd"], timeout=30)
+    if rc != 127:
+        raise Failure("exec of a missing command: status %d, %r" % (rc, err))
+    # A bigger output arrives whole.
+    rc, out, err = yun(["exec", "web", "--", "sh", "-c", "seq 1 20000"], timeout=30)
+    if rc != 0 or out != "".join("%d\n" % i for i in range(1, 20001)):
+        raise Failure("exec seq: status %d, %d bytes, %r" % (rc, len(out), err[:200]))
+    # With a terminal (-t) the command sees one.
+    rc, out, err = yun(["exec", "-t", "web", "--", "sh", "-c", "test -t 0 && echo tty"],
+                       timeout=30)
+    if rc != 0 or out.strip() != "tty":
+        raise Failure("exec -t: status %d, %r %r" % (rc, out, err))
+    rc, _, err = yun(["exec", "nosuch", "--", "true"], timeout=30)
+    if rc != 1 or "instance nosuch: not found" not in err:
+        raise Failure("exec in a missing instance: status %d, %r" % (rc, err))
+    rc, _, err = yun(["run", "--name", "idle", "busybox", "--"] + WEB_CMD)
+    if rc != 0:
+        raise Failure("run idle: %s" % err)
+    try:
+        yun(["stop", "--wait", "-t", "1", "idle"], check=0)
+        rc, _, err = yun(["exec", "idle", "--", "true"], timeout=30)
+        if rc != 1 or "not running" not in err:
+            raise Failure("exec in a stopped instance: status %d, %r" % (rc, err))
+        st, _ = raw_api("POST", "/v1/instances/idle/exec", {"command": ["true"]},
+                        {"Connection": "Upgrade", "Upgrade": "yun-exec"})
+        if st != 409:
+            raise Failure("exec in a stopped instance over HTTP: %d, want 409" % st)
+        st, _ = raw_api("POST", "/v1/instances/nosuch/exec", {"command": ["true"]},
+                        {"Connection": "Upgrade", "Upgrade": "yun-exec"})
+        if st != 404:
+            raise Failure("exec in a missing instance over HTTP: %d, want 404" % st)
+        st, _ = raw_api("POST", "/v1/instances/web/exec", {"command": ["true"]}, {})
+        if st != 400:
+            raise Failure("exec without the upgrade: %d, want 400" % st)
+    finally:
+        yun(["rm", "-f", "idle"])
+
+
+def raw_api(method, path, body, headers):
+    """One request to yund's socket by hand: (status, body text)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(15)
+    s.connect(Env.sock)
+    data = json.dumps(body).encode() if body is not None else b""
+    head = "%s %s HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n" % (method, path,
+                                                                            len(data))
+    head += "".join("%s: %s\r\n" % kv for kv in headers.items())
+    s.sendall(head.encode() + b"\r\n" + data)
+    resp = b""
+    while b"\r\n\r\n" not in resp:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        resp += chunk
+    s.close()
+    status = int(resp.split(b" ", 2)[1]) if resp.startswith(b"HTTP/1.1 ") else 0
+    return status, resp.decode(errors="replace")
 
 
 @test
 def console_attach_and_detach():
-    """console on a terminal: the instance's output, Ctrl-] detaches (status 0)."""
+    """console on a terminal: output, typed input reaches init, Ctrl-] detaches, it runs on."""
     need_up()
     rc, _, err = yun(["run", "--name", "ticker", "busybox", "--", "sh", "-c",
-                      "while true; do echo tick; sleep 0.2; done"])
+                      "echo ready; while read line; do echo \"got:$line\"; done"])
     if rc != 0:
         raise Failure("run ticker: %s" % err)
     try:
+        wait_for(lambda: instances()["ticker"]["state"] == "running", "ticker running")
         c = PtyClient(["console", "ticker"])
         try:
-            c.expect(rb"tick|not found")
+            c.expect(rb"connected")
+            c.send(b"hello console\r")
+            c.expect(rb"got:hello console")
         except Failure:
             c.wait()
             raise
-        if b"not found" in c.buf:
-            c.wait()
-            raise Skip("yund has no console yet: %r" % c.buf.strip()[-120:])
         c.send(b"\x1d")
         status = c.wait()
         check_sanitizers("yun console", c.buf.decode(errors="replace"))
         if status != 0 or b"[detached]" not in c.buf:
             raise Failure("console: status %d, %r" % (status, c.buf[-200:]))
+        time.sleep(0.5)
+        if instances()["ticker"]["state"] != "running":
+            raise Failure("detaching stopped the instance: %r" % instances()["ticker"])
+        # Attach again: the same init still answers.
+        c = PtyClient(["console", "ticker"])
+        try:
+            c.expect(rb"connected")
+            c.send(b"again\r")
+            c.expect(rb"got:again")
+        finally:
+            c.send(b"\x1d")
+            c.wait()
+        _, logs, _ = yun(["logs", "ticker"], check=0)
+        if "got:hello console" not in logs:
+            raise Failure("console log lacks the session: %r" % logs[-300:])
+        rc, _, err = yun(["console", "nosuch"], timeout=30)
+        if rc != 1 or "instance nosuch: not found" not in err:
+            raise Failure("console of a missing instance: status %d, %r" % (rc, err))
     finally:
         yun(["rm", "-f", "ticker"])
 
@@ -690,6 +772,66 @@ def tcp_with_a_token():
             check_sanitizers("yund.log (tcp)", f.read())
 
 
+def main_job_table(out):
+    """The `yun ls` table scripts/run ends with (between "+ yun ls" and its last line)."""
+    if "+ yun ls\n" not in out:
+        raise Failure("scripts/run: no `yun ls` at the end: %r" % out[-600:])
+    table = out.split("+ yun ls\n", 1)[1].rstrip("\n").split("\n")
+    if not table[-1].startswith("(yund keeps running"):
+        raise Failure("scripts/run: no closing hint after the table: %r" % table[-1:])
+    _, rows = parse_table("\n".join(table[:-1]) + "\n")
+    return {r["NAME"]: r for r in rows}
+
+
+@test
+def scripts_run_is_the_main_job():
+    """./scripts/run in a temporary root: yund up, busybox built, "hello" running in
+    `yun ls`; a second run reuses all three; yund stays up until `yun down`."""
+    build = os.path.dirname(os.path.dirname(os.path.dirname(Env.yun)))
+    if not os.path.exists(os.path.join(build, "build.ninja")):
+        raise Skip("yun is not in a meson build directory (%s)" % build)
+    run2 = os.path.join(Env.tmp, "run-main")
+    env = {"YUN_ROOT": os.path.join(Env.tmp, "root-main"), "YUN_RUN": run2,
+           "YUN_SOCKET": os.path.join(run2, "yund.sock"), "YUN_BUILD": build}
+    script = os.path.join(REPO, "scripts", "run")
+    try:
+        ids = []
+        for n in (1, 2):
+            p = subprocess.run([script], capture_output=True, text=True, timeout=900,
+                               env=yun_env(env), stdin=subprocess.DEVNULL)
+            check_sanitizers("scripts/run", p.stdout + p.stderr)
+            if p.returncode != 0:
+                raise Failure("scripts/run #%d: status %d: %s %s" %
+                              (n, p.returncode, p.stdout[-400:], p.stderr[-600:]))
+            rows = main_job_table(p.stdout)
+            hello = rows.get("hello")
+            if not hello or hello["STATE"] != "running" or hello["IMAGE"] != "busybox":
+                raise Failure("scripts/run #%d: yun ls %r" % (n, rows))
+            ids.append(hello["ID"])
+            steps = [l for l in p.stdout.split("\n") if l.startswith("+ ")]
+            if n == 1 and steps != ["+ yun up", "+ yun image build busybox",
+                                    "+ yun run --name hello busybox", "+ yun ls"]:
+                raise Failure("scripts/run #1 steps: %r" % steps)
+            if n == 2 and (steps != ["+ yun up", "+ yun ls"] or
+                           "already running" not in p.stdout):
+                raise Failure("scripts/run #2 should reuse yund, image and instance: %r" %
+                              p.stdout[-600:])
+        if ids[0] != ids[1]:
+            raise Failure("scripts/run #2 made a new instance: %s -> %s" % tuple(ids))
+        # yund is still up after the script: the user's next commands work.
+        _, out, _ = yun(["ls", "-q"], check=0, env={"YUN_SOCKET": env["YUN_SOCKET"]})
+        if out.split() != ["hello"]:
+            raise Failure("yun ls -q after scripts/run: %r" % out)
+    finally:
+        yun(["rm", "-f", "hello"], env={"YUN_SOCKET": env["YUN_SOCKET"]}, timeout=120)
+        yun(["down"], env={"YUN_SOCKET": env["YUN_SOCKET"]}, timeout=60)
+        try:
+            with open(os.path.join(run2, "yund.log"), errors="replace") as f:
+                check_sanitizers("yund.log (scripts/run)", f.read())
+        except OSError:
+            pass
+
+
 @test
 def down_stops_yund():
     need_up()
@@ -713,6 +855,39 @@ def down_stops_yund():
 # ---- main -------------------------------------------------------------------------------
 
 
+def make_tmp(prefix):
+    """The test's directory (0711: dnsmasq, no longer root, must traverse it)
+    with yund's --root and --run in it."""
+    Env.tmp = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(Env.tmp, 0o711)
+    Env.root = os.path.join(Env.tmp, "root")
+    Env.run = os.path.join(Env.tmp, "run")
+    Env.sock = os.path.join(Env.run, "yund.sock")
+
+
+def run_tests(tests, name_filter=None, always=()):
+    """Run tests in order (those whose name has name_filter, and always the ones
+    in always): "ok - NAME (SECSs)" or "not ok - NAME: REASON" each; a Skip
+    counts as passed. Returns (passed, failed)."""
+    passed = failed = 0
+    for t in tests:
+        if name_filter and name_filter not in t.__name__ and t not in always:
+            continue
+        start = time.time()
+        try:
+            t()
+            print("ok - %s (%.1fs)" % (t.__name__, time.time() - start))
+            passed += 1
+        except Skip as e:
+            print("ok - %s # SKIP %s" % (t.__name__, e))
+            passed += 1
+        except (Failure, subprocess.TimeoutExpired, OSError, ValueError, KeyError) as e:
+            print("not ok - %s: %s" % (t.__name__, e))
+            failed += 1
+        sys.stdout.flush()
+    return passed, failed
+
+
 def cleanup():
     """Whatever a failed test left: instances (through yund), yund itself."""
     if Env.up:
@@ -720,7 +895,7 @@ def cleanup():
         if rc == 0 and out.split():
             yun(["rm", "-f"] + out.split(), timeout=120)
         yun(["down", "--force"], timeout=60)
-    for run in (Env.run, os.path.join(Env.tmp, "run-tcp")):
+    for run in (Env.run, os.path.join(Env.tmp, "run-tcp"), os.path.join(Env.tmp, "run-main")):
         sock = os.path.join(run, "yund.sock")
         if os.path.exists(sock):
             yun(["down", "--force"], env={"YUN_SOCKET": sock}, timeout=60)
@@ -747,28 +922,9 @@ def main():
         print("not ok - yun_cli: needs root (yund runs containers)")
         print("0 passed, 1 failed")
         return 1
-    Env.tmp = tempfile.mkdtemp(prefix="yun-cli-e2e.")
-    os.chmod(Env.tmp, 0o711)
-    Env.root = os.path.join(Env.tmp, "root")
-    Env.run = os.path.join(Env.tmp, "run")
-    Env.sock = os.path.join(Env.run, "yund.sock")
-    passed = failed = 0
+    make_tmp("yun-cli-e2e.")
     try:
-        for t in TESTS:
-            if args.filter and args.filter not in t.__name__ and t is not up_starts_yund:
-                continue
-            start = time.time()
-            try:
-                t()
-                print("ok - %s (%.1fs)" % (t.__name__, time.time() - start))
-                passed += 1
-            except Skip as e:
-                print("ok - %s # SKIP %s" % (t.__name__, e))
-                passed += 1
-            except (Failure, subprocess.TimeoutExpired, OSError, ValueError, KeyError) as e:
-                print("not ok - %s: %s" % (t.__name__, e))
-                failed += 1
-            sys.stdout.flush()
+        passed, failed = run_tests(TESTS, args.filter, always=(up_starts_yund,))
     finally:
         cleanup()
     log = os.path.join(Env.run, "yund.log")

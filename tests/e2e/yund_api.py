@@ -678,7 +678,7 @@ def bad_input_changes_nothing():
         ("POST", "/v1/instances", {"image": "busybox", "vcpus": 256, "memory_mib": 64},
          507, "vCPUs requested", None),
         ("POST", "/v1/instances", {"image": "busybox", "type": "microvm"}, 422,
-         "microvm instances: not yet supported", None),
+         "image busybox: is a container image, not for microvm instances", None),
         ("POST", "/v1/instances", {"image": "busybox", "type": "vm"}, 422,
          "field type", None),
         ("POST", "/v1/instances", {"image": "busybox", "restart_policy": "sometimes"}, 422,
@@ -689,8 +689,10 @@ def bad_input_changes_nothing():
          "field command: 0 items", None),
         ("POST", "/v1/instances", {"image": "busybox", "command": ["sh", 1]}, 400,
          "field command[1]: must be a string", None),
-        ("POST", "/v1/instances", {"image": "busybox", "volumes": ["v1"]}, 422,
+        ("POST", "/v1/instances", {"image": "busybox", "volumes": ["v1:relative"]}, 422,
          "field volumes", None),
+        ("POST", "/v1/instances", {"image": "busybox", "volumes": ["nope"]}, 404,
+         "volume nope: not found", None),
         ("POST", "/v1/instances", {"image": "busybox", "user_data": "x" * 70000}, 422,
          "field user_data: longer than", None),
         ("POST", "/v1/instances", None, 413, "larger than 1 MiB",
@@ -705,8 +707,8 @@ def bad_input_changes_nothing():
         ("POST", "/v1/images", {"name": "x", "build": "windows"}, 422,
          "must be busybox or debian", None),
         ("POST", "/v1/images", {"name": "x"}, 400, "give exactly one", None),
-        ("POST", "/v1/images", {"name": "x", "build": "busybox", "type": "microvm"}, 422,
-         "microvm images: not yet supported", None),
+        ("POST", "/v1/images", {"name": "x", "build": "busybox", "type": "microvm"}, 400,
+         "field kernel: required to build a microvm image", None),
         ("DELETE", "/v1/images/busybox", None, 409, "image busybox: used by instance keeper",
          None),
         ("DELETE", "/v1/flavors/small", None, 409, "flavor small: used by instance keeper",
@@ -1079,6 +1081,53 @@ def free_port():
     return port
 
 
+def finish_run(passed, failed, cleanup=None, extra_checks=()):
+    """After the tests: clean up through the API (cleanup(), else delete_all), check
+    nothing is left (check_clean and extra_checks), stop yund, look for sanitizer
+    reports, remove what a failure left; prints the verdict line, returns the exit status."""
+    # Whatever a failed test left, through the API; then a clean shutdown.
+    try:
+        if Env.proc is None or Env.proc.poll() is not None:
+            start_yund()
+        (cleanup or delete_all)()
+        for img in ok("GET", "/v1/images")["items"]:
+            api("DELETE", "/v1/images/" + img["id"])
+        check_clean()
+        for check in extra_checks:
+            check()
+        stop_yund(signal.SIGTERM)
+        print("ok - shutdown: clean, nothing left (%s)" % Env.tmp)
+        passed += 1
+    except (Failure, OSError, ValueError, KeyError) as e:
+        print("not ok - shutdown: %s" % e)
+        failed += 1
+        if Env.proc:
+            Env.proc.kill()
+    reports = sanitizer_reports()
+    if reports:
+        print("not ok - sanitizers: %s" % "; ".join(reports[:4]))
+        failed += 1
+    # Containers a failure left behind, whatever state yund is in.
+    if os.path.isdir(ct_root()):
+        for cid in os.listdir(ct_root()):
+            if not cid.startswith("."):
+                subprocess.run([Env.yun_ct, "rm", "-f", cid], env=dict(os.environ,
+                               YUN_CT_ROOT=ct_root()), capture_output=True, timeout=30)
+    # The network module keeps <run>/netns bind-mounted on itself (as iproute2
+    # does /run/netns): a host's run dir keeps it, a test's goes.
+    ndir = os.path.join(Env.run, "netns")
+    with open("/proc/self/mounts") as f:
+        mounted = any(line.split()[1] == ndir for line in f)
+    if mounted:
+        subprocess.run(["umount", "-l", ndir], capture_output=True)
+    if failed == 0:
+        subprocess.run(["rm", "-rf", Env.tmp])
+    else:
+        print("# logs kept in %s" % Env.tmp)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--yund", required=True)
@@ -1140,45 +1189,7 @@ def main():
             except (Failure, OSError, ValueError, KeyError) as e2:
                 print("# cleanup after %s: %s" % (t.__name__, e2))
         sys.stdout.flush()
-    # Whatever a failed test left, through the API; then a clean shutdown.
-    try:
-        if Env.proc is None or Env.proc.poll() is not None:
-            start_yund()
-        delete_all()
-        for img in ok("GET", "/v1/images")["items"]:
-            api("DELETE", "/v1/images/" + img["id"])
-        check_clean()
-        stop_yund(signal.SIGTERM)
-        print("ok - shutdown: clean, nothing left (%s)" % Env.tmp)
-        passed += 1
-    except (Failure, OSError, ValueError, KeyError) as e:
-        print("not ok - shutdown: %s" % e)
-        failed += 1
-        if Env.proc:
-            Env.proc.kill()
-    reports = sanitizer_reports()
-    if reports:
-        print("not ok - sanitizers: %s" % "; ".join(reports[:4]))
-        failed += 1
-    # Containers a failure left behind, whatever state yund is in.
-    if os.path.isdir(ct_root()):
-        for cid in os.listdir(ct_root()):
-            if not cid.startswith("."):
-                subprocess.run([Env.yun_ct, "rm", "-f", cid], env=dict(os.environ,
-                               YUN_CT_ROOT=ct_root()), capture_output=True, timeout=30)
-    # The network module keeps <run>/netns bind-mounted on itself (as iproute2
-    # does /run/netns): a host's run dir keeps it, a test's goes.
-    ndir = os.path.join(Env.run, "netns")
-    with open("/proc/self/mounts") as f:
-        mounted = any(line.split()[1] == ndir for line in f)
-    if mounted:
-        subprocess.run(["umount", "-l", ndir], capture_output=True)
-    if failed == 0:
-        subprocess.run(["rm", "-rf", Env.tmp])
-    else:
-        print("# logs kept in %s" % Env.tmp)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return finish_run(passed, failed)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,15 @@ struct api_reply {
 	void *stream_ctx;
 	void (*stream_free)(void *ctx);
 	char allow[64]; /* 405: the methods the path takes */
+	/*
+	 * An upgrade: 101 Switching Protocols with "Upgrade: <upgrade>", then
+	 * upgraded(stream_ctx, fd, extra, extra_len) runs in the connection's
+	 * thread with the socket (extra: bytes the client sent after its
+	 * request) and returns when done; the server closes the socket.
+	 * stream_free(stream_ctx) is called in every case.
+	 */
+	const char *upgrade;
+	void (*upgraded)(void *ctx, int fd, const char *extra, size_t extra_len);
 };
 
 void api_reply_init(struct api_reply *r);

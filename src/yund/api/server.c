@@ -12,11 +12,14 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 
 #include "../../lib/log.h"
+#include "../metrics/apistats.h"
+#include "../metrics/metrics.h"
 #include "../yund.h"
 #include "http.h"
 #include "router.h"
@@ -35,8 +38,18 @@ struct api_server {
 	char sock_path[PATH_MAX];
 };
 
+/* An upgraded connection's work, from the handler's reply to the socket. */
+struct upgrade_job {
+	void (*fn)(void *ctx, int fd, const char *extra, size_t extra_len);
+	void *ctx;
+	void (*free)(void *ctx);
+};
+
 /* Per request, between the calls libmicrohttpd makes for it. */
 struct req_state {
+	struct timespec t0;	 /* the request's first call: latency metrics */
+	const char *route;	 /* its route's pattern, for the metrics */
+	struct upgrade_job *job; /* queued, not yet run (freed by on_completed if never) */
 	char *body;
 	size_t len, cap;
 	bool replied;	/* an early answer (401, 413) went out; ignore the rest */
@@ -53,13 +66,46 @@ struct req_state {
 
 /* ---- answering ---- */
 
+static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra,
+		       size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+	struct upgrade_job *j = cls;
+	struct req_state *rs = con_cls;
+
+	(void)conn;
+	if (rs && rs->job == j)
+		rs->job = NULL;
+	j->fn(j->ctx, sock, extra, extra_len);
+	if (j->free)
+		j->free(j->ctx);
+	free(j);
+	MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+}
+
 static enum MHD_Result queue(struct MHD_Connection *conn, struct api_reply *r, const char *method,
-			     const char *url, bool verbose)
+			     const char *url, bool verbose, struct req_state *rs)
 {
 	struct MHD_Response *resp = NULL;
 	enum MHD_Result ret;
 
-	if (r->stream) {
+	if (r->upgraded) {
+		struct upgrade_job *j = malloc(sizeof(*j));
+
+		if (j) {
+			*j = (struct upgrade_job){r->upgraded, r->stream_ctx, r->stream_free};
+			resp = MHD_create_response_for_upgrade(on_upgrade, j);
+			if (!resp) {
+				free(j);
+			} else {
+				r->stream_ctx = NULL;
+				if (rs)
+					rs->job = j;
+				MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, r->upgrade);
+				MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
+							"Upgrade");
+			}
+		}
+	} else if (r->stream) {
 		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, r->stream,
 							 r->stream_ctx, r->stream_free);
 		if (resp) {
@@ -125,7 +171,7 @@ static enum MHD_Result queue_error(struct MHD_Connection *conn, struct api_serve
 
 	api_reply_init(&r);
 	api_reply_error(&r, status, "%s", msg);
-	return queue(conn, &r, method, url, srv->y->cfg->verbose);
+	return queue(conn, &r, method, url, srv->y->cfg->verbose, NULL);
 }
 
 /* ---- authentication (TCP only) ---- */
@@ -160,6 +206,7 @@ static void dispatch(struct api_server *srv, struct MHD_Connection *conn, const 
 
 	req.body = rs->body;
 	req.body_len = rs->len;
+	rs->route = "unmatched";
 	switch (route_match(v1_routes, v1_n_routes, method, url, &rt, &req, allow, sizeof(allow))) {
 	case ROUTE_NOT_FOUND:
 		api_reply_error(rep, 404, "path %.200s: not found", url);
@@ -170,9 +217,21 @@ static void dispatch(struct api_server *srv, struct MHD_Connection *conn, const 
 		snprintf(rep->allow, sizeof(rep->allow), "%s", allow);
 		return;
 	case ROUTE_OK:
+		rs->route = rt->pattern;
 		rt->fn(&req, rep);
 		return;
 	}
+}
+
+/* Count the answer and its latency in the API metrics. */
+static void observe(struct req_state *rs, const char *method, unsigned status)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	apistats_observe(rs->route ? rs->route : "unmatched", method, status,
+			 (double)(t1.tv_sec - rs->t0.tv_sec) +
+			     (double)(t1.tv_nsec - rs->t0.tv_nsec) / 1e9);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -192,8 +251,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (!rs)
 			return MHD_NO;
 		*con_cls = rs;
+		clock_gettime(CLOCK_MONOTONIC, &rs->t0);
 		if (l->tcp && !token_ok(srv, conn)) {
 			rs->replied = true;
+			observe(rs, method, 401);
 			return queue_error(conn, srv, 401, method, url,
 					   "request: missing or wrong bearer token "
 					   "(Authorization: Bearer <token>)");
@@ -202,6 +263,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 						 MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > API_BODY_MAX) {
 			rs->replied = true;
+			observe(rs, method, 413);
 			return queue_error(conn, srv, 413, method, url, "body: larger than 1 MiB");
 		}
 		return MHD_YES;
@@ -237,11 +299,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	rs->replied = true;
-	if (rs->too_large)
+	if (rs->too_large) {
+		observe(rs, method, 413);
 		return queue_error(conn, srv, 413, method, url, "body: larger than 1 MiB");
+	}
 	api_reply_init(&rep);
 	dispatch(srv, conn, method, url, rs, &rep);
-	return queue(conn, &rep, method, url, srv->y->cfg->verbose);
+	observe(rs, method, rep.status);
+	return queue(conn, &rep, method, url, srv->y->cfg->verbose, rs);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -253,6 +318,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)conn;
 	(void)toe;
 	if (rs) {
+		if (rs->job) {
+			/* Answered with an upgrade that never happened (the client left). */
+			if (rs->job->free)
+				rs->job->free(rs->job->ctx);
+			free(rs->job);
+		}
 		free(rs->body);
 		free(rs);
 		*con_cls = NULL;
@@ -352,7 +423,7 @@ static int bind_tcp(const char *spec, struct yun_err *err)
 static struct MHD_Daemon *start_mhd(struct listener *l, int fd)
 {
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
+			 MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE;
 
 	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER,
 				mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
@@ -405,6 +476,8 @@ void api_server_stop(struct api_server *s)
 {
 	if (!s)
 		return;
+	/* Upgraded connections (exec, console) end first: MHD waits for their threads. */
+	v1_streams_shutdown();
 	/* MHD_quiesce first: no new connections while the open ones finish. */
 	if (s->unix_d)
 		MHD_quiesce_daemon(s->unix_d);
@@ -420,5 +493,6 @@ void api_server_stop(struct api_server *s)
 	}
 	if (s->tcp_fd >= 0)
 		close(s->tcp_fd);
+	metrics_free(); /* no scrape can run any more */
 	free(s);
 }

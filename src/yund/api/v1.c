@@ -27,7 +27,21 @@ const struct route v1_routes[] = {
     {"POST", "/v1/instances/{ref}/stop", v1_instance_stop},
     {"POST", "/v1/instances/{ref}/reboot", v1_instance_reboot},
     {"GET", "/v1/instances/{ref}/logs", v1_instance_logs},
+    {"POST", "/v1/instances/{ref}/exec", v1_instance_exec},
+    {"GET", "/v1/instances/{ref}/console", v1_instance_console},
+    {"GET", "/v1/volumes", v1_volumes_list},
+    {"POST", "/v1/volumes", v1_volume_create},
+    {"GET", "/v1/volumes/{ref}", v1_volume_get},
+    {"DELETE", "/v1/volumes/{ref}", v1_volume_delete},
+    {"POST", "/v1/volumes/{ref}/attach", v1_volume_attach},
+    {"POST", "/v1/volumes/{ref}/detach", v1_volume_detach},
+    {"POST", "/v1/volumes/{ref}/snapshot", v1_volume_snapshot},
+    {"GET", "/v1/snapshots", v1_snapshots_list},
+    {"GET", "/v1/snapshots/{ref}", v1_snapshot_get},
+    {"DELETE", "/v1/snapshots/{ref}", v1_snapshot_delete},
+    {"POST", "/v1/snapshots/{ref}/clone", v1_snapshot_clone},
     {"GET", "/v1/events", v1_events},
+    {"GET", "/metrics", v1_metrics},
 };
 
 const size_t v1_n_routes = sizeof(v1_routes) / sizeof(v1_routes[0]);

@@ -45,7 +45,28 @@ void v1_instance_start(struct api_req *req, struct api_reply *rep);
 void v1_instance_stop(struct api_req *req, struct api_reply *rep);
 void v1_instance_reboot(struct api_req *req, struct api_reply *rep);
 void v1_instance_logs(struct api_req *req, struct api_reply *rep);
+/* v1_stream.c: upgraded connections to a container (see there for the framing). */
+void v1_instance_exec(struct api_req *req, struct api_reply *rep);
+void v1_instance_console(struct api_req *req, struct api_reply *rep);
+/* End every exec and console session (yund stops); returns once they ended. */
+void v1_streams_shutdown(void);
+
+/* v1_volumes.c */
+void v1_volumes_list(struct api_req *req, struct api_reply *rep);
+void v1_volume_create(struct api_req *req, struct api_reply *rep);
+void v1_volume_get(struct api_req *req, struct api_reply *rep);
+void v1_volume_delete(struct api_req *req, struct api_reply *rep);
+void v1_volume_attach(struct api_req *req, struct api_reply *rep);
+void v1_volume_detach(struct api_req *req, struct api_reply *rep);
+void v1_volume_snapshot(struct api_req *req, struct api_reply *rep);
+void v1_snapshots_list(struct api_req *req, struct api_reply *rep);
+void v1_snapshot_get(struct api_req *req, struct api_reply *rep);
+void v1_snapshot_delete(struct api_req *req, struct api_reply *rep);
+void v1_snapshot_clone(struct api_req *req, struct api_reply *rep);
 
 void v1_events(struct api_req *req, struct api_reply *rep);
+
+/* GET /metrics (not under /v1): metrics/metrics.c. */
+void v1_metrics(struct api_req *req, struct api_reply *rep);
 
 #endif

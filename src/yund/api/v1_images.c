@@ -1,4 +1,4 @@
-/* v1_images.c - /v1/images: build or import container images. */
+/* v1_images.c - /v1/images: build or import container and microVM images. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,11 +53,12 @@ void v1_image_create(struct api_req *req, struct api_reply *rep)
 	    {"type", BODY_STRING, false, 0, 16, 0},
 	    {"build", BODY_STRING, false, 0, 64, 0},
 	    {"import", BODY_STRING, false, 1, PATH_MAX - 1, 0},
+	    {"kernel", BODY_STRING, false, 1, PATH_MAX - 64, 0},
 	};
 	struct store *s = req->y->store;
 	struct yun_err err = {0};
 	struct st_image img = {0};
-	const char *type, *build, *import;
+	const char *type, *build, *import, *kernel;
 	json_t *b = NULL;
 
 	if (body_parse(req->body, req->body_len, false, &b, &err) < 0 ||
@@ -67,11 +68,8 @@ void v1_image_create(struct api_req *req, struct api_reply *rep)
 	type = body_str(b, "type", "container");
 	build = body_str(b, "build", NULL);
 	import = body_str(b, "import", NULL);
-	if (!strcmp(type, "microvm")) {
-		yun_err_set(&err, ENOTSUP, "microvm images: not yet supported");
-		goto fail;
-	}
-	if (strcmp(type, "container")) {
+	kernel = body_str(b, "kernel", NULL);
+	if (strcmp(type, "container") && strcmp(type, "microvm")) {
 		yun_err_set(&err, ERANGE, "field type: \"%s\": must be container or microvm", type);
 		goto fail;
 	}
@@ -81,7 +79,20 @@ void v1_image_create(struct api_req *req, struct api_reply *rep)
 	}
 	if (build && img_check_build_kind(build, &err) < 0)
 		goto fail;
-	if (import && img_check_import_dir(import, &err) < 0)
+	if (kernel && (strcmp(type, "microvm") || !build)) {
+		yun_err_set(&err, EINVAL,
+			    "field kernel: only for a microvm build (an import has its kernel)");
+		goto fail;
+	}
+	if (!strcmp(type, "microvm") && build && !kernel) {
+		yun_err_set(&err, EINVAL, "field kernel: required to build a microvm image");
+		goto fail;
+	}
+	if (kernel && img_check_kernel("kernel", kernel, &err) < 0)
+		goto fail;
+	if (import && !strcmp(type, "microvm") && img_check_microvm_import(import, &err) < 0)
+		goto fail;
+	if (import && !strcmp(type, "container") && img_check_import_dir(import, &err) < 0)
 		goto fail;
 
 	obj_new_id("img", img.m.id);
@@ -91,8 +102,8 @@ void v1_image_create(struct api_req *req, struct api_reply *rep)
 	memcpy(img.m.updated_at, img.m.created_at, sizeof(img.m.updated_at));
 	snprintf(img.type, sizeof(img.type), "%s", type);
 	snprintf(img.state, sizeof(img.state), "building");
-	snprintf(img.source, sizeof(img.source), "%s:%s", build ? "build" : "import",
-		 build ? build : import);
+	snprintf(img.source, sizeof(img.source), "%s:%s%s%s", build ? "build" : "import",
+		 build ? build : import, kernel ? ";kernel=" : "", kernel ? kernel : "");
 	json_decref(b);
 	b = NULL;
 	if (s->ops->image_create(s, &img, &err) < 0)

@@ -16,6 +16,7 @@
 #include "../core/notify.h"
 #include "../core/render.h"
 #include "../store/store.h"
+#include "../volume/volume.h"
 #include "../yund.h"
 #include "body.h"
 #include "ranges.h"
@@ -65,7 +66,7 @@ static const struct body_field create_fields[] = {
     {"memory_mib", BODY_INT, false, LIM_MEMORY_MIN, LIM_MEMORY_MAX, 0},
     {"disk_gib", BODY_INT, false, LIM_DISK_MIN, LIM_DISK_MAX, 0},
     {"network", BODY_STRING, false, 1, 255, 0},
-    {"volumes", BODY_STRING_LIST, false, 0, 64, 255},
+    {"volumes", BODY_STRING_LIST, false, 0, LIM_INSTANCE_VOLUMES, 320},
     {"user_data", BODY_STRING, false, 0, LIM_USER_DATA_MAX, 0},
     {"command", BODY_STRING_LIST, false, 1, LIM_ARGS_MAX, LIM_ARG_LEN_MAX},
     {"env", BODY_STRING_LIST, false, 0, LIM_ARGS_MAX, LIM_ARG_LEN_MAX},
@@ -116,12 +117,17 @@ static int check_create_body(json_t *b, struct yun_err *err)
 					   "NAME=VALUE",
 					   i, json_string_value(v));
 	}
-	if (json_array_size(json_object_get(b, "volumes")))
-		return yun_err_set(err, ENOTSUP,
-				   "field volumes: not yet supported (volumes come "
-				   "with the volume service)");
-	if (!strcmp(type, "microvm"))
-		return yun_err_set(err, ENOTSUP, "microvm instances: not yet supported");
+	if (!strcmp(type, "microvm") && (body_has(b, "command") || body_has(b, "env")))
+		return yun_err_set(err, EINVAL,
+				   "fields command and env: containers only (a microVM runs its "
+				   "image's kernel and init; use user_data)");
+	if (!strcmp(type, "microvm") && body_int(b, "vcpus", 1) > LIM_VM_VCPUS_MAX)
+		return yun_err_set(err, ERANGE, "field vcpus: %lld: a microvm has 1..%d",
+				   (long long)body_int(b, "vcpus", 1), LIM_VM_VCPUS_MAX);
+	if (!strcmp(type, "microvm") && body_int(b, "memory_mib", 0) > LIM_VM_MEMORY_MAX)
+		return yun_err_set(err, ERANGE, "field memory_mib: %lld: a microvm has %d..%d MiB",
+				   (long long)body_int(b, "memory_mib", 0), LIM_MEMORY_MIN,
+				   LIM_VM_MEMORY_MAX);
 	if (body_has(b, "flavor") &&
 	    (body_has(b, "vcpus") || body_has(b, "memory_mib") || body_has(b, "disk_gib")))
 		return yun_err_set(err, EINVAL,
@@ -154,7 +160,9 @@ void v1_instance_create(struct api_req *req, struct api_reply *rep)
 	struct st_network net;
 	struct st_host host;
 	struct st_capacity cap;
-	json_t *b = NULL;
+	struct st_attach vols[LIM_INSTANCE_VOLUMES];
+	size_t n_vols = 0;
+	json_t *b = NULL, *v;
 	const char *ud;
 
 	if (body_parse(req->body, req->body_len, false, &b, &err) < 0 ||
@@ -225,13 +233,19 @@ void v1_instance_create(struct api_req *req, struct api_reply *rep)
 		yun_err_set(&err, ENOMEM, "out of memory");
 		goto fail;
 	}
+	/* Volumes: attached in the create's transaction (volume/volume.h). */
+	json_array_foreach(json_object_get(b, "volumes"), n_vols, v)
+	{
+		if (vol_parse_attach(json_string_value(v), &vols[n_vols], &err) < 0)
+			goto fail;
+	}
 	snprintf(in.restart_policy, sizeof(in.restart_policy), "%s",
 		 body_str(b, "restart_policy", "no"));
 	snprintf(in.desired, sizeof(in.desired), "running");
 	snprintf(in.state, sizeof(in.state), "creating");
 	in.stop_timeout = INSTANCE_STOP_TIMEOUT;
 
-	if (s->ops->instance_create(s, &in, &cap, &err) < 0)
+	if (s->ops->instance_create_attached(s, &in, &cap, vols, n_vols, &err) < 0)
 		goto fail;
 	notify_instance(y, "created", &in);
 	rec_kick(y->rec);
@@ -286,7 +300,7 @@ static void act(struct api_req *req, struct api_reply *rep, enum action a, int64
 {
 	struct store *s = req->y->store;
 	struct yun_err err = {0};
-	struct st_instance in = {0};
+	struct st_instance in = {0}, cur = {0};
 	struct st_intent it;
 	char id[OBJ_ID_MAX];
 	int rc = -EAGAIN;
@@ -302,14 +316,28 @@ static void act(struct api_req *req, struct api_reply *rep, enum action a, int64
 			rc = s->ops->instance_set_intent(s, in.m.id, in.intent_gen, &it, &err);
 	}
 	memcpy(id, in.m.id, sizeof(id));
-	st_instance_clear(&in);
 	if (rc < 0) {
+		st_instance_clear(&in);
 		api_reply_err(rep, &err);
 		return;
 	}
-	if (s->ops->instance_get(s, id, &in, &err) < 0) {
+	/*
+	 * Show the instance as it is now. A delete of a stopped instance may be
+	 * finished by the loop before this re-read: then the answer is the row
+	 * as the change left it (the delete was accepted, the 202 is true).
+	 */
+	rc = s->ops->instance_get(s, id, &cur, &err);
+	if (rc == -ENOENT && a == ACT_DELETE) {
+		snprintf(in.desired, sizeof(in.desired), "%s", it.desired);
+		if (it.state[0])
+			snprintf(in.state, sizeof(in.state), "%s", it.state);
+	} else if (rc < 0) {
+		st_instance_clear(&in);
 		api_reply_err(rep, &err);
 		return;
+	} else {
+		st_instance_clear(&in);
+		in = cur;
 	}
 	notify_instance(req->y, "state", &in);
 	rec_kick(req->y->rec);

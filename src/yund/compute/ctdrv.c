@@ -22,6 +22,11 @@
 
 static char supervisor_exe[PATH_MAX];
 
+const char *ctdrv_state_root(void)
+{
+	return ct_state_root();
+}
+
 void ctdrv_set_binary(const char *yun_ct)
 {
 	if (!realpath(yun_ct, supervisor_exe))
@@ -113,7 +118,7 @@ void ctdrv_observe(const char *id, struct ctdrv_obs *o)
 static json_t *config_json(const struct ctdrv_spec *s)
 {
 	json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:s}", "name", s->id, "image", s->image_dir,
-			      "hostname", s->hostname, "keep", 1, "console", "stdio");
+			      "hostname", s->hostname, "keep", 1, "console", "pty");
 	char buf[64];
 
 	if (!o)
@@ -134,6 +139,8 @@ static json_t *config_json(const struct ctdrv_spec *s)
 		json_object_set_new(o, "command", json_loads(s->command, 0, NULL));
 	if (s->env)
 		json_object_set_new(o, "env", json_loads(s->env, 0, NULL));
+	if (s->mounts)
+		json_object_set_new(o, "mounts", json_loads(s->mounts, 0, NULL));
 	return o;
 }
 

@@ -7,6 +7,9 @@
  * an attached `yun-ct run --config <dir>/ct.json` in its own session: it
  * relays the container's console into <dir>/console.log for as long as
  * the container runs (yun-ct keeps no log of its own) and outlives yund.
+ * The console is a pty (yun-ct's console=pty): `yun-ct attach` clients
+ * (GET .../console) type into it; the run client's own stdin is
+ * /dev/null, whose end a pty ignores.
  * The config has keep=true, so an ended container stays, with its exit
  * status, until ctdrv_remove: yund learns how every run ended, even one
  * that ended while yund was down.
@@ -36,6 +39,9 @@ struct ctdrv_obs {
 	char exit_reason[128];
 };
 
+/* yun-ct's state root for yund's containers ($YUN_CT_ROOT): <root>/<id>/state.json. */
+const char *ctdrv_state_root(void);
+
 /* The yun-ct binary (its supervisors are forks of it: how a live one is told from a reused pid). */
 void ctdrv_set_binary(const char *yun_ct);
 
@@ -50,6 +56,7 @@ struct ctdrv_spec {
 	const char *command; /* JSON array text, or NULL for the image's */
 	const char *env;     /* JSON array text, or NULL */
 	const char *netns;   /* a network namespace path, or NULL: --net none */
+	const char *mounts;  /* yun-ct "mounts" as JSON array text, or NULL (volumes) */
 	const char *config_path;
 	const char *log_path;
 	const char *yun_ct;

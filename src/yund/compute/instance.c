@@ -19,7 +19,9 @@
 #include "../yund.h"
 #include "ctdrv.h"
 #include "host.h"
+#include "../volume/volume.h"
 #include "netplug.h"
+#include "vmdrv.h"
 
 #define START_TIMEOUT_MS 60000 /* a yun-ct run that has made nothing after this is killed */
 #define STOP_GRACE_MS	 15000 /* beyond stop_timeout, before the container is removed by force */
@@ -160,6 +162,7 @@ static int start(struct yund *y, struct inst_rt *rt, const struct st_instance *i
 	struct st_image img;
 	char dir[PATH_MAX], cfg[PATH_MAX + 16], log[PATH_MAX + 16], netns[PATH_MAX];
 	char hostname[OBJ_NAME_MAX];
+	char *mounts = NULL; /* its volumes (volume/volume.h) */
 	struct ctdrv_spec spec;
 	pid_t client;
 	int rc;
@@ -177,6 +180,8 @@ static int start(struct yund *y, struct inst_rt *rt, const struct st_instance *i
 	if (!rc)
 		rc = netplug_instance_attach(y, in, netns, sizeof(netns), o->ip, sizeof(o->ip),
 					     o->mac, sizeof(o->mac), err);
+	if (!rc)
+		rc = vol_ct_mounts(y, in->m.id, &mounts, err); /* -EAGAIN: not ready, wait */
 	if (rc) {
 		st_image_clear(&img);
 		return rc;
@@ -195,12 +200,14 @@ static int start(struct yund *y, struct inst_rt *rt, const struct st_instance *i
 	    .config_path = cfg,
 	    .log_path = log,
 	    .yun_ct = y->cfg->yun_ct,
+	    .mounts = mounts,
 	};
 	if (rt->client > 0 && !rt->client_done)
 		proc_forget(rt->client);
 	rt->log_off = fs_size(log);
 	rc = ctdrv_start(&spec, &client, err);
 	st_image_clear(&img);
+	free(mounts);
 	if (rc)
 		return rc;
 	rt->client = client;
@@ -299,6 +306,206 @@ static void container_ended(struct yund *y, struct inst_rt *rt, const struct st_
 		yun_warn("%s", err.msg);
 }
 
+/* ---- microVM instances (vmdrv.h): the same steps, on a yun-vmm process ---- */
+
+static int vm_start(struct yund *y, struct inst_rt *rt, const struct st_instance *in,
+		    struct st_observed *o, struct yun_err *err)
+{
+	struct store *s = y->store;
+	struct st_image img;
+	char dir[PATH_MAX], log[PATH_MAX], tap[32], hostname[OBJ_NAME_MAX];
+	struct vmdrv_spec spec;
+	struct vmdrv_disk vols[VMDRV_MAX_VOLUMES];
+	struct vol_attachment *va = NULL;
+	size_t nva = 0;
+	bool adopted;
+	pid_t pid;
+	int rc;
+
+	/*
+	 * Attached volumes: extra virtio-blk disks after the root disk and the
+	 * seed. Claimed first (-EAGAIN: still mounted for a container that has
+	 * not ended, or not made yet), so two instances never open one file.
+	 */
+	rc = vol_vm_claim(y, in->m.id, err);
+	if (!rc)
+		rc = vol_attachments(s, in->m.id, &va, &nva, err);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < nva && !rc; i++) {
+		if (i >= VMDRV_MAX_VOLUMES)
+			rc = yun_err_set(err, E2BIG, "%zu volumes: a microVM takes at most %d", nva,
+					 VMDRV_MAX_VOLUMES);
+		else if (!va[i].ready)
+			rc = yun_err_set(err, EAGAIN, "volume %s: not ready", va[i].name);
+		else
+			vols[i] =
+			    (struct vmdrv_disk){.path = va[i].path, .readonly = va[i].readonly};
+	}
+	if (!rc && s->ops->image_get(s, in->image_id, &img, err) < 0)
+		rc = -err->code;
+	if (rc) {
+		free(va);
+		return rc;
+	}
+	instance_dir(y, in->m.id, dir, sizeof(dir));
+	instance_log_path(y, in->m.id, log, sizeof(log));
+	rc = netplug_instance_attach_tap(y, in, tap, sizeof(tap), o->ip, sizeof(o->ip), o->mac,
+					 sizeof(o->mac), err);
+	if (rc) {
+		st_image_clear(&img);
+		free(va);
+		return rc;
+	}
+	hostname_of(in->m.name, hostname, sizeof(hostname));
+	spec = (struct vmdrv_spec){
+	    .id = in->m.id,
+	    .hostname = hostname,
+	    .dir = dir,
+	    .image_dir = img.path,
+	    .vcpus = in->vcpus,
+	    .memory_mib = in->memory_mib,
+	    .disk_gib = in->disk_gib,
+	    .user_data = in->user_data,
+	    .tap = tap,
+	    .mac = o->mac,
+	    .volumes = vols,
+	    .n_volumes = nva,
+	};
+	if (rt->client > 0 && !rt->client_done)
+		proc_forget(rt->client);
+	rt->client = 0;
+	rt->log_off = fs_size(log);
+	rc = vmdrv_start(&spec, &pid, &adopted, err);
+	st_image_clear(&img);
+	free(va);
+	if (rc)
+		return rc;
+	rt->client = pid; /* 0 when adopted: not our child */
+	rt->client_done = false;
+	rt->start_ms = now_ms();
+	rt->stop_ms = 0;
+	set_state(o, "starting");
+	o->reboot_done = in->reboot_gen;
+	return 0;
+}
+
+/* The yun-vmm process is gone: how it ended, as far as we know. */
+static void vm_ended(struct yund *y, struct inst_rt *rt, const struct st_instance *in,
+		     struct st_observed *o)
+{
+	char dir[PATH_MAX], log[PATH_MAX], line[300], how[64], reason[512];
+	bool has = rt->client > 0 && rt->client_done;
+	int status = has ? rt->client_status : 0;
+
+	instance_dir(y, in->m.id, dir, sizeof(dir));
+	instance_log_path(y, in->m.id, log, sizeof(log));
+	if (!has) {
+		snprintf(reason, sizeof(reason),
+			 "yun-vmm ended while yund was not its parent (status unknown)");
+	} else if (status == 0) {
+		snprintf(reason, sizeof(reason), "the guest powered off");
+	} else {
+		proc_describe(status, how, sizeof(how));
+		fs_last_line(log, rt->log_off, line, sizeof(line));
+		snprintf(reason, sizeof(reason), "yun-vmm %s%s%s", how, line[0] ? ": " : "", line);
+	}
+	rt->client = 0;
+	vmdrv_clear(dir);
+	ended(y, rt, in, o, has, status, reason);
+}
+
+static void vm_reconcile_one(struct yund *y, struct inst_rt *rt, struct st_instance *in, bool *busy)
+{
+	struct store *s = y->store;
+	struct st_observed o;
+	struct yun_err err = {0};
+	char dir[PATH_MAX];
+	int64_t now = now_ms();
+	bool want_run = !strcmp(in->desired, "running");
+	pid_t pid;
+	int rc;
+
+	instance_dir(y, in->m.id, dir, sizeof(dir));
+	st_instance_observed(in, &o);
+	pid = vmdrv_pid(dir);
+
+	if (!strcmp(in->desired, "deleted")) {
+		*busy = true;
+		if (pid) {
+			if (vmdrv_signal(dir, true, &err) < 0)
+				yun_warn("instance %s: %s", in->m.name, err.msg);
+			return; /* gone by the next pass */
+		}
+		if (netplug_instance_detach(y, in, &err) < 0 || fs_remove_tree(dir, &err) < 0) {
+			yun_warn("instance %s: %s", in->m.name, err.msg);
+			return;
+		}
+		if (s->ops->instance_delete(s, in->m.id, &err) < 0) {
+			yun_warn("%s", err.msg);
+			return;
+		}
+		if (rt->client > 0 && !rt->client_done)
+			proc_forget(rt->client);
+		rt->seen = false;
+		snprintf(in->state, sizeof(in->state), "deleted");
+		in->pid = 0;
+		notify_instance(y, "deleted", in);
+		return;
+	}
+
+	if (pid) {
+		if (want_run && in->reboot_gen <= in->reboot_done) {
+			set_state(&o, "running");
+			o.pid = pid;
+		} else {
+			/* To stop (asked, or for a reboot): TERM, KILL after stop_timeout. */
+			*busy = true;
+			set_state(&o, "stopping");
+			o.pid = pid;
+			if (!rt->stop_ms) {
+				if (vmdrv_signal(dir, false, &err) < 0)
+					yun_warn("instance %s: stop: %s", in->m.name, err.msg);
+				rt->stop_ms = now;
+			} else if (now - rt->stop_ms > in->stop_timeout * 1000) {
+				if (vmdrv_signal(dir, true, &err) < 0)
+					yun_warn("instance %s: %s", in->m.name, err.msg);
+			}
+		}
+		observe(y, in, &o, NULL);
+		return;
+	}
+
+	/* No yun-vmm: it ended (ours, or one we adopted, or one from before a crash). */
+	if ((rt->client > 0 && rt->client_done) || o.pid || vmdrv_recorded(dir)) {
+		*busy = true;
+		vm_ended(y, rt, in, &o);
+		return;
+	}
+	o.pid = 0;
+	if (!want_run) {
+		if (strcmp(in->state, "failed"))
+			set_state(&o, "stopped");
+	} else if (now < rt->backoff_until) {
+		set_state(&o, "starting");
+	} else {
+		*busy = true;
+		rc = vm_start(y, rt, in, &o, &err);
+		if (rc == -EAGAIN) {
+			set_state(&o, "starting"); /* its network is not up yet */
+		} else if (rc < 0) {
+			char msg[sizeof(err.msg) + 16];
+
+			snprintf(msg, sizeof(msg), "start failed: %s", err.msg);
+			rt->client = 0;
+			rt->start_ms = now;
+			ended(y, rt, in, &o, false, 0, msg);
+			return;
+		}
+	}
+	observe(y, in, &o, NULL);
+}
+
 static void reconcile_one(struct yund *y, struct inst_table *t, struct st_instance *in, bool *busy)
 {
 	struct store *s = y->store;
@@ -317,6 +524,10 @@ static void reconcile_one(struct yund *y, struct inst_table *t, struct st_instan
 	    proc_poll(rt->client, &rt->client_done, &rt->client_status) < 0) {
 		rt->client_done = true; /* not ours to wait for (should not happen) */
 		rt->client_status = 255;
+	}
+	if (!strcmp(in->type, "microvm")) {
+		vm_reconcile_one(y, rt, in, busy);
+		return;
 	}
 	st_instance_observed(in, &o);
 	ctdrv_observe(in->m.id, &ob);
@@ -535,6 +746,11 @@ void inst_sweep(struct yund *y)
 			continue;
 		snprintf(path, sizeof(path), "%s/instances/%s", y->cfg->root, e->d_name);
 		yun_info("%s: belongs to no instance; removing it", path);
+		if (vmdrv_pid(path)) { /* a microVM's: its yun-vmm goes first */
+			if (vmdrv_signal(path, true, &err) < 0)
+				yun_warn("%s", err.msg);
+			continue;
+		}
 		if (fs_remove_tree(path, &err) < 0)
 			yun_warn("%s", err.msg);
 	}

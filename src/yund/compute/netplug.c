@@ -161,9 +161,10 @@ static int pick_ip(struct yund *y, const struct st_instance *in, const struct yn
 	return rc;
 }
 
-int netplug_instance_attach(struct yund *y, const struct st_instance *in, char *netns,
-			    size_t netns_len, char *ip, size_t ip_len, char *mac, size_t mac_len,
-			    struct yun_err *err)
+/* The port of either kind: a netns with a veth (containers) or a TAP (microVMs). */
+static int attach(struct yund *y, const struct st_instance *in, bool tap, char *netns,
+		  size_t netns_len, char *ip, size_t ip_len, char *mac, size_t mac_len,
+		  struct yun_err *err)
 {
 	struct st_network row;
 	struct yn_network net;
@@ -191,8 +192,14 @@ int netplug_instance_attach(struct yund *y, const struct st_instance *in, char *
 	rc = yn_network_init(&net, row.m.id, row.cidr, err);
 	if (!rc)
 		rc = pick_ip(y, in, &net, &addr, err);
-	if (!rc)
+	if (!rc && tap) {
+		char name[YN_IFNAME_MAX];
+
+		rc = yn_port_ensure_tap(&ctx, &net, in->m.id, addr, NULL, name, err);
+		snprintf(path, sizeof(path), "%s", name);
+	} else if (!rc) {
 		rc = yn_port_ensure_ct(&ctx, &net, in->m.id, addr, NULL, path, err);
+	}
 	if (!rc)
 		rc = yn_mac_for_instance(in->m.id, m, err);
 	if (rc)
@@ -201,6 +208,20 @@ int netplug_instance_attach(struct yund *y, const struct st_instance *in, char *
 	snprintf(ip, ip_len, "%s", yn_ip_format(addr, ipbuf));
 	snprintf(mac, mac_len, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
 	return 0;
+}
+
+int netplug_instance_attach(struct yund *y, const struct st_instance *in, char *netns,
+			    size_t netns_len, char *ip, size_t ip_len, char *mac, size_t mac_len,
+			    struct yun_err *err)
+{
+	return attach(y, in, false, netns, netns_len, ip, ip_len, mac, mac_len, err);
+}
+
+int netplug_instance_attach_tap(struct yund *y, const struct st_instance *in, char *tap,
+				size_t tap_len, char *ip, size_t ip_len, char *mac, size_t mac_len,
+				struct yun_err *err)
+{
+	return attach(y, in, true, tap, tap_len, ip, ip_len, mac, mac_len, err);
 }
 
 int netplug_instance_detach(struct yund *y, const struct st_instance *in, struct yun_err *err)

@@ -36,6 +36,14 @@ int netplug_instance_attach(struct yund *y, const struct st_instance *in, char *
 			    size_t netns_len, char *ip, size_t ip_len, char *mac, size_t mac_len,
 			    struct yun_err *err);
 
+/*
+ * The same for a microVM: its TAP yt-<hex> on the bridge and its DHCP
+ * reservation (yn_port_ensure_tap); tap: "" without a network.
+ */
+int netplug_instance_attach_tap(struct yund *y, const struct st_instance *in, char *tap,
+				size_t tap_len, char *ip, size_t ip_len, char *mac, size_t mac_len,
+				struct yun_err *err);
+
 int netplug_instance_detach(struct yund *y, const struct st_instance *in, struct yun_err *err);
 
 /* Free what the loop remembered (at exit). */

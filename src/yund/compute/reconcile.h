@@ -4,8 +4,10 @@
  *
  * A pass: reap children, images (image.h), networks (netplug.h),
  * instances (instance.h). Passes run when kicked (every API change kicks),
- * every 10 ms while something is in transition and every second anyway
- * (to notice containers that die on their own). The first pass after
+ * when a yun-ct container's state changes (a watcher thread follows
+ * yun-ct's state files with inotify, so "running" or an exit is seen when
+ * it happens), every 10 ms while something is in transition and every
+ * second anyway (the fallback, should a change slip past the watcher). The first pass after
  * start, and a sweep every 5 s and after API changes, remove what belongs
  * to no row (containers, instance and image directories): that, and
  * idempotent steps, is what makes a kill -9 of yund at any moment leave

@@ -18,6 +18,11 @@ static void publish(struct yund *y, const char *kind, const char *what, json_t *
 	json_decref(obj);
 }
 
+void notify_object(struct yund *y, const char *kind, const char *what, json_t *obj)
+{
+	publish(y, kind, what, obj);
+}
+
 void notify_flavor(struct yund *y, const char *what, const struct st_flavor *f)
 {
 	publish(y, "flavor", what, render_flavor(f));

@@ -1,11 +1,14 @@
 /* render.c - see render.h. */
 #include "render.h"
 
+#include <limits.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/statvfs.h>
 #include <sys/sysinfo.h>
 
 #include "../compute/host.h"
+#include "fs.h"
 
 static json_t *meta(const struct st_meta *m)
 {
@@ -68,6 +71,21 @@ json_t *render_flavor(const struct st_flavor *f)
 	return o;
 }
 
+/* A microVM image's files (image/image.h), null until it is available. */
+static void render_microvm_files(json_t *o, const char *dir)
+{
+	static const char *const keys[] = {"kernel", "initrd", "rootfs"};
+	static const char *const files[] = {"kernel", "initrd", "rootfs.ext4"};
+	char path[PATH_MAX + 16];
+
+	for (size_t i = 0; i < 3; i++) {
+		bool have = dir[0] && fs_path(path, sizeof(path), "%s/%s", dir, files[i]) == 0 &&
+			    (i != 1 || fs_exists(path));
+
+		json_object_set_new(o, keys[i], have ? json_string(path) : json_null());
+	}
+}
+
 json_t *render_image(const struct st_image *img)
 {
 	json_t *o = meta(&img->m);
@@ -80,6 +98,8 @@ json_t *render_image(const struct st_image *img)
 				 str_or_null(img->os), "version", str_or_null(img->version),
 				 "command", stored_json(img->command, json_array()), "failure",
 				 str_or_null(img->failure)));
+	if (o && !strcmp(img->type, "microvm"))
+		render_microvm_files(o, img->path);
 	return o;
 }
 

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "../../lib/err.h"
 
@@ -27,6 +28,27 @@ int img_check_build_kind(const char *kind, struct yun_err *err);
 
 /* For the API: an absolute path to a directory with manifest.json and rootfs/ (ERANGE). */
 int img_check_import_dir(const char *dir, struct yun_err *err);
+
+/*
+ * microVM images: <root>/images/<id>/ holds kernel (a bzImage or an ELF
+ * with a PVH note), initrd (optional), rootfs.ext4 and manifest.json
+ * ({"type": "microvm", "cmdline": ..., "size": ...}). An import copies
+ * kernel, initrd and rootfs.ext4 (reflink when possible), or makes
+ * rootfs.ext4 from a rootfs/ directory with `mkfs.ext4 -d`; a build runs
+ * scripts/mkimage KIND and makes rootfs.ext4 from its rootfs/, with the
+ * kernel given. The import's manifest.json may set cmdline (default
+ * "console=ttyS0 root=/dev/vda rw").
+ */
+#define IMG_KERNEL_MAX	((off_t)256 << 20)
+#define IMG_INITRD_MAX	((off_t)1 << 30)
+#define IMG_ROOTFS_MAX	((off_t)64 << 30)
+#define IMG_CMDLINE_MAX 4096
+
+/* For the API: a kernel file by its magic (ERANGE), `field` names it in messages. */
+int img_check_kernel(const char *field, const char *path, struct yun_err *err);
+
+/* For the API: an absolute path to a microVM image directory (ERANGE). */
+int img_check_microvm_import(const char *dir, struct yun_err *err);
 
 void img_dir(const struct yund *y, const char *id, char *buf, size_t len);
 

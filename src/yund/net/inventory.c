@@ -37,8 +37,8 @@ static struct yn_resource *res_add(struct res_list *l, enum yn_res_kind kind, co
 
 	memset(r, 0, sizeof(*r));
 	r->kind = kind;
-	snprintf(r->owner, sizeof(r->owner), "%s", owner);
-	snprintf(r->name, sizeof(r->name), "%s", name);
+	snprintf(r->owner, sizeof(r->owner), "%.*s", (int)sizeof(r->owner) - 1, owner);
+	snprintf(r->name, sizeof(r->name), "%.*s", (int)sizeof(r->name) - 1, name);
 	return r;
 }
 

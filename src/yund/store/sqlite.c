@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,39 @@ static const char *const migrations[] = {
     "  path TEXT NOT NULL DEFAULT '', state TEXT NOT NULL CHECK (state IN ('available')),"
     "  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, UNIQUE (project, name));"
     "CREATE INDEX snapshots_volume ON snapshots(volume_id);",
+    /*
+     * 2: volumes and snapshots as the volume service uses them (both
+     * tables were still empty: the first slice refused volumes). A
+     * volume's source snapshot may be deleted (SET NULL: a clone is a
+     * copy); a snapshot keeps its volume (RESTRICT).
+     */
+    "DROP TABLE IF EXISTS snapshots;"
+    "DROP TABLE IF EXISTS volumes;"
+    "CREATE TABLE volumes ("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL,"
+    "  project TEXT NOT NULL REFERENCES projects(name),"
+    "  size_gib INTEGER NOT NULL CHECK (size_gib > 0),"
+    "  desired TEXT NOT NULL CHECK (desired IN ('available', 'deleted')),"
+    "  state TEXT NOT NULL CHECK (state IN ('creating', 'available', 'deleting', 'failed')),"
+    "  instance_id TEXT REFERENCES instances(id) ON DELETE RESTRICT,"
+    "  mount_path TEXT NOT NULL DEFAULT '', readonly INTEGER NOT NULL DEFAULT 0,"
+    "  source_snapshot TEXT REFERENCES snapshots(id) ON DELETE SET NULL,"
+    "  path TEXT NOT NULL DEFAULT '', method TEXT NOT NULL DEFAULT '',"
+    "  failure TEXT NOT NULL DEFAULT '',"
+    "  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, UNIQUE (project, name));"
+    "CREATE INDEX volumes_instance ON volumes(instance_id);"
+    "CREATE INDEX volumes_source ON volumes(source_snapshot);"
+    "CREATE TABLE snapshots ("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL,"
+    "  project TEXT NOT NULL REFERENCES projects(name),"
+    "  volume_id TEXT NOT NULL REFERENCES volumes(id) ON DELETE RESTRICT,"
+    "  size_gib INTEGER NOT NULL CHECK (size_gib > 0),"
+    "  desired TEXT NOT NULL CHECK (desired IN ('available', 'deleted')),"
+    "  state TEXT NOT NULL CHECK (state IN ('creating', 'available', 'deleting', 'failed')),"
+    "  path TEXT NOT NULL DEFAULT '', method TEXT NOT NULL DEFAULT '',"
+    "  failure TEXT NOT NULL DEFAULT '',"
+    "  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, UNIQUE (project, name));"
+    "CREATE INDEX snapshots_volume ON snapshots(volume_id);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -162,19 +196,20 @@ static int finish(struct sq *q, int rc, struct yun_err *err)
 	return rc;
 }
 
-/* Prepare and bind: fmt letters s (char *, "" stays ""), n (char *, "" -> NULL), i (int64), d
- * (double). */
-static sqlite3_stmt *prep(struct sq *q, struct yun_err *err, const char *sql, const char *fmt, ...)
+/*
+ * Prepare and bind: fmt letters s (char *, "" stays ""), n (char *, "" ->
+ * NULL), i (int64), d (double).
+ */
+static sqlite3_stmt *prepv(struct sq *q, struct yun_err *err, const char *sql, const char *fmt,
+			   va_list ap)
 {
 	sqlite3_stmt *st = NULL;
-	va_list ap;
 	int i = 1;
 
 	if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		db_err(q, err, "prepare");
 		return NULL;
 	}
-	va_start(ap, fmt);
 	for (const char *f = fmt; *f; f++, i++) {
 		switch (*f) {
 		case 's':
@@ -197,6 +232,16 @@ static sqlite3_stmt *prep(struct sq *q, struct yun_err *err, const char *sql, co
 			break;
 		}
 	}
+	return st;
+}
+
+static sqlite3_stmt *prep(struct sq *q, struct yun_err *err, const char *sql, const char *fmt, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+
+	va_start(ap, fmt);
+	st = prepv(q, err, sql, fmt, ap);
 	va_end(ap);
 	return st;
 }
@@ -227,7 +272,7 @@ static void col_meta(sqlite3_stmt *st, struct st_meta *m)
 #define META_COLS "id, name, project, created_at, updated_at"
 #define BY_REF	  " WHERE id = ?1 OR (project = 'default' AND name = ?1)"
 
-/* Run a statement that returns no rows; maps constraint failures. */
+/* Step a statement that returns no rows, finalize it; maps constraint failures. */
 static int step_done(struct sq *q, sqlite3_stmt *st, struct yun_err *err, const char *what)
 {
 	int r = sqlite3_step(st);
@@ -249,15 +294,278 @@ static int step_done(struct sq *q, sqlite3_stmt *st, struct yun_err *err, const 
 	return rc;
 }
 
-/* Grow a list by one element. */
-static void *grow(void *v, size_t n, size_t size)
+/*
+ * One statement inside an open transaction: the number of rows it
+ * changed, or a negative errno. `what` names the object for messages.
+ */
+static int run(struct sq *q, struct yun_err *err, const char *what, const char *sql,
+	       const char *fmt, ...)
 {
-	return realloc(v, (n + 1) * size);
+	sqlite3_stmt *st;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	st = prepv(q, err, sql, fmt, ap);
+	va_end(ap);
+	if (!st)
+		return -EIO;
+	rc = step_done(q, st, err, what);
+	return rc ? rc : sqlite3_changes(q->db);
+}
+
+/*
+ * One statement as a transaction of its own. With must_change, a
+ * statement that changed no row is "<what>: not found".
+ */
+static int write1(struct sq *q, struct yun_err *err, const char *what, bool must_change,
+		  const char *sql, const char *fmt, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+	int rc = begin(q, err);
+
+	if (rc)
+		return rc;
+	va_start(ap, fmt);
+	st = prepv(q, err, sql, fmt, ap);
+	va_end(ap);
+	rc = st ? step_done(q, st, err, what) : -EIO;
+	if (!rc && must_change && sqlite3_changes(q->db) == 0)
+		rc = yun_err_set(err, ENOENT, "%s: not found", what);
+	return finish(q, rc, err);
 }
 
 static void now(char *buf)
 {
 	obj_now(buf);
+}
+
+/* ---- kinds: what get, list and delete need to know of a table ---- */
+
+struct kind {
+	const char *name;  /* in messages: "flavor web-1: not found" */
+	const char *table; /* its table */
+	const char *cols;  /* the columns row() decodes, in order */
+	const char *order; /* ORDER BY of lists */
+	size_t size;	   /* of one record */
+	void (*row)(sqlite3_stmt *st, void *out);
+	void (*clear)(void *rec); /* frees a record's heap parts; NULL: none */
+	/* Kinds the loop removes: where the record keeps desired and state (char[16]). */
+	size_t desired_off, state_off;
+};
+
+/* "SELECT <cols> FROM <table><tail>" into buf. */
+static int select_sql(const struct kind *k, const char *tail, char *buf, size_t len,
+		      struct yun_err *err)
+{
+	int n = snprintf(buf, len, "SELECT %s FROM %s%s", k->cols, k->table, tail);
+
+	if (n < 0 || (size_t)n >= len)
+		return yun_err_set(err, ENAMETOOLONG, "database: %s query too long", k->name);
+	return 0;
+}
+
+/* Fetch the row `ref` (id or name) into out; the caller holds the lock. */
+static int get_locked(struct sq *q, const struct kind *k, const char *ref, void *out,
+		      struct yun_err *err)
+{
+	char sql[1024];
+	sqlite3_stmt *st;
+	int r, rc = 0;
+
+	memset(out, 0, k->size); /* clearable whatever happens */
+	if (select_sql(k, BY_REF, sql, sizeof(sql), err) < 0)
+		return -err->code;
+	st = prep(q, err, sql, "s", ref);
+	if (!st)
+		return -EIO;
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW)
+		k->row(st, out);
+	else if (r == SQLITE_DONE)
+		rc = yun_err_set(err, ENOENT, "%s %s: not found", k->name, ref);
+	else
+		rc = db_err(q, err, k->name);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int get(struct store *s, const struct kind *k, const char *ref, void *out,
+	       struct yun_err *err)
+{
+	struct sq *q = SQ(s);
+	int rc;
+
+	pthread_mutex_lock(&q->lock);
+	rc = get_locked(q, k, ref, out, err);
+	pthread_mutex_unlock(&q->lock);
+	return rc;
+}
+
+static void free_records(const struct kind *k, void *v, size_t n)
+{
+	for (size_t i = 0; k->clear && i < n; i++)
+		k->clear((char *)v + i * k->size);
+	free(v);
+}
+
+/* Every row of the kind, or an error and nothing: never a partial list. */
+static int list(struct store *s, const struct kind *k, void **out, size_t *n, struct yun_err *err)
+{
+	struct sq *q = SQ(s);
+	char sql[1024];
+	sqlite3_stmt *st = NULL;
+	size_t cnt = 0, cap = 0;
+	void *v = NULL;
+	int r, rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = select_sql(k, k->order, sql, sizeof(sql), err);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&q->lock);
+	st = prep(q, err, sql, "");
+	if (!st)
+		rc = -EIO;
+	while (st && (r = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			void *nv = realloc(v, ncap * k->size);
+
+			if (!nv) {
+				rc = yun_err_set(err, ENOMEM, "%s list: out of memory", k->name);
+				break;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		k->row(st, (char *)v + cnt * k->size);
+		cnt++;
+	}
+	if (st && !rc && r != SQLITE_DONE)
+		rc = db_err(q, err, k->name);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&q->lock);
+	if (rc) {
+		free_records(k, v, cnt);
+		return rc;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+/* DELETE the row `id` (inside a transaction). */
+static int delete_locked(struct sq *q, const struct kind *k, const char *id, const char *what,
+			 struct yun_err *err)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE id = ?", k->table);
+	return run(q, err, what, sql, "s", id) < 0 ? -err->code : 0;
+}
+
+static int delete_id(struct store *s, const struct kind *k, const char *id, struct yun_err *err)
+{
+	struct sq *q = SQ(s);
+	char what[128];
+	int rc = begin(q, err);
+
+	if (rc)
+		return rc;
+	snprintf(what, sizeof(what), "%s %s", k->name, id);
+	rc = delete_locked(q, k, id, what, err);
+	return finish(q, rc, err);
+}
+
+/*
+ * -EBUSY naming the first row of `user` whose column `col` is `id` and
+ * that matches `extra` (SQL, may be ""): "<what>: <verb> <kind> <name>".
+ */
+static int used_by(struct sq *q, const struct kind *user, const char *col, const char *extra,
+		   const char *id, const char *what, const char *verb, struct yun_err *err)
+{
+	char sql[256], name[OBJ_NAME_MAX] = "";
+	sqlite3_stmt *st;
+	int64_t count = 0;
+
+	snprintf(sql, sizeof(sql), "SELECT MIN(name), COUNT(*) FROM %s WHERE %s = ?%s", user->table,
+		 col, extra);
+	st = prep(q, err, sql, "s", id);
+	if (!st)
+		return -EIO;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		count = sqlite3_column_int64(st, 1);
+		col_text(st, 0, name, sizeof(name));
+	}
+	sqlite3_finalize(st);
+	if (count == 1)
+		return yun_err_set(err, EBUSY, "%s: %s %s %s", what, verb, user->name, name);
+	if (count > 1)
+		return yun_err_set(err, EBUSY, "%s: %s %s %s and %" PRId64 " more", what, verb,
+				   user->name, name, count - 1);
+	return 0;
+}
+
+/* A refusal check of a delete: 0, or -EBUSY naming what holds `rec`. */
+typedef int (*delete_check)(struct sq *q, const void *rec, const char *what, struct yun_err *err);
+
+/*
+ * The API's delete of an object the loop removes: after check(), desired
+ * = deleted and state = deleting in the row and in *out (whose first
+ * member is its struct st_meta).
+ */
+static int request_delete(struct store *s, const struct kind *k, const char *ref, void *out,
+			  delete_check check, struct yun_err *err)
+{
+	struct sq *q = SQ(s);
+	struct st_meta *m = out;
+	char t[OBJ_TIME_MAX], what[128], sql[160];
+	int rc = begin(q, err);
+
+	if (rc)
+		return rc;
+	rc = get_locked(q, k, ref, out, err);
+	if (!rc) {
+		snprintf(what, sizeof(what), "%s %s", k->name, m->name);
+		rc = check(q, out, what, err);
+	}
+	if (!rc) {
+		now(t);
+		snprintf(sql, sizeof(sql),
+			 "UPDATE %s SET desired = 'deleted', state = 'deleting', updated_at = ? "
+			 "WHERE id = ?",
+			 k->table);
+		rc = run(q, err, what, sql, "ss", t, m->id);
+		rc = rc < 0 ? rc : 0;
+	}
+	if (!rc) {
+		snprintf((char *)out + k->desired_off, 16, "deleted");
+		snprintf((char *)out + k->state_off, 16, "deleting");
+		snprintf(m->updated_at, sizeof(m->updated_at), "%s", t);
+	}
+	return finish(q, rc, err);
+}
+
+/*
+ * The loop's record of a file it made (volumes, snapshots): path,
+ * method, failure, state; an object the API marked deleting stays so.
+ */
+static int set_file_observed(struct store *s, const struct kind *k, const char *id,
+			     const char *path, const char *method, const char *failure,
+			     const char *state, struct yun_err *err)
+{
+	char t[OBJ_TIME_MAX], what[128], sql[256];
+
+	now(t);
+	snprintf(what, sizeof(what), "%s %s", k->name, id);
+	snprintf(sql, sizeof(sql),
+		 "UPDATE %s SET path = ?, method = ?, failure = ?, updated_at = ?, "
+		 "state = CASE WHEN desired = 'deleted' THEN 'deleting' ELSE ? END WHERE id = ?",
+		 k->table);
+	return write1(SQ(s), err, what, true, sql, "ssssss", path, method, failure, t, state, id);
 }
 
 /* ---- meta ---- */
@@ -287,27 +595,16 @@ static int meta_get(struct store *s, const char *key, char *buf, size_t len, str
 
 static int meta_set(struct store *s, const char *key, const char *value, struct yun_err *err)
 {
-	struct sq *q = SQ(s);
-	sqlite3_stmt *st;
-	int rc = begin(q, err);
-
-	if (rc)
-		return rc;
-	st = prep(q, err, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", "ss", key,
-		  value);
-	rc = st ? step_done(q, st, err, key) : -EIO;
-	return finish(q, rc, err);
+	return write1(SQ(s), err, key, false,
+		      "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", "ss", key, value);
 }
 
 /* ---- hosts ---- */
 
-#define HOST_COLS                                                                                  \
-	META_COLS ", hostname, state, vcpus, memory_mib, disk_gib, cpu_overcommit, "               \
-		  "memory_overcommit"
-
-static void host_row(sqlite3_stmt *st, struct st_host *h)
+static void host_row(sqlite3_stmt *st, void *out)
 {
-	memset(h, 0, sizeof(*h));
+	struct st_host *h = out;
+
 	col_meta(st, &h->m);
 	col_text(st, 5, h->hostname, sizeof(h->hostname));
 	col_text(st, 6, h->state, sizeof(h->state));
@@ -318,70 +615,41 @@ static void host_row(sqlite3_stmt *st, struct st_host *h)
 	h->memory_overcommit = sqlite3_column_double(st, 11);
 }
 
+static const struct kind host_kind = {
+    .name = "host",
+    .table = "hosts",
+    .cols = META_COLS ", hostname, state, vcpus, memory_mib, disk_gib, cpu_overcommit, "
+		      "memory_overcommit",
+    .order = " ORDER BY created_at, id",
+    .size = sizeof(struct st_host),
+    .row = host_row,
+};
+
 static int host_put(struct store *s, const struct st_host *h, struct yun_err *err)
 {
-	struct sq *q = SQ(s);
 	char t[OBJ_TIME_MAX];
-	sqlite3_stmt *st;
-	int rc = begin(q, err);
 
-	if (rc)
-		return rc;
 	now(t);
-	st = prep(q, err,
-		  "INSERT INTO hosts (" HOST_COLS ") VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, "
-		  "?9, ?10, ?11) ON CONFLICT (id) DO UPDATE SET name = ?2, hostname = ?5, "
-		  "state = ?6, vcpus = ?7, memory_mib = ?8, disk_gib = ?9, cpu_overcommit = ?10, "
-		  "memory_overcommit = ?11, updated_at = ?4",
-		  "ssssssiiidd", h->m.id, h->m.name, h->m.project, t, h->hostname, h->state,
-		  h->vcpus, h->memory_mib, h->disk_gib, h->cpu_overcommit, h->memory_overcommit);
-	rc = st ? step_done(q, st, err, "host") : -EIO;
-	return finish(q, rc, err);
+	return write1(SQ(s), err, "host", false,
+		      "INSERT INTO hosts (id, name, project, created_at, updated_at, hostname, "
+		      "state, vcpus, memory_mib, disk_gib, cpu_overcommit, memory_overcommit) "
+		      "VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+		      "ON CONFLICT (id) DO UPDATE SET name = ?2, hostname = ?5, state = ?6, "
+		      "vcpus = ?7, memory_mib = ?8, disk_gib = ?9, cpu_overcommit = ?10, "
+		      "memory_overcommit = ?11, updated_at = ?4",
+		      "ssssssiiidd", h->m.id, h->m.name, h->m.project, t, h->hostname, h->state,
+		      h->vcpus, h->memory_mib, h->disk_gib, h->cpu_overcommit,
+		      h->memory_overcommit);
 }
 
 static int host_get(struct store *s, const char *ref, struct st_host *out, struct yun_err *err)
 {
-	struct sq *q = SQ(s);
-	sqlite3_stmt *st;
-	int rc = 0;
-
-	pthread_mutex_lock(&q->lock);
-	st = prep(q, err, "SELECT " HOST_COLS " FROM hosts" BY_REF, "s", ref);
-	if (!st)
-		rc = -EIO;
-	else if (sqlite3_step(st) == SQLITE_ROW)
-		host_row(st, out);
-	else
-		rc = yun_err_set(err, ENOENT, "host %s: not found", ref);
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&q->lock);
-	return rc;
+	return get(s, &host_kind, ref, out, err);
 }
 
 static int host_list(struct store *s, struct st_host **out, size_t *n, struct yun_err *err)
 {
-	struct sq *q = SQ(s);
-	struct st_host *v = NULL, *nv;
-	sqlite3_stmt *st;
-	size_t k = 0;
-
-	pthread_mutex_lock(&q->lock);
-	st = prep(q, err, "SELECT " HOST_COLS " FROM hosts ORDER BY created_at, id", "");
-	if (!st) {
-		pthread_mutex_unlock(&q->lock);
-		return -EIO;
-	}
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (!(nv = grow(v, k, sizeof(*v))))
-			break;
-		v = nv;
-		host_row(st, &v[k++]);
-	}
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&q->lock);
-	*out = v;
-	*n = k;
-	return 0;
+	return list(s, &host_kind, (void **)out, n, err);
 }
 
 static int alloc_of(struct sq *q, const char *host_id, struct st_alloc *a, struct yun_err *err)
@@ -419,111 +687,61 @@ static int host_allocated(struct store *s, const char *host_id, struct st_alloc 
 
 /* ---- flavors ---- */
 
-#define FLAVOR_COLS META_COLS ", vcpus, memory_mib, disk_gib"
-
-static void flavor_row(sqlite3_stmt *st, struct st_flavor *f)
+static void flavor_row(sqlite3_stmt *st, void *out)
 {
-	memset(f, 0, sizeof(*f));
+	struct st_flavor *f = out;
+
 	col_meta(st, &f->m);
 	f->vcpus = sqlite3_column_int64(st, 5);
 	f->memory_mib = sqlite3_column_int64(st, 6);
 	f->disk_gib = sqlite3_column_int64(st, 7);
 }
 
+static const struct kind flavor_kind = {
+    .name = "flavor",
+    .table = "flavors",
+    .cols = META_COLS ", vcpus, memory_mib, disk_gib",
+    .order = " ORDER BY vcpus, memory_mib, name",
+    .size = sizeof(struct st_flavor),
+    .row = flavor_row,
+};
+
+static void instance_row(sqlite3_stmt *st, void *out);
+static void instance_clear(void *rec);
+
+static const struct kind instance_kind = {
+    .name = "instance",
+    .table = "instances",
+    .cols = META_COLS ", type, image_id, flavor_id, network_id, host_id, vcpus, memory_mib, "
+		      "disk_gib, user_data, command, env, restart_policy, desired, intent_gen, "
+		      "reboot_gen, stop_timeout, state, pid, exit_status, failure, restart_count, "
+		      "reboot_done, ip, mac",
+    .order = " ORDER BY created_at, id",
+    .size = sizeof(struct st_instance),
+    .row = instance_row,
+    .clear = instance_clear,
+};
+
 static int flavor_create(struct store *s, const struct st_flavor *f, struct yun_err *err)
 {
-	struct sq *q = SQ(s);
 	char what[128];
-	sqlite3_stmt *st;
-	int rc = begin(q, err);
 
-	if (rc)
-		return rc;
 	snprintf(what, sizeof(what), "flavor %s", f->m.name);
-	st = prep(q, err, "INSERT INTO flavors (" FLAVOR_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-		  "sssssiii", f->m.id, f->m.name, f->m.project, f->m.created_at, f->m.updated_at,
-		  f->vcpus, f->memory_mib, f->disk_gib);
-	rc = st ? step_done(q, st, err, what) : -EIO;
-	return finish(q, rc, err);
-}
-
-static int flavor_get_locked(struct sq *q, const char *ref, struct st_flavor *out,
-			     struct yun_err *err)
-{
-	sqlite3_stmt *st = prep(q, err, "SELECT " FLAVOR_COLS " FROM flavors" BY_REF, "s", ref);
-	int rc = 0;
-
-	if (!st)
-		return -EIO;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		flavor_row(st, out);
-	else
-		rc = yun_err_set(err, ENOENT, "flavor %s: not found", ref);
-	sqlite3_finalize(st);
-	return rc;
+	return write1(SQ(s), err, what, false,
+		      "INSERT INTO flavors (id, name, project, created_at, updated_at, vcpus, "
+		      "memory_mib, disk_gib) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		      "sssssiii", f->m.id, f->m.name, f->m.project, f->m.created_at,
+		      f->m.updated_at, f->vcpus, f->memory_mib, f->disk_gib);
 }
 
 static int flavor_get(struct store *s, const char *ref, struct st_flavor *out, struct yun_err *err)
 {
-	struct sq *q = SQ(s);
-	int rc;
-
-	pthread_mutex_lock(&q->lock);
-	rc = flavor_get_locked(q, ref, out, err);
-	pthread_mutex_unlock(&q->lock);
-	return rc;
+	return get(s, &flavor_kind, ref, out, err);
 }
 
 static int flavor_list(struct store *s, struct st_flavor **out, size_t *n, struct yun_err *err)
 {
-	struct sq *q = SQ(s);
-	struct st_flavor *v = NULL, *nv;
-	sqlite3_stmt *st;
-	size_t k = 0;
-
-	pthread_mutex_lock(&q->lock);
-	st = prep(q, err, "SELECT " FLAVOR_COLS " FROM flavors ORDER BY vcpus, memory_mib, name",
-		  "");
-	if (!st) {
-		pthread_mutex_unlock(&q->lock);
-		return -EIO;
-	}
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (!(nv = grow(v, k, sizeof(*v))))
-			break;
-		v = nv;
-		flavor_row(st, &v[k++]);
-	}
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&q->lock);
-	*out = v;
-	*n = k;
-	return 0;
-}
-
-/* -EBUSY naming the first user of `id` in column `col` of instances. */
-static int used_by_instance(struct sq *q, const char *col, const char *id, const char *what,
-			    struct yun_err *err)
-{
-	char sql[160], name[OBJ_NAME_MAX] = "";
-	sqlite3_stmt *st;
-	int64_t count = 0;
-
-	snprintf(sql, sizeof(sql), "SELECT MIN(name), COUNT(*) FROM instances WHERE %s = ?", col);
-	st = prep(q, err, sql, "s", id);
-	if (!st)
-		return -EIO;
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		count = sqlite3_column_int64(st, 1);
-		col_text(st, 0, name, sizeof(name));
-	}
-	sqlite3_finalize(st);
-	if (count == 1)
-		return yun_err_set(err, EBUSY, "%s: used by instance %s", what, name);
-	if (count > 1)
-		return yun_err_set(err, EBUSY, "%s: used by instance %s and %" PRId64 " more", what,
-				   name, count - 1);
-	return 0;
+	return list(s, &flavor_kind, (void **)out, n, err);
 }
 
 static int flavor_delete(struct store *s, const char *ref, struct st_flavor *out,
@@ -531,30 +749,26 @@ static int flavor_delete(struct store *s, const char *ref, struct st_flavor *out
 {
 	struct sq *q = SQ(s);
 	char what[128];
-	sqlite3_stmt *st;
 	int rc = begin(q, err);
 
 	if (rc)
 		return rc;
-	rc = flavor_get_locked(q, ref, out, err);
+	rc = get_locked(q, &flavor_kind, ref, out, err);
 	if (!rc) {
 		snprintf(what, sizeof(what), "flavor %s", out->m.name);
-		rc = used_by_instance(q, "flavor_id", out->m.id, what, err);
+		rc = used_by(q, &instance_kind, "flavor_id", "", out->m.id, what, "used by", err);
 	}
-	if (!rc) {
-		st = prep(q, err, "DELETE FROM flavors WHERE id = ?", "s", out->m.id);
-		rc = st ? step_done(q, st, err, what) : -EIO;
-	}
+	if (!rc)
+		rc = delete_locked(q, &flavor_kind, out->m.id, what, err);
 	return finish(q, rc, err);
 }
 
 /* ---- images ---- */
 
-#define IMAGE_COLS META_COLS ", type, state, source, path, size, os, version, command, failure"
-
-static void image_row(sqlite3_stmt *st, struct st_image *img)
+static void image_row(sqlite3_stmt *st, void *out)
 {
-	memset(img, 0, sizeof(*img));
+	struct st_image *img = out;
+
 	col_meta(st, &img->m);
 	col_text(st, 5, img->type, sizeof(img->type));
 	col_text(st, 6, img->state, sizeof(img->state));
@@ -567,112 +781,67 @@ static void image_row(sqlite3_stmt *st, struct st_image *img)
 	col_text(st, 13, img->failure, sizeof(img->failure));
 }
 
-static int image_create(struct store *s, const struct st_image *img, struct yun_err *err)
+static void image_clear(void *rec)
 {
-	struct sq *q = SQ(s);
-	char what[128];
-	sqlite3_stmt *st;
-	int rc = begin(q, err);
-
-	if (rc)
-		return rc;
-	snprintf(what, sizeof(what), "image %s", img->m.name);
-	st = prep(q, err,
-		  "INSERT INTO images (" IMAGE_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-		  "?, ?, ?, ?)",
-		  "sssssssssissns", img->m.id, img->m.name, img->m.project, img->m.created_at,
-		  img->m.updated_at, img->type, img->state, img->source, img->path, img->size,
-		  img->os, img->version, img->command, img->failure);
-	rc = st ? step_done(q, st, err, what) : -EIO;
-	return finish(q, rc, err);
+	st_image_clear(rec);
 }
 
-static int image_get_locked(struct sq *q, const char *ref, struct st_image *out,
-			    struct yun_err *err)
-{
-	sqlite3_stmt *st = prep(q, err, "SELECT " IMAGE_COLS " FROM images" BY_REF, "s", ref);
-	int rc = 0;
+static const struct kind image_kind = {
+    .name = "image",
+    .table = "images",
+    .cols = META_COLS ", type, state, source, path, size, os, version, command, failure",
+    .order = " ORDER BY created_at, id",
+    .size = sizeof(struct st_image),
+    .row = image_row,
+    .clear = image_clear,
+};
 
-	memset(out, 0, sizeof(*out)); /* clearable whatever happens */
-	if (!st)
-		return -EIO;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		image_row(st, out);
-	else
-		rc = yun_err_set(err, ENOENT, "image %s: not found", ref);
-	sqlite3_finalize(st);
-	return rc;
+static int image_create(struct store *s, const struct st_image *img, struct yun_err *err)
+{
+	char what[128];
+
+	snprintf(what, sizeof(what), "image %s", img->m.name);
+	return write1(
+	    SQ(s), err, what, false,
+	    "INSERT INTO images (" META_COLS ", type, state, source, path, size, os, "
+	    "version, command, failure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    "sssssssssissns", img->m.id, img->m.name, img->m.project, img->m.created_at,
+	    img->m.updated_at, img->type, img->state, img->source, img->path, img->size, img->os,
+	    img->version, img->command, img->failure);
 }
 
 static int image_get(struct store *s, const char *ref, struct st_image *out, struct yun_err *err)
 {
-	struct sq *q = SQ(s);
-	int rc;
-
-	pthread_mutex_lock(&q->lock);
-	rc = image_get_locked(q, ref, out, err);
-	pthread_mutex_unlock(&q->lock);
-	return rc;
+	return get(s, &image_kind, ref, out, err);
 }
 
 static int image_list(struct store *s, struct st_image **out, size_t *n, struct yun_err *err)
 {
-	struct sq *q = SQ(s);
-	struct st_image *v = NULL, *nv;
-	sqlite3_stmt *st;
-	size_t k = 0;
-
-	pthread_mutex_lock(&q->lock);
-	st = prep(q, err, "SELECT " IMAGE_COLS " FROM images ORDER BY created_at, id", "");
-	if (!st) {
-		pthread_mutex_unlock(&q->lock);
-		return -EIO;
-	}
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (!(nv = grow(v, k, sizeof(*v))))
-			break;
-		v = nv;
-		image_row(st, &v[k++]);
-	}
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&q->lock);
-	*out = v;
-	*n = k;
-	return 0;
+	return list(s, &image_kind, (void **)out, n, err);
 }
 
 static int image_update(struct store *s, const struct st_image *img, struct yun_err *err)
 {
-	struct sq *q = SQ(s);
 	char t[OBJ_TIME_MAX], what[128];
-	sqlite3_stmt *st;
-	int rc = begin(q, err);
 
-	if (rc)
-		return rc;
 	now(t);
-	snprintf(what, sizeof(what), "image %s", img->m.name);
-	st = prep(q, err,
-		  "UPDATE images SET state = ?, path = ?, size = ?, os = ?, version = ?, "
-		  "command = ?, failure = ?, updated_at = ? WHERE id = ?",
-		  "ssissnsss", img->state, img->path, img->size, img->os, img->version,
-		  img->command, img->failure, t, img->m.id);
-	rc = st ? step_done(q, st, err, what) : -EIO;
-	if (!rc && sqlite3_changes(q->db) == 0)
-		rc = yun_err_set(err, ENOENT, "image %s: not found", img->m.id);
-	return finish(q, rc, err);
+	snprintf(what, sizeof(what), "image %s", img->m.id);
+	return write1(SQ(s), err, what, true,
+		      "UPDATE images SET state = ?, path = ?, size = ?, os = ?, version = ?, "
+		      "command = ?, failure = ?, updated_at = ? WHERE id = ?",
+		      "ssissnsss", img->state, img->path, img->size, img->os, img->version,
+		      img->command, img->failure, t, img->m.id);
 }
 
 static int image_delete(struct store *s, const char *ref, struct st_image *out, struct yun_err *err)
 {
 	struct sq *q = SQ(s);
 	char what[128];
-	sqlite3_stmt *st;
 	int rc = begin(q, err);
 
 	if (rc)
 		return rc;
-	rc = image_get_locked(q, ref, out, err);
+	rc = get_locked(q, &image_kind, ref, out, err);
 	if (!rc) {
 		snprintf(what, sizeof(what), "image %s", out->m.name);
 		if (!strcmp(out->state, "building"))
@@ -682,11 +851,9 @@ static int image_delete(struct store *s, const char *ref, struct st_image *out, 
 					 what);
 	}
 	if (!rc)
-		rc = used_by_instance(q, "image_id", out->m.id, what, err);
-	if (!rc) {
-		st = prep(q, err, "DELETE FROM images WHERE id = ?", "s", out->m.id);
-		rc = st ? step_done(q, st, err, what) : -EIO;
-	}
+		rc = used_by(q, &instance_kind, "image_id", "", out->m.id, what, "used by", err);
+	if (!rc)
+		rc = delete_locked(q, &image_kind, out->m.id, what, err);
 	if (rc)
 		st_image_clear(out);
 	return finish(q, rc, err);
@@ -694,11 +861,10 @@ static int image_delete(struct store *s, const char *ref, struct st_image *out, 
 
 /* ---- networks ---- */
 
-#define NETWORK_COLS META_COLS ", cidr, gateway, bridge, desired, state"
-
-static void network_row(sqlite3_stmt *st, struct st_network *n)
+static void network_row(sqlite3_stmt *st, void *out)
 {
-	memset(n, 0, sizeof(*n));
+	struct st_network *n = out;
+
 	col_meta(st, &n->m);
 	col_text(st, 5, n->cidr, sizeof(n->cidr));
 	col_text(st, 6, n->gateway, sizeof(n->gateway));
@@ -707,156 +873,76 @@ static void network_row(sqlite3_stmt *st, struct st_network *n)
 	col_text(st, 9, n->state, sizeof(n->state));
 }
 
+static const struct kind network_kind = {
+    .name = "network",
+    .table = "networks",
+    .cols = META_COLS ", cidr, gateway, bridge, desired, state",
+    .order = " ORDER BY created_at, id",
+    .size = sizeof(struct st_network),
+    .row = network_row,
+    .desired_off = offsetof(struct st_network, desired),
+    .state_off = offsetof(struct st_network, state),
+};
+
 static int network_create(struct store *s, const struct st_network *n, struct yun_err *err)
 {
-	struct sq *q = SQ(s);
 	char what[128];
-	sqlite3_stmt *st;
-	int rc = begin(q, err);
 
-	if (rc)
-		return rc;
 	snprintf(what, sizeof(what), "network %s", n->m.name);
-	st = prep(q, err,
-		  "INSERT INTO networks (" NETWORK_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		  "ssssssssss", n->m.id, n->m.name, n->m.project, n->m.created_at, n->m.updated_at,
-		  n->cidr, n->gateway, n->bridge, n->desired, n->state);
-	rc = st ? step_done(q, st, err, what) : -EIO;
-	return finish(q, rc, err);
-}
-
-static int network_get_locked(struct sq *q, const char *ref, struct st_network *out,
-			      struct yun_err *err)
-{
-	sqlite3_stmt *st = prep(q, err, "SELECT " NETWORK_COLS " FROM networks" BY_REF, "s", ref);
-	int rc = 0;
-
-	if (!st)
-		return -EIO;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		network_row(st, out);
-	else
-		rc = yun_err_set(err, ENOENT, "network %s: not found", ref);
-	sqlite3_finalize(st);
-	return rc;
+	return write1(SQ(s), err, what, false,
+		      "INSERT INTO networks (" META_COLS ", cidr, gateway, bridge, desired, state) "
+		      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		      "ssssssssss", n->m.id, n->m.name, n->m.project, n->m.created_at,
+		      n->m.updated_at, n->cidr, n->gateway, n->bridge, n->desired, n->state);
 }
 
 static int network_get(struct store *s, const char *ref, struct st_network *out,
 		       struct yun_err *err)
 {
-	struct sq *q = SQ(s);
-	int rc;
-
-	pthread_mutex_lock(&q->lock);
-	rc = network_get_locked(q, ref, out, err);
-	pthread_mutex_unlock(&q->lock);
-	return rc;
+	return get(s, &network_kind, ref, out, err);
 }
 
 static int network_list(struct store *s, struct st_network **out, size_t *n, struct yun_err *err)
 {
-	struct sq *q = SQ(s);
-	struct st_network *v = NULL, *nv;
-	sqlite3_stmt *st;
-	size_t k = 0;
-
-	pthread_mutex_lock(&q->lock);
-	st = prep(q, err, "SELECT " NETWORK_COLS " FROM networks ORDER BY created_at, id", "");
-	if (!st) {
-		pthread_mutex_unlock(&q->lock);
-		return -EIO;
-	}
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (!(nv = grow(v, k, sizeof(*v))))
-			break;
-		v = nv;
-		network_row(st, &v[k++]);
-	}
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&q->lock);
-	*out = v;
-	*n = k;
-	return 0;
+	return list(s, &network_kind, (void **)out, n, err);
 }
 
 static int network_update(struct store *s, const struct st_network *n, struct yun_err *err)
 {
-	struct sq *q = SQ(s);
 	char t[OBJ_TIME_MAX], what[128];
-	sqlite3_stmt *st;
-	int rc = begin(q, err);
 
-	if (rc)
-		return rc;
 	now(t);
-	snprintf(what, sizeof(what), "network %s", n->m.name);
-	st = prep(q, err,
-		  "UPDATE networks SET gateway = ?, bridge = ?, desired = ?, state = ?, "
-		  "updated_at = ? WHERE id = ?",
-		  "ssssss", n->gateway, n->bridge, n->desired, n->state, t, n->m.id);
-	rc = st ? step_done(q, st, err, what) : -EIO;
-	if (!rc && sqlite3_changes(q->db) == 0)
-		rc = yun_err_set(err, ENOENT, "network %s: not found", n->m.id);
-	return finish(q, rc, err);
+	snprintf(what, sizeof(what), "network %s", n->m.id);
+	return write1(SQ(s), err, what, true,
+		      "UPDATE networks SET gateway = ?, bridge = ?, desired = ?, state = ?, "
+		      "updated_at = ? WHERE id = ?",
+		      "ssssss", n->gateway, n->bridge, n->desired, n->state, t, n->m.id);
+}
+
+static int network_unused(struct sq *q, const void *rec, const char *what, struct yun_err *err)
+{
+	const struct st_network *n = rec;
+
+	return used_by(q, &instance_kind, "network_id", "", n->m.id, what, "used by", err);
 }
 
 static int network_request_delete(struct store *s, const char *ref, struct st_network *out,
 				  struct yun_err *err)
 {
-	struct sq *q = SQ(s);
-	char t[OBJ_TIME_MAX], what[128];
-	sqlite3_stmt *st;
-	int rc = begin(q, err);
-
-	if (rc)
-		return rc;
-	rc = network_get_locked(q, ref, out, err);
-	if (!rc) {
-		snprintf(what, sizeof(what), "network %s", out->m.name);
-		rc = used_by_instance(q, "network_id", out->m.id, what, err);
-	}
-	if (!rc) {
-		now(t);
-		st = prep(q, err,
-			  "UPDATE networks SET desired = 'deleted', state = 'deleting', "
-			  "updated_at = ? WHERE id = ?",
-			  "ss", t, out->m.id);
-		rc = st ? step_done(q, st, err, what) : -EIO;
-	}
-	if (!rc) {
-		snprintf(out->desired, sizeof(out->desired), "deleted");
-		snprintf(out->state, sizeof(out->state), "deleting");
-		snprintf(out->m.updated_at, sizeof(out->m.updated_at), "%s", t);
-	}
-	return finish(q, rc, err);
+	return request_delete(s, &network_kind, ref, out, network_unused, err);
 }
 
 static int network_delete(struct store *s, const char *id, struct yun_err *err)
 {
-	struct sq *q = SQ(s);
-	char what[128];
-	sqlite3_stmt *st;
-	int rc = begin(q, err);
-
-	if (rc)
-		return rc;
-	snprintf(what, sizeof(what), "network %s", id);
-	st = prep(q, err, "DELETE FROM networks WHERE id = ?", "s", id);
-	rc = st ? step_done(q, st, err, what) : -EIO;
-	return finish(q, rc, err);
+	return delete_id(s, &network_kind, id, err);
 }
 
 /* ---- instances ---- */
 
-#define INSTANCE_COLS                                                                              \
-	META_COLS ", type, image_id, flavor_id, network_id, host_id, vcpus, memory_mib, "          \
-		  "disk_gib, user_data, command, env, restart_policy, desired, intent_gen, "       \
-		  "reboot_gen, stop_timeout, state, pid, exit_status, failure, restart_count, "    \
-		  "reboot_done, ip, mac"
-
-static void instance_row(sqlite3_stmt *st, struct st_instance *in)
+static void instance_row(sqlite3_stmt *st, void *out)
 {
-	memset(in, 0, sizeof(*in));
+	struct st_instance *in = out;
+
 	col_meta(st, &in->m);
 	col_text(st, 5, in->type, sizeof(in->type));
 	col_text(st, 6, in->image_id, sizeof(in->image_id));
@@ -885,13 +971,22 @@ static void instance_row(sqlite3_stmt *st, struct st_instance *in)
 	col_text(st, 28, in->mac, sizeof(in->mac));
 }
 
-static int instance_create(struct store *s, const struct st_instance *in,
-			   const struct st_capacity *cap, struct yun_err *err)
+static void instance_clear(void *rec)
+{
+	st_instance_clear(rec);
+}
+
+static int attach_locked(struct sq *q, const char *ref, const struct st_instance *in,
+			 const char *mount_path, bool readonly, struct st_volume *out,
+			 struct yun_err *err);
+
+static int instance_create_attached(struct store *s, const struct st_instance *in,
+				    const struct st_capacity *cap, const struct st_attach *v,
+				    size_t n, struct yun_err *err)
 {
 	struct sq *q = SQ(s);
 	struct st_alloc a;
 	char what[128];
-	sqlite3_stmt *st;
 	int rc = begin(q, err);
 
 	if (rc)
@@ -914,69 +1009,64 @@ static int instance_create(struct store *s, const struct st_instance *in,
 				cap->memory_mib > a.memory_mib ? cap->memory_mib - a.memory_mib : 0,
 				cap->memory_mib, cap->memory_overcommit);
 	if (!rc) {
-		st = prep(q, err,
-			  "INSERT INTO instances (" INSTANCE_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, "
-			  "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
-			  "sssssssnnsiiinnnssiiisisiiss", in->m.id, in->m.name, in->m.project,
-			  in->m.created_at, in->m.updated_at, in->type, in->image_id, in->flavor_id,
-			  in->network_id, in->host_id, in->vcpus, in->memory_mib, in->disk_gib,
-			  in->user_data, in->command, in->env, in->restart_policy, in->desired,
-			  in->intent_gen, in->reboot_gen, in->stop_timeout, in->state, in->pid,
-			  in->failure, in->restart_count, in->reboot_done, in->ip, in->mac);
-		rc = st ? step_done(q, st, err, what) : -EIO;
+		rc = run(
+		    q, err, what,
+		    "INSERT INTO instances (" META_COLS ", type, image_id, flavor_id, "
+		    "network_id, host_id, vcpus, memory_mib, disk_gib, user_data, command, env, "
+		    "restart_policy, desired, intent_gen, reboot_gen, stop_timeout, state, pid, "
+		    "exit_status, failure, restart_count, reboot_done, ip, mac) VALUES (?, ?, ?, "
+		    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, "
+		    "?, ?)",
+		    "sssssssnnsiiinnnssiiisisiiss", in->m.id, in->m.name, in->m.project,
+		    in->m.created_at, in->m.updated_at, in->type, in->image_id, in->flavor_id,
+		    in->network_id, in->host_id, in->vcpus, in->memory_mib, in->disk_gib,
+		    in->user_data, in->command, in->env, in->restart_policy, in->desired,
+		    in->intent_gen, in->reboot_gen, in->stop_timeout, in->state, in->pid,
+		    in->failure, in->restart_count, in->reboot_done, in->ip, in->mac);
+		rc = rc < 0 ? rc : 0;
 		if (rc == -EBUSY)
 			rc = yun_err_set(err, ENOENT,
 					 "%s: its image, flavor, network or host no "
 					 "longer exists",
 					 what);
 	}
+	for (size_t k = 0; !rc && k < n; k++) {
+		struct st_volume vol;
+
+		rc = attach_locked(q, v[k].ref, in, v[k].mount_path, v[k].readonly, &vol, err);
+	}
 	return finish(q, rc, err);
+}
+
+static int instance_create(struct store *s, const struct st_instance *in,
+			   const struct st_capacity *cap, struct yun_err *err)
+{
+	return instance_create_attached(s, in, cap, NULL, 0, err);
 }
 
 static int instance_get(struct store *s, const char *ref, struct st_instance *out,
 			struct yun_err *err)
 {
-	struct sq *q = SQ(s);
-	sqlite3_stmt *st;
-	int rc = 0;
-
-	pthread_mutex_lock(&q->lock);
-	st = prep(q, err, "SELECT " INSTANCE_COLS " FROM instances" BY_REF, "s", ref);
-	if (!st)
-		rc = -EIO;
-	else if (sqlite3_step(st) == SQLITE_ROW)
-		instance_row(st, out);
-	else
-		rc = yun_err_set(err, ENOENT, "instance %s: not found", ref);
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&q->lock);
-	return rc;
+	return get(s, &instance_kind, ref, out, err);
 }
 
 static int instance_list(struct store *s, struct st_instance **out, size_t *n, struct yun_err *err)
 {
-	struct sq *q = SQ(s);
-	struct st_instance *v = NULL, *nv;
-	sqlite3_stmt *st;
-	size_t k = 0;
+	return list(s, &instance_kind, (void **)out, n, err);
+}
 
-	pthread_mutex_lock(&q->lock);
-	st = prep(q, err, "SELECT " INSTANCE_COLS " FROM instances ORDER BY created_at, id", "");
-	if (!st) {
-		pthread_mutex_unlock(&q->lock);
-		return -EIO;
-	}
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (!(nv = grow(v, k, sizeof(*v))))
-			break;
-		v = nv;
-		instance_row(st, &v[k++]);
-	}
+/* "changed meanwhile" when instance `id` exists, else "not found". */
+static int lost_cas(struct sq *q, const char *id, const char *what, struct yun_err *err)
+{
+	sqlite3_stmt *st = prep(q, err, "SELECT 1 FROM instances WHERE id = ?", "s", id);
+	int rc;
+
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		rc = yun_err_set(err, EAGAIN, "%s: changed meanwhile", what);
+	else
+		rc = yun_err_set(err, ENOENT, "%s: not found", what);
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&q->lock);
-	*out = v;
-	*n = k;
-	return 0;
+	return rc;
 }
 
 static int instance_set_intent(struct store *s, const char *id, int64_t expect_gen,
@@ -984,29 +1074,22 @@ static int instance_set_intent(struct store *s, const char *id, int64_t expect_g
 {
 	struct sq *q = SQ(s);
 	char t[OBJ_TIME_MAX], what[128];
-	sqlite3_stmt *st;
 	int rc = begin(q, err);
 
 	if (rc)
 		return rc;
 	now(t);
 	snprintf(what, sizeof(what), "instance %s", id);
-	st = prep(q, err,
-		  "UPDATE instances SET desired = ?1, reboot_gen = ?2, stop_timeout = ?3, "
-		  "state = CASE WHEN ?4 = '' THEN state ELSE ?4 END, "
-		  "intent_gen = intent_gen + 1, updated_at = ?5 WHERE id = ?6 AND intent_gen = ?7",
-		  "siisssi", in->desired, in->reboot_gen, in->stop_timeout, in->state, t, id,
-		  expect_gen);
-	rc = st ? step_done(q, st, err, what) : -EIO;
-	if (!rc && sqlite3_changes(q->db) == 0) {
-		st = prep(q, err, "SELECT 1 FROM instances WHERE id = ?", "s", id);
-		if (st && sqlite3_step(st) == SQLITE_ROW)
-			rc = yun_err_set(err, EAGAIN, "%s: changed meanwhile", what);
-		else
-			rc = yun_err_set(err, ENOENT, "%s: not found", what);
-		sqlite3_finalize(st);
-	}
-	return finish(q, rc, err);
+	/* Compare-and-swap on intent_gen: a lost race changes nothing. */
+	rc = run(q, err, what,
+		 "UPDATE instances SET desired = ?1, reboot_gen = ?2, stop_timeout = ?3, "
+		 "state = CASE WHEN ?4 = '' THEN state ELSE ?4 END, "
+		 "intent_gen = intent_gen + 1, updated_at = ?5 WHERE id = ?6 AND intent_gen = ?7",
+		 "siisssi", in->desired, in->reboot_gen, in->stop_timeout, in->state, t, id,
+		 expect_gen);
+	if (rc == 0)
+		rc = lost_cas(q, id, what, err);
+	return finish(q, rc < 0 ? rc : 0, err);
 }
 
 static int instance_set_observed(struct store *s, const char *id, const struct st_observed *o,
@@ -1015,7 +1098,6 @@ static int instance_set_observed(struct store *s, const char *id, const struct s
 {
 	struct sq *q = SQ(s);
 	char t[OBJ_TIME_MAX], what[128];
-	sqlite3_stmt *st;
 	int rc = begin(q, err);
 
 	if (rc)
@@ -1023,42 +1105,352 @@ static int instance_set_observed(struct store *s, const char *id, const struct s
 	now(t);
 	snprintf(what, sizeof(what), "instance %s", id);
 	if (intent) {
-		st = prep(q, err,
-			  "UPDATE instances SET desired = ?, reboot_gen = ?, stop_timeout = ?, "
-			  "intent_gen = intent_gen + 1 WHERE id = ? AND intent_gen = ?",
-			  "siisi", intent->desired, intent->reboot_gen, intent->stop_timeout, id,
-			  expect_gen);
-		rc = st ? step_done(q, st, err, what) : -EIO;
-		if (!rc && sqlite3_changes(q->db) == 0)
+		rc = run(q, err, what,
+			 "UPDATE instances SET desired = ?, reboot_gen = ?, stop_timeout = ?, "
+			 "intent_gen = intent_gen + 1 WHERE id = ? AND intent_gen = ?",
+			 "siisi", intent->desired, intent->reboot_gen, intent->stop_timeout, id,
+			 expect_gen);
+		if (rc == 0)
 			rc = yun_err_set(err, EAGAIN, "%s: changed meanwhile", what);
 	}
-	if (!rc) {
-		st = prep(q, err,
-			  "UPDATE instances SET state = ?, pid = ?, exit_status = CASE WHEN ? "
-			  "THEN ? ELSE NULL END, failure = ?, restart_count = ?, reboot_done = ?, "
-			  "ip = ?, mac = ?, updated_at = ? WHERE id = ?",
-			  "siiisiissss", o->state, o->pid, (int64_t)o->has_exit, o->exit_status,
-			  o->failure, o->restart_count, o->reboot_done, o->ip, o->mac, t, id);
-		rc = st ? step_done(q, st, err, what) : -EIO;
-		if (!rc && sqlite3_changes(q->db) == 0)
+	if (rc >= 0) {
+		rc = run(q, err, what,
+			 "UPDATE instances SET state = ?, pid = ?, exit_status = CASE WHEN ? "
+			 "THEN ? ELSE NULL END, failure = ?, restart_count = ?, reboot_done = ?, "
+			 "ip = ?, mac = ?, updated_at = ? WHERE id = ?",
+			 "siiisiissss", o->state, o->pid, (int64_t)o->has_exit, o->exit_status,
+			 o->failure, o->restart_count, o->reboot_done, o->ip, o->mac, t, id);
+		if (rc == 0)
 			rc = yun_err_set(err, ENOENT, "%s: not found", what);
 	}
-	return finish(q, rc, err);
+	return finish(q, rc < 0 ? rc : 0, err);
 }
 
 static int instance_delete(struct store *s, const char *id, struct yun_err *err)
 {
 	struct sq *q = SQ(s);
-	char what[128];
-	sqlite3_stmt *st;
+	char t[OBJ_TIME_MAX], what[128];
 	int rc = begin(q, err);
 
 	if (rc)
 		return rc;
+	now(t);
 	snprintf(what, sizeof(what), "instance %s", id);
-	st = prep(q, err, "DELETE FROM instances WHERE id = ?", "s", id);
-	rc = st ? step_done(q, st, err, what) : -EIO;
+	/* Its volumes outlive it, detached (in the same transaction). */
+	rc = run(q, err, what,
+		 "UPDATE volumes SET instance_id = NULL, mount_path = '', readonly = 0, "
+		 "updated_at = ? WHERE instance_id = ?",
+		 "ss", t, id);
+	if (rc >= 0)
+		rc = delete_locked(q, &instance_kind, id, what, err);
+	return finish(q, rc < 0 ? rc : 0, err);
+}
+
+/* ---- volumes ---- */
+
+static void volume_row(sqlite3_stmt *st, void *out)
+{
+	struct st_volume *v = out;
+
+	col_meta(st, &v->m);
+	v->size_gib = sqlite3_column_int64(st, 5);
+	col_text(st, 6, v->desired, sizeof(v->desired));
+	col_text(st, 7, v->state, sizeof(v->state));
+	col_text(st, 8, v->instance_id, sizeof(v->instance_id));
+	col_text(st, 9, v->mount_path, sizeof(v->mount_path));
+	v->readonly = sqlite3_column_int64(st, 10) != 0;
+	col_text(st, 11, v->source_snapshot, sizeof(v->source_snapshot));
+	col_text(st, 12, v->path, sizeof(v->path));
+	col_text(st, 13, v->method, sizeof(v->method));
+	col_text(st, 14, v->failure, sizeof(v->failure));
+}
+
+static const struct kind volume_kind = {
+    .name = "volume",
+    .table = "volumes",
+    .cols = META_COLS ", size_gib, desired, state, instance_id, mount_path, readonly, "
+		      "source_snapshot, path, method, failure",
+    .order = " ORDER BY created_at, id",
+    .size = sizeof(struct st_volume),
+    .row = volume_row,
+    .desired_off = offsetof(struct st_volume, desired),
+    .state_off = offsetof(struct st_volume, state),
+};
+
+static void snapshot_row(sqlite3_stmt *st, void *out)
+{
+	struct st_snapshot *sn = out;
+
+	col_meta(st, &sn->m);
+	col_text(st, 5, sn->volume_id, sizeof(sn->volume_id));
+	sn->size_gib = sqlite3_column_int64(st, 6);
+	col_text(st, 7, sn->desired, sizeof(sn->desired));
+	col_text(st, 8, sn->state, sizeof(sn->state));
+	col_text(st, 9, sn->path, sizeof(sn->path));
+	col_text(st, 10, sn->method, sizeof(sn->method));
+	col_text(st, 11, sn->failure, sizeof(sn->failure));
+}
+
+static const struct kind snapshot_kind = {
+    .name = "snapshot",
+    .table = "snapshots",
+    .cols = META_COLS ", volume_id, size_gib, desired, state, path, method, failure",
+    .order = " ORDER BY created_at, id",
+    .size = sizeof(struct st_snapshot),
+    .row = snapshot_row,
+    .desired_off = offsetof(struct st_snapshot, desired),
+    .state_off = offsetof(struct st_snapshot, state),
+};
+
+static int volume_create(struct store *s, const struct st_volume *v, struct yun_err *err)
+{
+	struct sq *q = SQ(s);
+	struct st_snapshot sn;
+	char what[128];
+	int rc = begin(q, err);
+
+	if (rc)
+		return rc;
+	snprintf(what, sizeof(what), "volume %s", v->m.name);
+	if (v->source_snapshot[0]) {
+		rc = get_locked(q, &snapshot_kind, v->source_snapshot, &sn, err);
+		if (!rc && strcmp(sn.state, "available"))
+			rc = yun_err_set(err, EBUSY, "%s: snapshot %s is %s, not available", what,
+					 sn.m.name, sn.state);
+	}
+	if (!rc) {
+		rc = run(q, err, what,
+			 "INSERT INTO volumes (" META_COLS ", size_gib, desired, state, "
+			 "instance_id, mount_path, readonly, source_snapshot, path, method, "
+			 "failure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, '', 0, ?, ?, ?, ?)",
+			 "sssssissnsss", v->m.id, v->m.name, v->m.project, v->m.created_at,
+			 v->m.updated_at, v->size_gib, v->desired, v->state,
+			 v->source_snapshot[0] ? sn.m.id : "", v->path, v->method, v->failure);
+		rc = rc < 0 ? rc : 0;
+	}
 	return finish(q, rc, err);
+}
+
+static int volume_get(struct store *s, const char *ref, struct st_volume *out, struct yun_err *err)
+{
+	return get(s, &volume_kind, ref, out, err);
+}
+
+static int volume_list(struct store *s, struct st_volume **out, size_t *n, struct yun_err *err)
+{
+	return list(s, &volume_kind, (void **)out, n, err);
+}
+
+static int volume_set_observed(struct store *s, const struct st_volume *v, struct yun_err *err)
+{
+	return set_file_observed(s, &volume_kind, v->m.id, v->path, v->method, v->failure, v->state,
+				 err);
+}
+
+/* Attach volume `ref` to instance `in` (a row already read in this transaction). */
+static int attach_locked(struct sq *q, const char *ref, const struct st_instance *in,
+			 const char *mount_path, bool readonly, struct st_volume *out,
+			 struct yun_err *err)
+{
+	char t[OBJ_TIME_MAX], what[128], path[256], other[OBJ_NAME_MAX];
+	sqlite3_stmt *st;
+	int rc = get_locked(q, &volume_kind, ref, out, err);
+
+	if (rc)
+		return rc;
+	snprintf(what, sizeof(what), "volume %s", out->m.name);
+	if (mount_path && *mount_path)
+		snprintf(path, sizeof(path), "%s", mount_path);
+	else
+		snprintf(path, sizeof(path), "/mnt/%s", out->m.name);
+	if (!strcmp(out->instance_id, in->m.id))
+		return yun_err_set(err, EBUSY, "%s: already attached to instance %s", what,
+				   in->m.name);
+	if (out->instance_id[0])
+		return used_by(q, &instance_kind, "id", "", out->instance_id, what, "attached to",
+			       err);
+	if (!strcmp(out->desired, "deleted") || !strcmp(out->state, "failed"))
+		return yun_err_set(err, EBUSY, "%s: is %s", what, out->state);
+	if (!strcmp(in->desired, "deleted"))
+		return yun_err_set(err, EBUSY, "%s: instance %s is being deleted", what,
+				   in->m.name);
+	/* One volume per mount path and instance. */
+	st = prep(q, err, "SELECT name FROM volumes WHERE instance_id = ? AND mount_path = ?", "ss",
+		  in->m.id, path);
+	if (!st)
+		return -EIO;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		col_text(st, 0, other, sizeof(other));
+		rc = yun_err_set(err, EBUSY, "%s: instance %s has volume %s at %s already", what,
+				 in->m.name, other, path);
+	}
+	sqlite3_finalize(st);
+	if (rc)
+		return rc;
+	now(t);
+	rc = run(q, err, what,
+		 "UPDATE volumes SET instance_id = ?, mount_path = ?, readonly = ?, "
+		 "updated_at = ? WHERE id = ?",
+		 "ssiss", in->m.id, path, (int64_t)readonly, t, out->m.id);
+	if (rc < 0)
+		return rc;
+	snprintf(out->instance_id, sizeof(out->instance_id), "%s", in->m.id);
+	snprintf(out->mount_path, sizeof(out->mount_path), "%s", path);
+	out->readonly = readonly;
+	snprintf(out->m.updated_at, sizeof(out->m.updated_at), "%s", t);
+	return 0;
+}
+
+static int volume_attach(struct store *s, const char *ref, const char *inst_ref,
+			 const char *mount_path, bool readonly, struct st_volume *out,
+			 struct yun_err *err)
+{
+	struct sq *q = SQ(s);
+	struct st_instance in;
+	int rc = begin(q, err);
+
+	if (rc)
+		return rc;
+	memset(&in, 0, sizeof(in));
+	/* The volume first: "volume x: not found" before the instance's. */
+	rc = get_locked(q, &volume_kind, ref, out, err);
+	if (!rc)
+		rc = get_locked(q, &instance_kind, inst_ref, &in, err);
+	if (!rc)
+		rc = attach_locked(q, ref, &in, mount_path, readonly, out, err);
+	st_instance_clear(&in);
+	return finish(q, rc, err);
+}
+
+static int volume_detach(struct store *s, const char *ref, const char *inst_ref,
+			 struct st_volume *out, struct yun_err *err)
+{
+	struct sq *q = SQ(s);
+	struct st_instance in;
+	char t[OBJ_TIME_MAX], what[128];
+	int rc = begin(q, err);
+
+	if (rc)
+		return rc;
+	memset(&in, 0, sizeof(in));
+	rc = get_locked(q, &volume_kind, ref, out, err);
+	if (!rc) {
+		snprintf(what, sizeof(what), "volume %s", out->m.name);
+		if (!out->instance_id[0])
+			rc = yun_err_set(err, EBUSY, "%s: is not attached", what);
+	}
+	if (!rc && inst_ref && *inst_ref) {
+		rc = get_locked(q, &instance_kind, inst_ref, &in, err);
+		if (!rc && strcmp(in.m.id, out->instance_id))
+			rc = used_by(q, &instance_kind, "id", "", out->instance_id, what,
+				     "is attached to", err);
+	}
+	if (!rc) {
+		now(t);
+		rc = run(q, err, what,
+			 "UPDATE volumes SET instance_id = NULL, mount_path = '', readonly = 0, "
+			 "updated_at = ? WHERE id = ?",
+			 "ss", t, out->m.id);
+		rc = rc < 0 ? rc : 0;
+	}
+	if (!rc) {
+		out->instance_id[0] = '\0';
+		out->mount_path[0] = '\0';
+		out->readonly = false;
+		snprintf(out->m.updated_at, sizeof(out->m.updated_at), "%s", t);
+	}
+	st_instance_clear(&in);
+	return finish(q, rc, err);
+}
+
+/* Neither attached nor snapshotted. */
+static int volume_unused(struct sq *q, const void *rec, const char *what, struct yun_err *err)
+{
+	const struct st_volume *v = rec;
+	int rc = 0;
+
+	if (v->instance_id[0])
+		rc = used_by(q, &instance_kind, "id", "", v->instance_id, what, "attached to", err);
+	if (!rc)
+		rc = used_by(q, &snapshot_kind, "volume_id", "", v->m.id, what, "has", err);
+	return rc;
+}
+
+static int volume_request_delete(struct store *s, const char *ref, struct st_volume *out,
+				 struct yun_err *err)
+{
+	return request_delete(s, &volume_kind, ref, out, volume_unused, err);
+}
+
+static int volume_delete(struct store *s, const char *id, struct yun_err *err)
+{
+	return delete_id(s, &volume_kind, id, err);
+}
+
+/* ---- snapshots ---- */
+
+static int snapshot_create(struct store *s, const struct st_snapshot *sn, struct yun_err *err)
+{
+	struct sq *q = SQ(s);
+	struct st_volume v;
+	char what[128];
+	int rc = begin(q, err);
+
+	if (rc)
+		return rc;
+	snprintf(what, sizeof(what), "snapshot %s", sn->m.name);
+	rc = get_locked(q, &volume_kind, sn->volume_id, &v, err);
+	if (!rc && (!strcmp(v.desired, "deleted") || !strcmp(v.state, "failed")))
+		rc = yun_err_set(err, EBUSY, "%s: volume %s is %s", what, v.m.name, v.state);
+	if (!rc) {
+		rc =
+		    run(q, err, what,
+			"INSERT INTO snapshots (" META_COLS ", volume_id, size_gib, desired, "
+			"state, path, method, failure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			"ssssssisssss", sn->m.id, sn->m.name, sn->m.project, sn->m.created_at,
+			sn->m.updated_at, v.m.id, v.size_gib, sn->desired, sn->state, sn->path,
+			sn->method, sn->failure);
+		rc = rc < 0 ? rc : 0;
+	}
+	return finish(q, rc, err);
+}
+
+static int snapshot_get(struct store *s, const char *ref, struct st_snapshot *out,
+			struct yun_err *err)
+{
+	return get(s, &snapshot_kind, ref, out, err);
+}
+
+static int snapshot_list(struct store *s, struct st_snapshot **out, size_t *n, struct yun_err *err)
+{
+	return list(s, &snapshot_kind, (void **)out, n, err);
+}
+
+static int snapshot_set_observed(struct store *s, const struct st_snapshot *sn, struct yun_err *err)
+{
+	return set_file_observed(s, &snapshot_kind, sn->m.id, sn->path, sn->method, sn->failure,
+				 sn->state, err);
+}
+
+/* A clone still copying reads the file; a finished one is independent. */
+static int snapshot_unused(struct sq *q, const void *rec, const char *what, struct yun_err *err)
+{
+	const struct st_snapshot *sn = rec;
+
+	return used_by(q, &volume_kind, "source_snapshot", " AND state = 'creating'", sn->m.id,
+		       what, "being cloned into", err);
+}
+
+static int snapshot_request_delete(struct store *s, const char *ref, struct st_snapshot *out,
+				   struct yun_err *err)
+{
+	return request_delete(s, &snapshot_kind, ref, out, snapshot_unused, err);
+}
+
+static int snapshot_delete(struct store *s, const char *id, struct yun_err *err)
+{
+	/* ON DELETE SET NULL: its clones' source_snapshot goes in the same statement. */
+	return delete_id(s, &snapshot_kind, id, err);
 }
 
 /* ---- open / close ---- */
@@ -1098,11 +1490,26 @@ static const struct store_ops sqlite_ops = {
     .network_request_delete = network_request_delete,
     .network_delete = network_delete,
     .instance_create = instance_create,
+    .instance_create_attached = instance_create_attached,
     .instance_get = instance_get,
     .instance_list = instance_list,
     .instance_set_intent = instance_set_intent,
     .instance_set_observed = instance_set_observed,
     .instance_delete = instance_delete,
+    .volume_create = volume_create,
+    .volume_get = volume_get,
+    .volume_list = volume_list,
+    .volume_set_observed = volume_set_observed,
+    .volume_attach = volume_attach,
+    .volume_detach = volume_detach,
+    .volume_request_delete = volume_request_delete,
+    .volume_delete = volume_delete,
+    .snapshot_create = snapshot_create,
+    .snapshot_get = snapshot_get,
+    .snapshot_list = snapshot_list,
+    .snapshot_set_observed = snapshot_set_observed,
+    .snapshot_request_delete = snapshot_request_delete,
+    .snapshot_delete = snapshot_delete,
 };
 
 static int schema_version(struct sq *q, int *v, struct yun_err *err)

@@ -18,6 +18,7 @@
  *   -EBUSY   "image busybox: used by instance web-1"
  *   -ENOSPC  "instance web-2: does not fit on host ...: memory ..."
  *   -EAGAIN  compare-and-swap lost (the intent changed since it was read)
+ *   -ENOMEM  out of memory (a list is never returned partial)
  *   -EIO     the database failed (message from the database)
  *
  * Threads: any thread may call any operation; the implementation
@@ -112,6 +113,45 @@ struct st_instance {
 	char ip[64], mac[32];
 };
 
+/*
+ * A volume: a raw file <root>/volumes/<id>.img holding an ext4 file
+ * system (docs/yund.md). The API writes the intent (desired, the
+ * attachment); the reconcile loop the observation (path, state, method,
+ * failure), never moving a volume out of "deleting".
+ */
+struct st_volume {
+	struct st_meta m;
+	int64_t size_gib;
+	char desired[16]; /* available | deleted */
+	char state[16];	  /* creating | available | deleting | failed ("in-use": attached) */
+	char instance_id[OBJ_ID_MAX]; /* "" when detached */
+	char mount_path[256];	      /* where a container sees it, when attached */
+	bool readonly;
+	char source_snapshot[OBJ_ID_MAX]; /* a clone's snapshot; "" none or deleted since */
+	char path[PATH_MAX];		  /* the file, once made */
+	char method[16];		  /* how it was made: mkfs | reflink | copy */
+	char failure[512];
+};
+
+/* A snapshot: a point-in-time copy <root>/snapshots/<id>.img of a volume. */
+struct st_snapshot {
+	struct st_meta m;
+	char volume_id[OBJ_ID_MAX];
+	int64_t size_gib;
+	char desired[16]; /* available | deleted */
+	char state[16];	  /* creating | available | deleting | failed */
+	char path[PATH_MAX];
+	char method[16]; /* reflink | copy */
+	char failure[512];
+};
+
+/* A volume to attach: its reference, where a container sees it ("": /mnt/<name>). */
+struct st_attach {
+	char ref[OBJ_NAME_MAX];
+	char mount_path[256];
+	bool readonly;
+};
+
 /* The observed half of an instance, as the reconcile loop writes it. */
 struct st_observed {
 	char state[16];
@@ -191,6 +231,10 @@ struct store_ops {
 	 */
 	int (*instance_create)(struct store *s, const struct st_instance *inst,
 			       const struct st_capacity *cap, struct yun_err *err);
+	/* instance_create, attaching volumes v[0..n) in the same transaction (all or none). */
+	int (*instance_create_attached)(struct store *s, const struct st_instance *inst,
+					const struct st_capacity *cap, const struct st_attach *v,
+					size_t n, struct yun_err *err);
 	int (*instance_get)(struct store *s, const char *ref, struct st_instance *out,
 			    struct yun_err *err);
 	int (*instance_list)(struct store *s, struct st_instance **out, size_t *n,
@@ -209,7 +253,53 @@ struct store_ops {
 	int (*instance_set_observed)(struct store *s, const char *id, const struct st_observed *o,
 				     const struct st_intent *intent, int64_t expect_gen,
 				     struct yun_err *err);
+	/* Removes the row; its volumes are detached in the same transaction. */
 	int (*instance_delete)(struct store *s, const char *id, struct yun_err *err);
+
+	/*
+	 * A clone (source_snapshot set) needs that snapshot available
+	 * (-ENOENT / -EBUSY otherwise), decided in the transaction.
+	 */
+	int (*volume_create)(struct store *s, const struct st_volume *v, struct yun_err *err);
+	int (*volume_get)(struct store *s, const char *ref, struct st_volume *out,
+			  struct yun_err *err);
+	int (*volume_list)(struct store *s, struct st_volume **out, size_t *n, struct yun_err *err);
+	/*
+	 * The loop's observation of volume `v->m.id`: path, state, method,
+	 * failure. A volume the API marked deleting stays deleting.
+	 */
+	int (*volume_set_observed)(struct store *s, const struct st_volume *v, struct yun_err *err);
+	/*
+	 * Attach volume `ref` to instance `inst_ref` at mount_path ("":
+	 * /mnt/<volume name>): -EBUSY
+	 * when attached elsewhere, deleting or failed, when the instance is
+	 * being deleted or already has something at mount_path.
+	 */
+	int (*volume_attach)(struct store *s, const char *ref, const char *inst_ref,
+			     const char *mount_path, bool readonly, struct st_volume *out,
+			     struct yun_err *err);
+	/* Detach; with inst_ref, -EBUSY unless attached to that instance. */
+	int (*volume_detach)(struct store *s, const char *ref, const char *inst_ref,
+			     struct st_volume *out, struct yun_err *err);
+	/* desired = deleted, state = deleting; -EBUSY while attached or snapshotted. */
+	int (*volume_request_delete)(struct store *s, const char *ref, struct st_volume *out,
+				     struct yun_err *err);
+	int (*volume_delete)(struct store *s, const char *id, struct yun_err *err);
+
+	/* The volume must exist and not be deleting or failed. */
+	int (*snapshot_create)(struct store *s, const struct st_snapshot *sn, struct yun_err *err);
+	int (*snapshot_get)(struct store *s, const char *ref, struct st_snapshot *out,
+			    struct yun_err *err);
+	int (*snapshot_list)(struct store *s, struct st_snapshot **out, size_t *n,
+			     struct yun_err *err);
+	/* path, state, method, failure; a snapshot marked deleting stays deleting. */
+	int (*snapshot_set_observed)(struct store *s, const struct st_snapshot *sn,
+				     struct yun_err *err);
+	/* -EBUSY while a volume cloned from it is still being made. */
+	int (*snapshot_request_delete)(struct store *s, const char *ref, struct st_snapshot *out,
+				       struct yun_err *err);
+	/* Removes the row; clones made from it keep their data, source_snapshot becomes "". */
+	int (*snapshot_delete)(struct store *s, const char *id, struct yun_err *err);
 };
 
 struct store {

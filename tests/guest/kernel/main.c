@@ -34,6 +34,7 @@ static const struct test_case cases[] = {
     {.name = "virtio-net", .run = case_virtio_net},
     {.name = "virtio-balloon", .run = case_virtio_balloon},
     {.name = "virtio-vsock", .run = case_virtio_vsock},
+    {.name = "probe", .run = case_probe},
 };
 
 void kmain(u32 kind, u64 info);
