@@ -35,6 +35,8 @@ static const char run_usage[] =
     "  --vol V                 attach volume V (repeatable)\n"
     "  --restart no|on-failure|always   restart policy (default no)\n"
     "  --user-data FILE        cloud-init user data\n"
+    "  --ssh-key FILE          an SSH public key file, e.g. ~/.ssh/id_ed25519.pub\n"
+    "                          (repeatable; a microVM gets its keys through cloud-init)\n"
     "  -e, --env K=V           environment variable (repeatable)\n"
     "  -d, --detach            return once yund accepted it (do not wait)\n"
     "  --timeout SECS          how long to wait for running (default 300)\n";
@@ -50,6 +52,7 @@ enum {
 	OPT_VOL,
 	OPT_RESTART,
 	OPT_USER_DATA,
+	OPT_SSH_KEY,
 	OPT_TIMEOUT,
 	OPT_WAIT,
 	OPT_TAIL,
@@ -72,6 +75,51 @@ static int append_string(json_t *obj, const char *key, const char *value)
 	return json_array_append_new(arr, json_string(value));
 }
 
+/*
+ * The keys of a public key file: every line but blank ones and #
+ * comments (a .pub file has one; an authorized_keys-style file more).
+ * yund checks each key.
+ */
+static int add_ssh_keys(json_t *body, const char *path)
+{
+	struct yun_err err = {0};
+	uint8_t *raw;
+	size_t len, n = 0;
+	char *data, *line, *save = NULL;
+	json_t *arr = json_object_get(body, "ssh_keys");
+
+	if (!arr) {
+		arr = json_array();
+		if (json_object_set_new(body, "ssh_keys", arr))
+			return cli_fail("out of memory");
+	}
+	if (yun_file_read_all("SSH public key", path, 65536, &raw, &len, &err))
+		return cli_fail("%s", err.msg);
+	data = memchr(raw, '\0', len) ? NULL : strndup((const char *)raw, len);
+	free(raw);
+	if (!data)
+		return cli_fail("SSH public key %s: not a text file", path);
+	for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		size_t l = strlen(line);
+
+		while (l && (line[l - 1] == '\r' || line[l - 1] == ' ' || line[l - 1] == '\t'))
+			line[--l] = '\0';
+		while (*line == ' ' || *line == '\t')
+			line++;
+		if (!*line || *line == '#')
+			continue;
+		if (json_array_append_new(arr, json_string(line))) {
+			free(data);
+			return cli_fail("SSH public key %s: not UTF-8 text", path);
+		}
+		n++;
+	}
+	free(data);
+	if (!n)
+		return cli_fail("SSH public key %s: no key in it", path);
+	return 0;
+}
+
 int cmd_run(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -85,6 +133,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 	    {"vol", required_argument, NULL, OPT_VOL},
 	    {"restart", required_argument, NULL, OPT_RESTART},
 	    {"user-data", required_argument, NULL, OPT_USER_DATA},
+	    {"ssh-key", required_argument, NULL, OPT_SSH_KEY},
 	    {"env", required_argument, NULL, 'e'},
 	    {"detach", no_argument, NULL, 'd'},
 	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
@@ -172,6 +221,12 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 			json_object_set_new(body, "user_data", s);
 			break;
 		}
+		case OPT_SSH_KEY:
+			rc = add_ssh_keys(body, optarg);
+			if (rc)
+				goto out;
+			rc = EXIT_USAGE;
+			break;
 		case 'e':
 			if (!strchr(optarg, '=') || optarg[0] == '=') {
 				rc = cli_usage_error(cli, "--env %s: must be KEY=VALUE", optarg);

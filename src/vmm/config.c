@@ -30,6 +30,9 @@ const char config_usage[] =
 	"  --memory MIB        RAM in MiB (also size=512M or size=2G), default 256\n"
 	"  --serial MODE       stdio | pty | file=PATH | socket=PATH | off, default stdio\n"
 	"                      (stdio on a terminal: Ctrl-A x quits)\n"
+	"  --serial-log PATH   also append all guest serial output to PATH (created\n"
+	"                      0600), whatever the --serial mode; a socket= console\n"
+	"                      then keeps its whole history there with no client\n"
 	"  --debug-exit        exit port at I/O 0x501 like QEMU's isa-debug-exit:\n"
 	"                      writing v ends yun-vmm with status (v << 1) | 1\n"
 	"  --reboot            restart the guest when it resets (default: exit 0)\n"
@@ -84,6 +87,7 @@ void config_free(struct vmm_config *cfg)
 	free(cfg->initrd);
 	free(cfg->cmdline);
 	free(cfg->serial);
+	free(cfg->serial_log);
 	free(cfg->kvm_device);
 	for (unsigned i = 0; i < cfg->nr_disks; i++) {
 		free(cfg->disks[i].path);
@@ -623,6 +627,8 @@ static int config_apply_json(struct vmm_config *cfg, json_t *root, const char *o
 			rc = yun_json_get_string(v, key, &cfg->cmdline, origin, err);
 		} else if (!strcmp(key, "serial")) {
 			rc = yun_json_get_string(v, key, &cfg->serial, origin, err);
+		} else if (!strcmp(key, "serial_log")) {
+			rc = yun_json_get_string(v, key, &cfg->serial_log, origin, err);
 		} else if (!strcmp(key, "kvm_device")) {
 			rc = yun_json_get_string(v, key, &cfg->kvm_device, origin, err);
 		} else if (!strcmp(key, "debug_exit")) {
@@ -695,6 +701,7 @@ static int config_load_file(struct vmm_config *cfg, const char *path, struct yun
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_SERIAL,
 	OPT_DEBUG_EXIT, OPT_REBOOT, OPT_CONFIG, OPT_KVM_DEVICE, OPT_VERSION, OPT_RNG,
+	OPT_SERIAL_LOG,
 	OPT_BALLOON = 768,
 	OPT_DISK = 512,
 	OPT_NET = 640,
@@ -708,6 +715,7 @@ static const struct option options[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
 	{ "memory", required_argument, NULL, OPT_MEMORY },
 	{ "serial", required_argument, NULL, OPT_SERIAL },
+	{ "serial-log", required_argument, NULL, OPT_SERIAL_LOG },
 	{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "balloon", optional_argument, NULL, OPT_BALLOON },
@@ -735,6 +743,7 @@ int config_parse_args(struct vmm_config *cfg, int argc, char **argv, struct yun_
 		case OPT_INITRD: rc = yun_str_set(&cfg->initrd, optarg, err); break;
 		case OPT_CMDLINE: rc = yun_str_set(&cfg->cmdline, optarg, err); break;
 		case OPT_SERIAL: rc = yun_str_set(&cfg->serial, optarg, err); break;
+		case OPT_SERIAL_LOG: rc = yun_str_set(&cfg->serial_log, optarg, err); break;
 		case OPT_KVM_DEVICE: rc = yun_str_set(&cfg->kvm_device, optarg, err); break;
 		case OPT_CPUS: rc = parse_cpus(optarg, &cfg->cpus, err); break;
 		case OPT_MEMORY: rc = parse_memory(optarg, &cfg->memory_mib, err); break;

@@ -51,6 +51,7 @@ struct vmm_config {
 	unsigned cpus;
 	uint64_t memory_mib;
 	char *serial;      /* stdio | pty | file=PATH | socket=PATH | off */
+	char *serial_log;  /* NULL, or a file that gets all serial output appended */
 	bool debug_exit;   /* QEMU-compatible exit port at 0x501 */
 	bool reboot;       /* on guest reset: restart instead of exiting */
 	bool rng;          /* a virtio-rng PCI device (entropy from the host's getrandom) */

@@ -79,6 +79,20 @@ int console_parse(const char *spec, struct console_spec *out, struct yun_err *er
 	return yun_err_set(err, EINVAL, "serial %s: unknown backend (" BACKENDS ")", spec);
 }
 
+int console_log_path(struct console_spec *spec, const char *path, struct yun_err *err)
+{
+	spec->log_path[0] = '\0';
+	if (!path)
+		return 0;
+	if (!*path)
+		return yun_err_set(err, EINVAL, "serial log: empty path");
+	if (strlen(path) >= sizeof(spec->log_path))
+		return yun_err_set(err, ENAMETOOLONG, "serial log: path too long (%zu bytes)",
+				   strlen(path));
+	memcpy(spec->log_path, path, strlen(path) + 1);
+	return 0;
+}
+
 /* ---- the terminal -------------------------------------------------------- */
 
 void console_restore_terminal(void)
@@ -153,6 +167,14 @@ static int open_pty(struct console *c, struct yun_err *err)
 	flags = fcntl(m, F_GETFL);
 	if (flags < 0 || fcntl(m, F_SETFL, flags | O_NONBLOCK) < 0)
 		return yun_err_errno(err, errno, "serial pty %s: non-blocking master", c->path);
+	return 0;
+}
+
+static int open_log(struct console *c, const char *path, struct yun_err *err)
+{
+	c->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (c->log_fd < 0)
+		return yun_err_errno(err, errno, "serial log %s: open", path);
 	return 0;
 }
 
@@ -232,6 +254,7 @@ static void release(struct console *c)
 	}
 	c->in_fd = c->out_fd = -1;
 	close_fd(&c->listen_fd);
+	close_fd(&c->log_fd);
 	close_fd(&c->pty_slave);
 	close_fd(&c->stop_fd);
 	if (c->kind == CONSOLE_SOCKET && c->path[0]) {
@@ -258,7 +281,7 @@ int console_open(struct console *c, const struct console_spec *spec, struct seri
 	int rc;
 
 	memset(c, 0, sizeof(*c));
-	c->in_fd = c->out_fd = c->listen_fd = c->pty_slave = c->stop_fd = -1;
+	c->in_fd = c->out_fd = c->listen_fd = c->log_fd = c->pty_slave = c->stop_fd = -1;
 	c->uart = uart;
 	rc = pthread_mutex_init(&c->lock, NULL);
 	if (rc)
@@ -269,6 +292,11 @@ int console_open(struct console *c, const struct console_spec *spec, struct seri
 		goto fail;
 	}
 	c->kind = spec->kind;
+	if (spec->log_path[0]) {
+		rc = open_log(c, spec->log_path, err);
+		if (rc)
+			goto fail;
+	}
 	switch (spec->kind) {
 	case CONSOLE_OFF:
 		rc = 0;
@@ -325,8 +353,10 @@ const char *console_pty_path(const struct console *c)
  * then output is dropped without waiting until the fd takes data again.
  *
  * Errors (a closed pipe or peer, a full disk) lose this output only.
+ * The log (is_log) never touches the backend's stall state.
  */
-static void write_out(struct console *c, int fd, const uint8_t *buf, size_t n, int wait_ms)
+static void write_out(struct console *c, int fd, const uint8_t *buf, size_t n, int wait_ms,
+		      bool is_log)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 	size_t chunk;
@@ -341,14 +371,15 @@ static void write_out(struct console *c, int fd, const uint8_t *buf, size_t n, i
 	 */
 	while (n) {
 		chunk = n < OUT_CHUNK ? n : OUT_CHUNK;
-		if (c->kind == CONSOLE_SOCKET)
+		if (c->kind == CONSOLE_SOCKET && !is_log)
 			w = send(fd, buf, chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
 		else
 			w = write(fd, buf, chunk);
 		if (w > 0) {
 			buf += w;
 			n -= w;
-			c->out_stalled = false;
+			if (!is_log)
+				c->out_stalled = false;
 			continue;
 		}
 		if (w < 0 && errno == EINTR) {
@@ -377,21 +408,23 @@ static void write_out(struct console *c, int fd, const uint8_t *buf, size_t n, i
 
 void console_write(struct console *c, const uint8_t *buf, size_t n)
 {
-	if (!c->open || c->kind == CONSOLE_OFF || n == 0)
+	if (!c->open || n == 0)
 		return;
 	pthread_mutex_lock(&c->lock);
-	if (c->out_fd >= 0) {
+	if (c->log_fd >= 0)
+		write_out(c, c->log_fd, buf, n, -1, true);
+	if (c->kind != CONSOLE_OFF && c->out_fd >= 0) {
 		switch (c->kind) {
 		case CONSOLE_STDIO:
 		case CONSOLE_FILE:
-			write_out(c, c->out_fd, buf, n, -1);
+			write_out(c, c->out_fd, buf, n, -1, false);
 			break;
 		case CONSOLE_PTY:
-			write_out(c, c->out_fd, buf, n, CONSOLE_WRITE_TIMEOUT_MS);
+			write_out(c, c->out_fd, buf, n, CONSOLE_WRITE_TIMEOUT_MS, false);
 			break;
 		case CONSOLE_SOCKET:
 			/* A dead client is closed by the input thread when it sees EOF. */
-			write_out(c, c->out_fd, buf, n, CONSOLE_WRITE_TIMEOUT_MS);
+			write_out(c, c->out_fd, buf, n, CONSOLE_WRITE_TIMEOUT_MS, false);
 			break;
 		default:
 			break;

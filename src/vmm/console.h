@@ -24,6 +24,13 @@
  *               CONSOLE_WRITE_TIMEOUT_MS for a slow one before dropping.
  *  off          output dropped, no input.
  *
+ * With a log (--serial-log PATH, console_spec.log_path), every byte of
+ * output is also appended to PATH (opened O_APPEND, created 0600) before
+ * it goes to the backend, waiting for the file like file= does; so a
+ * socket= console keeps its whole history in the log while no client is
+ * connected, and a log shared with other appenders (the VMM's own
+ * stderr) interleaves instead of overwriting.
+ *
  * The vCPU side: console_write (or console_tx as a serial_tx_fn) is called
  * with the UART's lock held and never waits forever on pty or socket
  * clients. The input side: console_start runs one thread that polls the
@@ -59,6 +66,7 @@ enum console_kind {
 struct console_spec {
 	enum console_kind kind;
 	char path[PATH_MAX];    /* file= and socket= */
+	char log_path[PATH_MAX]; /* "" none; else all output is appended here too */
 };
 
 /* Private state: use the functions below. */
@@ -70,6 +78,7 @@ struct console {
 	int in_fd;              /* stdin, pty master, socket client; -1 = none */
 	int out_fd;             /* stdout, pty master, file, socket client; -1 = none */
 	int listen_fd;          /* socket= only */
+	int log_fd;             /* the log (console_spec.log_path), or -1 */
 	int pty_slave;          /* held open so the master never sees a hang-up */
 	int stop_fd;            /* eventfd that ends the input thread */
 	bool out_stalled;       /* last bounded write timed out: drop until writable */
@@ -85,6 +94,9 @@ struct console {
 
 /* Parse a --serial value; errors read "serial SPEC: reason". */
 int console_parse(const char *spec, struct console_spec *out, struct yun_err *err);
+
+/* Set spec's log (--serial-log; NULL: none); -EINVAL empty, -ENAMETOOLONG. */
+int console_log_path(struct console_spec *spec, const char *path, struct yun_err *err);
 
 /*
  * Open the backend; uart receives input once console_start runs (it may be

@@ -166,6 +166,7 @@ int main(int argc, char **argv)
 	the_console = &con; /* zeroed: console_abandon does nothing until it opens */
 	if (config_validate(&cfg, &err) < 0 ||
 	    console_parse(cfg.serial ? cfg.serial : CONFIG_DEFAULT_SERIAL, &spec, &err) < 0 ||
+	    console_log_path(&spec, cfg.serial_log, &err) < 0 ||
 	    setup_signals(&term, &err) < 0) {
 		yun_error("%s", err.msg);
 		config_free(&cfg);

@@ -20,6 +20,7 @@ test, then "N passed, N failed"; exits 1 if any test failed. Needs root
 """
 
 import argparse
+import base64
 import json
 import os
 import pty
@@ -322,6 +323,34 @@ def up_starts_yund():
     if info.get("status") != "running":
         raise Failure("yun up --json: %r" % info)
     print("# yun up took %.2fs" % (time.time() - start))
+
+
+@test
+def run_ssh_key_errors():
+    """yun run --ssh-key: unreadable, empty and bad key files, keys for a container: status 1."""
+    need_up()
+    blob = b"\0\0\0\x0bssh-ed25519\0\0\0\x20" + bytes(range(32))
+    good = "ssh-ed25519 " + base64.b64encode(blob).decode() + " me@host"
+    files = {"empty.pub": "# nothing\n\n", "good.pub": good + "\n",
+             "dss.pub": "ssh-dss " + base64.b64encode(blob).decode() + "\n"}
+    for name, text in files.items():
+        with open(os.path.join(Env.tmp, name), "w") as f:
+            f.write(text)
+    before = len(yun_json(["ls"]).get("items", []))
+    cases = [
+        (["--ssh-key", os.path.join(Env.tmp, "nonexistent.pub")], "SSH public key"),
+        (["--ssh-key", os.path.join(Env.tmp, "empty.pub")], "no key in it"),
+        (["--type", "vm", "--ssh-key", os.path.join(Env.tmp, "dss.pub")],
+         "ssh_keys[0]: key type \"ssh-dss\""),
+        (["--ssh-key", os.path.join(Env.tmp, "good.pub")], "ssh_keys: microVMs only"),
+    ]
+    for args, word in cases:
+        rc, _, err = yun(["run"] + args + ["busybox"])
+        if rc != 1 or word not in err:
+            raise Failure("yun run %s: status %d %r (want 1 naming %r)" %
+                          (" ".join(args), rc, err.strip(), word))
+    if len(yun_json(["ls"]).get("items", [])) != before:
+        raise Failure("a refused yun run left an instance")
 
 
 @test

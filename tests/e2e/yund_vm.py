@@ -19,9 +19,11 @@ Prints "ok - NAME (SECSs)" or "not ok - NAME: REASON" per test, then
 """
 
 import argparse
+import base64
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -189,14 +191,14 @@ def ext4_label(path):
     return sb[120:136].rstrip(b"\0").decode()
 
 
-def make_image_dir(name, kernel, rootfs_ext4=False):
+def make_image_dir(name, kernel, rootfs_ext4=False, cmdline="yuntest=probe"):
     d = os.path.join(Env.tmp, name)
     os.makedirs(os.path.join(d, "rootfs", "etc"))
     with open(os.path.join(d, "rootfs", "etc", "hostname"), "w") as f:
         f.write("guest\n")
     shutil.copy(kernel, os.path.join(d, "kernel"))
     with open(os.path.join(d, "manifest.json"), "w") as f:
-        json.dump({"cmdline": "yuntest=probe", "os": "yun-test-guest"}, f)
+        json.dump({"cmdline": cmdline, "os": "yun-test-guest"}, f)
     if rootfs_ext4:
         subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "rootfs", "-d", os.path.join(d, "rootfs"),
                         os.path.join(d, "rootfs.ext4"), "8M"], check=True,
@@ -219,6 +221,35 @@ def create_vm(name, **kw):
             "disk_gib": 1, "network": "vmnet"}
     body.update(kw)
     return ok("POST", "/v1/instances", {k: v for k, v in body.items() if v is not None})
+
+
+def ssh_key(ktype, comment="", size=32):
+    """A public key line of type ktype (blob: the SSH wire format's type name + random bytes)."""
+    name = ktype.encode()
+    blob = len(name).to_bytes(4, "big") + name + size.to_bytes(4, "big") + os.urandom(size)
+    return "%s %s%s" % (ktype, base64.b64encode(blob).decode(), " " + comment if comment else "")
+
+
+def keygen(kind, bits=None):
+    """A real key from ssh-keygen when it is installed, else one made here."""
+    if shutil.which("ssh-keygen"):
+        path = os.path.join(Env.tmp, "key-%s-%s" % (kind, bits))
+        if not os.path.exists(path + ".pub"):
+            subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", "t@%s" % kind, "-f",
+                            path] + (["-b", str(bits)] if bits else []), check=True)
+        with open(path + ".pub") as f:
+            return f.read().strip()
+    return ssh_key({"ed25519": "ssh-ed25519", "rsa": "ssh-rsa",
+                    "ecdsa": "ecdsa-sha2-nistp%d" % (bits or 256)}[kind], "t@" + kind)
+
+
+def seed_file(i, name):
+    seed = os.path.join(inst_dir(i), "seed.img")
+    r = subprocess.run(["mtype", "-i", seed, "::" + name], capture_output=True, text=True,
+                       env=dict(os.environ, MTOOLS_SKIP_CHECK="1"))
+    if r.returncode:
+        raise Failure("mtype %s %s: %s" % (seed, name, r.stderr.strip()))
+    return r.stdout
 
 
 def delete_and_check(i):
@@ -269,6 +300,30 @@ def t_bad_input():
          "command"),
         ("/v1/instances", {"type": "container", "image": "guest"}, 422, "microvm image"),
     ]
+    vm = {"type": "microvm", "image": "guest", "vcpus": 1, "memory_mib": 64}
+    good = ssh_key("ssh-ed25519", "me@host")
+    b64 = good.split()[1]
+    bad_keys = [
+        ("ssh_keys", "x", 400, "ssh_keys"),
+        ("ssh_keys", [good, 7], 400, "ssh_keys"),
+        ("ssh_keys", [good] * 17, 422, "ssh_keys"),
+        ("ssh_keys", [good, "ssh-dss " + b64], 422, "ssh_keys[1]: key type \"ssh-dss\""),
+        ("ssh_keys", [""], 422, "ssh_keys[0]: empty"),
+        ("ssh_keys", ["ssh-ed25519"], 422, "ssh_keys[0]: no base64"),
+        ("ssh_keys", ["ssh-ed25519 AAAA$AAA"], 422, "ssh_keys[0]: the key is not valid base64"),
+        ("ssh_keys", ["ssh-ed25519 " + b64[:-1]], 422, "not valid base64"),
+        ("ssh_keys", [good, good.split()[0] + " " + b64 + "=="], 422, "ssh_keys[1]: the key is"),
+        ("ssh_keys", ["ssh-rsa " + b64], 422, "ssh_keys[0]: the key data is not a ssh-rsa key"),
+        ("ssh_keys", ["ssh-ed25519 " + base64.b64encode(b"hello world!").decode()], 422,
+         "not a ssh-ed25519 key"),
+        ("ssh_keys", [good + "\nssh-ed25519 " + b64], 422, "ssh_keys[0]: control character"),
+        ("ssh_keys", [ssh_key("ssh-rsa", size=8200)], 422, "ssh_keys"),
+        ("ssh_key", [good], 400, "ssh_key"),
+    ]
+    for field, value, want, word in bad_keys:
+        cases.append(("/v1/instances", dict(vm, **{field: value}), want, word))
+    cases.append(("/v1/instances", {"type": "container", "image": "guest", "ssh_keys": [good]},
+                  422, "ssh_keys: microVMs only"))
     n_img = len(ok("GET", "/v1/images")["items"])
     n_inst = len(ok("GET", "/v1/instances")["items"])
     for path, body, want, word in cases:
@@ -284,7 +339,12 @@ def t_bad_input():
 
 def t_lifecycle():
     """create -> running, the guest confirms disk and NIC; seed; stop; start; delete."""
-    i = create_vm("vm-1", user_data="#cloud-config\nhostname: vm-one\n")
+    keys = [keygen("ed25519"), keygen("rsa", 2048), keygen("ecdsa", 384),
+            ssh_key("sk-ssh-ed25519@openssh.com", 'a "quoted" \\ comment: #x'),
+            ssh_key("ecdsa-sha2-nistp521")]
+    i = create_vm("vm-1", user_data="#cloud-config\nhostname: vm-one\n", ssh_keys=keys)
+    if i.get("ssh_keys") != keys or inst(i["id"]).get("ssh_keys") != keys:
+        raise Failure("ssh_keys not shown as given: %r" % i.get("ssh_keys"))
     i = wait_state(i["id"], "running")
     if not i["mac"] or not i["ip"]:
         raise Failure("running instance without mac/ip: %s" % json.dumps(i))
@@ -313,6 +373,7 @@ def t_lifecycle():
         raise Failure("seed user-data: %r" % ud.stdout)
     if "CIDATA" not in label.stdout:
         raise Failure("seed label: %r" % label.stdout)
+    check_seed_keys(md.stdout, keys)
     if not link_exists(tap_of(i)) or ("%s,%s" % (i["mac"], i["ip"])) not in dhcp_hosts():
         raise Failure("TAP %s or DHCP reservation %s,%s missing (%r)" %
                       (tap_of(i), i["mac"], i["ip"], dhcp_hosts()))
@@ -333,6 +394,125 @@ def t_lifecycle():
         raise Failure("restart: pid %s->%s ip %s->%s mac %s->%s" %
                       (pid, i2["pid"], i["ip"], i2["ip"], i["mac"], i2["mac"]))
     delete_and_check(i2)
+
+
+def check_seed_keys(meta, keys):
+    """meta-data as cloud-init's NoCloud reads it (YAML): public-keys is the list of keys."""
+    import yaml  # python3-yaml: cloud-init's own YAML loader
+    try:
+        md = yaml.safe_load(meta)
+    except yaml.YAMLError as e:
+        raise Failure("seed meta-data is not YAML (%s): %r" % (e, meta))
+    got = md.get("public-keys") if isinstance(md, dict) else None
+    if keys and got != keys:
+        raise Failure("seed meta-data public-keys %r, want %r" % (got, keys))
+    if not keys and "public-keys" in md:
+        raise Failure("seed meta-data has public-keys without keys: %r" % meta)
+
+
+def t_ssh_keys_cli():
+    """yun run --ssh-key FILE (twice; one file with two keys): stored, in the seed; none: no list."""
+    yun = os.path.join(os.path.dirname(os.path.dirname(Env.args.yund)), "cli", "yun")
+    k1, k2, k3 = keygen("ed25519"), ssh_key("ecdsa-sha2-nistp256", "two"), ssh_key("ssh-rsa")
+    f1, f2 = os.path.join(Env.tmp, "one.pub"), os.path.join(Env.tmp, "two.keys")
+    with open(f1, "w") as f:
+        f.write(k1 + "\n")
+    with open(f2, "w") as f:
+        f.write("# two keys\n\n" + k2 + "\r\n  " + k3 + "\n")
+    r = subprocess.run([yun, "run", "--socket", os.path.join(Env.run, "yund.sock"),
+                        "--type", "vm", "--net", "vmnet", "--cpus", "1", "--memory", "64",
+                        "--disk", "1", "--name", "vm-keys", "--ssh-key", f1, "--ssh-key", f2,
+                        "guest"], capture_output=True, text=True, timeout=120)
+    if r.returncode:
+        raise Failure("yun run --ssh-key: %d %s" % (r.returncode, r.stderr.strip()))
+    i = inst("vm-keys")
+    if i["ssh_keys"] != [k1, k2, k3]:
+        raise Failure("ssh_keys %r" % i["ssh_keys"])
+    check_seed_keys(seed_file(i, "meta-data"), [k1, k2, k3])
+    delete_and_check(i)
+    i = create_vm("vm-nokeys")
+    if i["ssh_keys"] != []:
+        raise Failure("ssh_keys of an instance without keys: %r" % i["ssh_keys"])
+    wait_state(i["id"], "running")
+    check_seed_keys(seed_file(i, "meta-data"), [])
+    delete_and_check(i)
+
+
+def console_attach(ref):
+    """GET /v1/instances/REF/console with the upgrade: (status, socket, bytes after the head)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(15)
+    s.connect(os.path.join(Env.run, "yund.sock"))
+    s.sendall(("GET /v1/instances/%s/console HTTP/1.1\r\nHost: yund\r\n"
+               "Connection: Upgrade\r\nUpgrade: yun-console\r\n\r\n" % ref).encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    status = int(head.split(b" ")[1]) if head.startswith(b"HTTP/1.1 ") else 0
+    return status, s, rest
+
+
+def read_until(s, needle, have=b"", timeout=15):
+    deadline = time.time() + timeout
+    buf = have
+    while needle not in buf and time.time() < deadline:
+        s.settimeout(max(0.1, deadline - time.time()))
+        try:
+            chunk = s.recv(4096)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        buf += chunk
+    if needle not in buf:
+        raise Failure("console: no %r in %r" % (needle, buf[-500:]))
+    return buf
+
+
+def t_console():
+    """microVM console: through the API both ways; logged by yun-vmm while yund is down."""
+    d = make_image_dir("img-serial", Env.args.bzimage, cmdline="yuntest=serial")
+    ok("POST", "/v1/images", {"name": "guest-serial", "type": "microvm", "import": d})
+    wait_image("guest-serial")
+    i = create_vm("vm-con", image="guest-serial", network=None)
+    i = wait_state(i["id"], "running")
+    wait_log(i["id"], "YT READY")
+    st, s, rest = console_attach(i["id"])
+    if st != 101:
+        raise Failure("console of a running microVM: %d %r" % (st, rest[:300]))
+    # Output is live: the guest answers a line typed into the console.
+    s.sendall(b"hello vm\r")
+    read_until(s, b"YT ECHO 8 hello vm", rest)
+    s.close()
+    wait_log(i["id"], "YT ECHO 8 hello vm")
+    delete_and_check(i)
+
+    # yund down: yun-vmm keeps the console and its log.
+    i = create_vm("vm-con2", image="guest-serial", network=None)
+    i = wait_state(i["id"], "running")
+    wait_log(i["id"], "YT READY")
+    stop_yund(signal.SIGKILL)
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(os.path.join(inst_dir(i), "console.sock"))
+    time.sleep(0.2)  # accepted by yun-vmm's console thread before the guest reads
+    c.sendall(b"yund is down\r")
+    read_until(c, b"YT ECHO 12 yund is down")
+    c.close()
+    log = os.path.join(inst_dir(i), "console.log")
+    wait_for("the echo in console.log while yund is down",
+             lambda: b"YT ECHO 12 yund is down" in open(log, "rb").read(), 10)
+    start_yund()
+    wait_log(i["id"], "YT ECHO 12 yund is down")
+    st, s, rest = console_attach(i["id"])
+    s.close()
+    if st not in (101, 409):  # 409 once the guest has powered off
+        raise Failure("console after the restart: %d %r" % (st, rest[:300]))
+    delete_and_check(i)
+    ok("DELETE", "/v1/images/guest-serial")
 
 
 def t_adopt():
@@ -446,7 +626,7 @@ def t_volume():
     ok("DELETE", "/v1/volumes/vmvol")
 
 
-TESTS = [t_bad_input, t_lifecycle, t_adopt, t_crash_restart, t_elf_ext4, t_volume,
+TESTS = [t_bad_input, t_lifecycle, t_ssh_keys_cli, t_console, t_adopt, t_crash_restart, t_elf_ext4, t_volume,
          t_build_busybox]
 
 
@@ -478,6 +658,11 @@ def teardown():
         api("DELETE", "/v1/networks/vmnet")
         wait_for("network gone", lambda: api("GET", "/v1/networks/vmnet")[0] == 404, 30)
         stop_yund()
+        with open(Env.log, errors="replace") as f:
+            bad = [ln for ln in f if re.search(r"ERROR: (Address|Leak)Sanitizer|runtime error:|"
+                                               r"SUMMARY: UndefinedBehavior", ln)]
+        if bad:
+            raise Failure("sanitizer reports in %s: %s" % (Env.log, bad[0].strip()))
     except Exception as e:  # noqa: BLE001 - report, keep the temp dir
         print("# teardown: %s; kept %s" % (e, Env.tmp))
         return False

@@ -225,6 +225,54 @@ static void test_socket(void)
 	serial_destroy(&s);
 }
 
+/* --serial-log: a socket console's output is logged with or without a client. */
+static void test_socket_log(void)
+{
+	struct console_spec spec;
+	struct console c;
+	struct serial s;
+	struct yun_err err;
+	char arg[128], path[96], logp[96], buf[64] = { 0 };
+	uint8_t in[8];
+	int a, fd;
+
+	snprintf(path, sizeof(path), "%s/logged.sock", tmpdir);
+	snprintf(logp, sizeof(logp), "%s/logged.log", tmpdir);
+	fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK_EQ(write(fd, "old;", 4), 4); /* appended to, not truncated */
+	close(fd);
+	snprintf(arg, sizeof(arg), "socket=%s", path);
+	CHECK_EQ(console_parse(arg, &spec, &err), 0);
+	CHECK_EQ(console_log_path(&spec, "", &err), -EINVAL);
+	CHECK_EQ(console_log_path(&spec, logp, &err), 0);
+	uart_init(&s, &c);
+	CHECK_EQ(console_open(&c, &spec, &s, &err), 0);
+	CHECK_EQ(console_start(&c, NULL, NULL, &err), 0);
+	console_write(&c, (const uint8_t *)"boot;", 5); /* no client */
+	a = connect_to(path);
+	CHECK(a >= 0);
+	CHECK_EQ(write(a, "k", 1), 1); /* once the guest has it, the client is accepted */
+	CHECK_EQ(uart_read(&s, in, 1, 1000), 1);
+	console_write(&c, (const uint8_t *)"login", 5);
+	CHECK_EQ(fd_read(a, in, 5, 1000), 5);
+	CHECK(!memcmp(in, "login", 5));
+	close(a);
+	console_close(&c);
+	serial_destroy(&s);
+	fd = open(logp, O_RDONLY);
+	CHECK(fd >= 0);
+	CHECK_EQ(read(fd, buf, sizeof(buf)), 14);
+	CHECK(!strcmp(buf, "old;boot;login"));
+	close(fd);
+	unlink(logp);
+
+	CHECK_EQ(console_parse("off", &spec, &err), 0);
+	CHECK_EQ(console_log_path(&spec, "/nonexistent/dir/x", &err), 0);
+	CHECK_EQ(console_open(&c, &spec, NULL, &err), -ENOENT);
+	CHECK_STR_CONTAINS(err.msg, "serial log /nonexistent/dir/x: open");
+	console_close(&c);
+}
+
 static void test_socket_path_checks(void)
 {
 	struct console_spec spec;
@@ -485,6 +533,7 @@ int main(void)
 	RUN(test_parse);
 	RUN(test_file);
 	RUN(test_socket);
+	RUN(test_socket_log);
 	RUN(test_socket_path_checks);
 	RUN(test_pty);
 	RUN(test_stdio_pipe);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../../src/yund/core/sshkey.h"
 #include "../../src/yund/store/sqlite.h"
 #include "../../src/yund/volume/volfile.h"
 #include "../../src/yund/volume/volume.h"
@@ -79,6 +80,7 @@ static void seed(struct store *s)
 	snprintf(in.desired, sizeof(in.desired), "running");
 	snprintf(in.state, sizeof(in.state), "creating");
 	in.stop_timeout = 10;
+	in.ssh_keys = "[\"ssh-ed25519 AAAA k\"]";
 	CHECK(s->ops->instance_create(s, &in, &cap, &err) == 0);
 }
 
@@ -118,6 +120,7 @@ static void test_kinds(void)
 	CHECK_STR_CONTAINS(err.msg, "flavor tiny: name already taken");
 	/* Compare-and-swap on intent_gen. */
 	CHECK(s->ops->instance_get(s, "web", &in, &err) == 0);
+	CHECK(in.ssh_keys && !strcmp(in.ssh_keys, "[\"ssh-ed25519 AAAA k\"]"));
 	CHECK(s->ops->instance_set_intent(s, in.m.id, in.intent_gen, &intent, &err) == 0);
 	CHECK(s->ops->instance_set_intent(s, in.m.id, in.intent_gen, &intent, &err) == -EAGAIN);
 	CHECK(s->ops->instance_set_intent(s, "i-00000000dead", 0, &intent, &err) == -ENOENT);
@@ -335,6 +338,52 @@ static void test_attach_spec(void)
 	CHECK_STR_CONTAINS(err.msg, "field path");
 }
 
+/* SSH public key lines (core/sshkey.c); the valid ones are ssh-keygen's. */
+static void test_sshkey(void)
+{
+	static const char ed[] = "ssh-ed25519 "
+				 "AAAAC3NzaC1lZDI1NTE5AAAAICBfNyxa7T9m6g+lmVXl1lEDV5R/8xBmBTa3mg2uX3S0";
+	static const char ec521[] =
+	    "ecdsa-sha2-nistp521 "
+	    "AAAAE2VjZHNhLXNoYTItbmlzdHA1MjEAAAAIbmlzdHA1MjEAAACFBAEwOyvJ+MZM7e76PArt2nzkKM+huZwzxtb"
+	    "R6E5o7GD2mxZbQrKEbc80iCF9j1VT8Y8LtoLF0NEwc3WFsxhbUTSCTwEsvlGXPvEgXb4pZCMZTQHH5HZ9PzmEkAX"
+	    "uvnSE1FE/pHJ0d+pk+GQ6W5N1fRRCZhkWEkP8nsnsaCFcvre4DoSq7g==";
+	char why[256], line[9000];
+
+	CHECK(sshkey_valid(ed, why, sizeof(why)));
+	snprintf(line, sizeof(line), "%s me@host with: \"odd\" #chars", ed);
+	CHECK(sshkey_valid(line, why, sizeof(why)));
+	snprintf(line, sizeof(line), "%s   ", ed);
+	CHECK(sshkey_valid(line, why, sizeof(why)));
+	CHECK(sshkey_valid(ec521, why, sizeof(why)));
+	/* The padding of ec521 made wrong: one '=' too few, one too many. */
+	snprintf(line, sizeof(line), "%.*s", (int)strlen(ec521) - 1, ec521);
+	CHECK(!sshkey_valid(line, why, sizeof(why)));
+	CHECK_STR_CONTAINS(why, "not valid base64");
+	snprintf(line, sizeof(line), "%s=", ec521);
+	CHECK(!sshkey_valid(line, why, sizeof(why)));
+	snprintf(line, sizeof(line), "ssh-rsa %s", ed + 12);
+	CHECK(!sshkey_valid(line, why, sizeof(why)));
+	CHECK_STR_CONTAINS(why, "not a ssh-rsa key");
+	snprintf(line, sizeof(line), "ssh-dss %s", ed + 12);
+	CHECK(!sshkey_valid(line, why, sizeof(why)));
+	CHECK_STR_CONTAINS(why, "key type \"ssh-dss\" is not one of");
+	CHECK(!sshkey_valid("", why, sizeof(why)));
+	CHECK(!sshkey_valid("ssh-ed25519", why, sizeof(why)));
+	CHECK_STR_CONTAINS(why, "no base64");
+	CHECK(!sshkey_valid("ssh-ed25519 ====", why, sizeof(why)));
+	CHECK(!sshkey_valid("ssh-ed25519 AA=A", why, sizeof(why)));
+	CHECK(!sshkey_valid("ssh-ed25519 aGk=", why, sizeof(why))); /* "hi" */
+	snprintf(line, sizeof(line), "%s\tx", ed);
+	CHECK(!sshkey_valid(line, why, sizeof(why)));
+	CHECK_STR_CONTAINS(why, "control character 0x09");
+	memset(line, 'A', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\0';
+	memcpy(line, "ssh-rsa ", 8);
+	CHECK(!sshkey_valid(line, why, sizeof(why)));
+	CHECK_STR_CONTAINS(why, "at most 8192");
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir)) {
@@ -347,6 +396,7 @@ int main(void)
 	RUN(test_volfile);
 	RUN(test_mount_path);
 	RUN(test_attach_spec);
+	RUN(test_sshkey);
 	unlink(db);
 	snprintf(db, sizeof(db), "%s/yund.db-wal", dir);
 	unlink(db);

@@ -15,6 +15,7 @@
 #include "../compute/reconcile.h"
 #include "../core/notify.h"
 #include "../core/render.h"
+#include "../core/sshkey.h"
 #include "../store/store.h"
 #include "../volume/volume.h"
 #include "../yund.h"
@@ -71,6 +72,7 @@ static const struct body_field create_fields[] = {
     {"command", BODY_STRING_LIST, false, 1, LIM_ARGS_MAX, LIM_ARG_LEN_MAX},
     {"env", BODY_STRING_LIST, false, 0, LIM_ARGS_MAX, LIM_ARG_LEN_MAX},
     {"restart_policy", BODY_STRING, false, 0, 16, 0},
+    {"ssh_keys", BODY_STRING_LIST, false, 0, SSHKEY_MAX, SSHKEY_LEN_MAX},
 };
 
 static bool env_item_ok(const char *s)
@@ -121,6 +123,17 @@ static int check_create_body(json_t *b, struct yun_err *err)
 		return yun_err_set(err, EINVAL,
 				   "fields command and env: containers only (a microVM runs its "
 				   "image's kernel and init; use user_data)");
+	json_array_foreach(json_object_get(b, "ssh_keys"), i, v)
+	{
+		char why[256];
+
+		if (!sshkey_valid(json_string_value(v), why, sizeof(why)))
+			return yun_err_set(err, ERANGE, "field ssh_keys[%zu]: %s", i, why);
+	}
+	if (!strcmp(type, "container") && json_array_size(json_object_get(b, "ssh_keys")))
+		return yun_err_set(err, ERANGE,
+				   "field ssh_keys: microVMs only (a container runs no sshd of "
+				   "Yun's; use exec or console)");
 	if (!strcmp(type, "microvm") && body_int(b, "vcpus", 1) > LIM_VM_VCPUS_MAX)
 		return yun_err_set(err, ERANGE, "field vcpus: %lld: a microvm has 1..%d",
 				   (long long)body_int(b, "vcpus", 1), LIM_VM_VCPUS_MAX);
@@ -228,8 +241,11 @@ void v1_instance_create(struct api_req *req, struct api_reply *rep)
 	in.user_data = ud ? strdup(ud) : NULL;
 	in.command = dump_opt(b, "command");
 	in.env = dump_opt(b, "env");
+	if (json_array_size(json_object_get(b, "ssh_keys")))
+		in.ssh_keys = dump_opt(b, "ssh_keys");
 	if ((ud && !in.user_data) || (body_has(b, "command") && !in.command) ||
-	    (body_has(b, "env") && !in.env)) {
+	    (body_has(b, "env") && !in.env) ||
+	    (json_array_size(json_object_get(b, "ssh_keys")) && !in.ssh_keys)) {
 		yun_err_set(&err, ENOMEM, "out of memory");
 		goto fail;
 	}

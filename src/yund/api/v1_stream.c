@@ -20,12 +20,17 @@
  *   console  `yun-ct attach ID` on pipes: raw bytes both ways, no framing.
  *            The client detaches by closing; yund then SIGKILLs its attach
  *            client, which only detaches it (the container keeps running).
- *            yund closes when the container ends.
+ *            yund closes when the container ends. A microVM's console is
+ *            no child: yund connects to its yun-vmm's console socket
+ *            (compute/vmdrv.h) and relays the same way; closing that
+ *            connection detaches, yun-vmm closing it (the VM ended, or
+ *            another client took the console) ends the session.
  * The children find yund's containers through $YUN_CT_ROOT (main.c sets
  * it) and are reaped here by pid (core/proc.c never waits for any pid).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -36,10 +41,14 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../lib/log.h"
+#include "../compute/instance.h"
+#include "../compute/vmdrv.h"
 #include "../store/store.h"
 #include "../yund.h"
 #include "body.h"
@@ -99,6 +108,7 @@ void v1_streams_shutdown(void)
 
 struct session {
 	char **argv; /* the yun-ct command line (owned, NULL-terminated) */
+	char vm_sock[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* microVM console: no argv */
 	bool framed; /* exec: frames and an exit status; console: raw */
 	char what[96];
 };
@@ -288,6 +298,8 @@ static int wait_child(pid_t pid)
 {
 	int ws;
 
+	if (pid <= 0)
+		return 0; /* a microVM console: no child */
 	while (waitpid(pid, &ws, 0) < 0)
 		if (errno != EINTR)
 			return 255;
@@ -296,6 +308,25 @@ static int wait_child(pid_t pid)
 	if (WIFSIGNALED(ws))
 		return 128 + WTERMSIG(ws);
 	return 255;
+}
+
+/* A connection to a yun-vmm console socket, or -errno. */
+static int connect_vm(const char *path, int *fd)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int rc;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	*fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*fd < 0)
+		return -errno;
+	if (connect(*fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		close(*fd);
+		*fd = -1;
+		return rc;
+	}
+	return 0;
 }
 
 static void set_nonblock(int fd)
@@ -319,21 +350,34 @@ static void run_session(void *ctx, int sock, const char *extra, size_t extra_len
 	if (!session_begin())
 		return;
 	set_nonblock(sock);
-	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 ||
-	    (s->framed && pipe2(err, O_CLOEXEC) < 0)) {
-		rc = -errno;
-		goto fail;
+	if (s->vm_sock[0]) {
+		/* One connection, both ways: in_w writes to it, out_r reads from it. */
+		rc = connect_vm(s->vm_sock, &r.out_r);
+		if (rc < 0)
+			goto fail;
+		r.in_w = fcntl(r.out_r, F_DUPFD_CLOEXEC, 0);
+		if (r.in_w < 0) {
+			rc = -errno;
+			close_fd(&r.out_r);
+			goto fail;
+		}
+	} else {
+		if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 ||
+		    (s->framed && pipe2(err, O_CLOEXEC) < 0)) {
+			rc = -errno;
+			goto fail;
+		}
+		rc = spawn(s->argv, in[0], out[1], s->framed ? err[1] : out[1], &pid);
+		close_fd(&in[0]);
+		close_fd(&out[1]);
+		close_fd(&err[1]);
+		if (rc < 0)
+			goto fail;
+		r.in_w = in[1];
+		r.out_r = out[0];
+		r.err_r = err[0];
+		in[1] = out[0] = err[0] = -1;
 	}
-	rc = spawn(s->argv, in[0], out[1], s->framed ? err[1] : out[1], &pid);
-	close_fd(&in[0]);
-	close_fd(&out[1]);
-	close_fd(&err[1]);
-	if (rc < 0)
-		goto fail;
-	r.in_w = in[1];
-	r.out_r = out[0];
-	r.err_r = err[0];
-	in[1] = out[0] = err[0] = -1;
 	set_nonblock(r.in_w);
 	set_nonblock(r.out_r);
 	if (r.err_r >= 0)
@@ -390,7 +434,7 @@ static void run_session(void *ctx, int sock, const char *extra, size_t extra_len
 	close_fd(&r.in_w);
 	close_fd(&r.out_r);
 	close_fd(&r.err_r);
-	if (ended_by_us)
+	if (ended_by_us && pid > 0)
 		kill(pid, SIGKILL); /* exec: the command gets SIGHUP; console: a detach */
 	status = wait_child(pid);
 	if (s->framed && !ended_by_us) {
@@ -416,7 +460,8 @@ fail:
 		close_fd(&out[i]);
 		close_fd(&err[i]);
 	}
-	yun_warn("%s: starting %s failed: %s", s->what, s->argv[0], strerror(-rc));
+	yun_warn("%s: starting %s failed: %s", s->what, s->vm_sock[0] ? s->vm_sock : s->argv[0],
+		 strerror(-rc));
 	if (s->framed) {
 		char msg[256];
 		int n = snprintf(msg, sizeof(msg), "yund: starting %s: %s\n", s->argv[0],
@@ -439,9 +484,12 @@ static bool wants(const struct api_req *req, const char *proto)
 	return up && conn && !strcasecmp(up, proto) && strcasestr(conn, "upgrade");
 }
 
-/* The instance, which must be a running container; false after an error reply. */
-static bool running_container(struct api_req *req, struct api_reply *rep, const char *op,
-			      struct st_instance *in)
+/*
+ * The instance, which must be running and a container (or, with vm_too,
+ * a microVM); false after an error reply.
+ */
+static bool running_instance(struct api_req *req, struct api_reply *rep, const char *op,
+			     bool vm_too, struct st_instance *in)
 {
 	struct store *st = req->y->store;
 	struct yun_err err = {0};
@@ -450,7 +498,7 @@ static bool running_container(struct api_req *req, struct api_reply *rep, const 
 		api_reply_err(rep, &err);
 		return false;
 	}
-	if (strcmp(in->type, "container")) {
+	if (strcmp(in->type, "container") && !(vm_too && !strcmp(in->type, "microvm"))) {
 		api_reply_error(rep, 422,
 				"instance %s: %s is for container instances (this is a %s)",
 				in->m.name, op, in->type);
@@ -541,7 +589,7 @@ void v1_instance_exec(struct api_req *req, struct api_reply *rep)
 		json_decref(b);
 		return;
 	}
-	if (!running_container(req, rep, "exec", &in)) {
+	if (!running_instance(req, rep, "exec", false, &in)) {
 		json_decref(b);
 		return;
 	}
@@ -580,6 +628,38 @@ oom:
 	api_reply_error(rep, 500, "out of memory");
 }
 
+/* A running microVM's console: its yun-vmm's socket (compute/vmdrv.h). */
+static void vm_console(struct api_req *req, struct api_reply *rep, const struct st_instance *in)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 16];
+	struct session *s;
+	struct stat st;
+
+	instance_dir(req->y, in->m.id, dir, sizeof(dir));
+	if (!vmdrv_console_socket(dir, path, sizeof(path))) {
+		api_reply_error(rep, 422,
+				"instance %s: has no console (its directory's path is too long "
+				"for a Unix socket; the output is in its logs)",
+				in->m.name);
+		return;
+	}
+	if (stat(path, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		api_reply_error(rep, 409,
+				"instance %s: its yun-vmm serves no console (started by an older "
+				"yund? restart the instance)",
+				in->m.name);
+		return;
+	}
+	s = session_new(0);
+	if (!s) {
+		api_reply_error(rep, 500, "out of memory");
+		return;
+	}
+	memcpy(s->vm_sock, path, strlen(path) + 1); /* fits: vmdrv_console_socket checked */
+	snprintf(s->what, sizeof(s->what), "instance %s: console", in->m.name);
+	reply_upgrade(rep, s, "yun-console");
+}
+
 void v1_instance_console(struct api_req *req, struct api_reply *rep)
 {
 	struct st_instance in;
@@ -592,8 +672,13 @@ void v1_instance_console(struct api_req *req, struct api_reply *rep)
 				"yun-console)");
 		return;
 	}
-	if (!running_container(req, rep, "console", &in))
+	if (!running_instance(req, rep, "console", true, &in))
 		return;
+	if (!strcmp(in.type, "microvm")) {
+		vm_console(req, rep, &in);
+		st_instance_clear(&in);
+		return;
+	}
 	s = session_new(3);
 	if (!s || push(s, &k, req->y->cfg->yun_ct) || push(s, &k, "attach") ||
 	    push(s, &k, in.m.id)) {

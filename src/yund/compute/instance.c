@@ -367,6 +367,7 @@ static int vm_start(struct yund *y, struct inst_rt *rt, const struct st_instance
 	    .memory_mib = in->memory_mib,
 	    .disk_gib = in->disk_gib,
 	    .user_data = in->user_data,
+	    .ssh_keys = in->ssh_keys,
 	    .tap = tap,
 	    .mac = o->mac,
 	    .volumes = vols,

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,7 +24,7 @@
 #include "../core/proc.h"
 
 #define DEFAULT_CMDLINE "console=ttyS0 root=/dev/vda rw"
-#define SEED_KIB	2048 /* vfat seed: meta-data + up to 64 KiB of user-data */
+#define SEED_KIB	2048 /* vfat seed: meta-data (<= 16 x 8 KiB of keys) + <= 64 KiB user-data */
 #define CMDLINE_MAX	4096
 #define TOOL_PATH	"PATH=/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -267,18 +268,60 @@ static int write_text(const char *path, const char *text, struct yun_err *err)
 	return fs_write_atomic(path, text, strlen(text), 0600, err);
 }
 
+/*
+ * meta-data: YAML as cloud-init's NoCloud reads it. Key lines are checked
+ * at the API (printable, one line); each is a double-quoted scalar with
+ * '"' and '\\' escaped.
+ */
+static char *meta_data(const struct vmdrv_spec *s, struct yun_err *err)
+{
+	json_t *keys = s->ssh_keys ? json_loads(s->ssh_keys, 0, NULL) : NULL, *k;
+	char *text = NULL;
+	size_t len = 0, i;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f) {
+		json_decref(keys);
+		yun_err_set(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	fprintf(f, "instance-id: %s\nlocal-hostname: %s\n", s->id, s->hostname);
+	if (json_array_size(keys))
+		fputs("public-keys:\n", f);
+	json_array_foreach(keys, i, k)
+	{
+		fputs("  - \"", f);
+		for (const char *p = json_string_value(k); p && *p; p++) {
+			if (*p == '"' || *p == '\\')
+				fputc('\\', f);
+			fputc(*p, f);
+		}
+		fputs("\"\n", f);
+	}
+	json_decref(keys);
+	if (fclose(f) != 0 || !text) {
+		free(text);
+		yun_err_set(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	return text;
+}
+
 static int make_seed(const struct vmdrv_spec *s, struct yun_err *err)
 {
 	char md[PATH_MAX + 32], ud[PATH_MAX + 32], tmp[PATH_MAX + 16], seed[PATH_MAX + 16];
-	char meta[512], *dflt = NULL;
+	char *meta, *dflt = NULL;
 	int rc;
 
 	file_in(s->dir, "meta-data", md, sizeof(md));
 	file_in(s->dir, "user-data", ud, sizeof(ud));
 	file_in(s->dir, "seed.img.tmp", tmp, sizeof(tmp));
 	file_in(s->dir, "seed.img", seed, sizeof(seed));
-	snprintf(meta, sizeof(meta), "instance-id: %s\nlocal-hostname: %s\n", s->id, s->hostname);
+	meta = meta_data(s, err);
+	if (!meta)
+		return -err->code;
 	rc = write_text(md, meta, err);
+	free(meta);
 	if (!rc && !s->user_data) {
 		if (asprintf(&dflt, "#cloud-config\nhostname: %s\n", s->hostname) < 0)
 			return yun_err_set(err, ENOMEM, "out of memory");
@@ -324,10 +367,19 @@ void vmdrv_image_cmdline(const char *image_dir, char *buf, size_t len)
 	json_decref(m);
 }
 
+bool vmdrv_console_socket(const char *dir, char *buf, size_t len)
+{
+	struct sockaddr_un sa;
+
+	file_in(dir, "console.sock", buf, len);
+	return strlen(buf) < sizeof(sa.sun_path) && strlen(buf) + 1 < len;
+}
+
 static int write_config(const struct vmdrv_spec *s, struct yun_err *err)
 {
 	char kernel[PATH_MAX + 16], initrd[PATH_MAX + 16], disk[PATH_MAX + 16];
 	char seed[PATH_MAX + 16], cfg[PATH_MAX + 16], cmdline[CMDLINE_MAX];
+	char sock[PATH_MAX + 16], serial[PATH_MAX + 32], log[PATH_MAX + 16];
 	json_t *o, *disks, *nets;
 	char *text;
 	int rc;
@@ -337,6 +389,12 @@ static int write_config(const struct vmdrv_spec *s, struct yun_err *err)
 	file_in(s->dir, "disk.img", disk, sizeof(disk));
 	file_in(s->dir, "seed.img", seed, sizeof(seed));
 	file_in(s->dir, "vm.json", cfg, sizeof(cfg));
+	file_in(s->dir, "console.log", log, sizeof(log));
+	/* The guest's output goes to the log whether or not a console client is there. */
+	if (vmdrv_console_socket(s->dir, sock, sizeof(sock)))
+		snprintf(serial, sizeof(serial), "socket=%s", sock);
+	else
+		snprintf(serial, sizeof(serial), "off"); /* the path does not fit a socket */
 	vmdrv_image_cmdline(s->image_dir, cmdline, sizeof(cmdline));
 	disks = json_pack("[{s:s, s:s}, {s:s, s:b, s:s}]", "path", disk, "id", "root", "path", seed,
 			  "readonly", 1, "id", "cidata");
@@ -352,9 +410,9 @@ static int write_config(const struct vmdrv_spec *s, struct yun_err *err)
 	nets = json_array();
 	if (nets && s->tap && *s->tap)
 		json_array_append_new(nets, json_pack("{s:s, s:s}", "tap", s->tap, "mac", s->mac));
-	o = json_pack("{s:s, s:s, s:I, s:I, s:s, s:o, s:o}", "kernel", kernel, "cmdline", cmdline,
-		      "cpus", (json_int_t)s->vcpus, "memory", (json_int_t)s->memory_mib, "serial",
-		      "stdio", "disks", disks, "net", nets);
+	o = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:o, s:o}", "kernel", kernel, "cmdline",
+		      cmdline, "cpus", (json_int_t)s->vcpus, "memory", (json_int_t)s->memory_mib,
+		      "serial", serial, "serial_log", log, "disks", disks, "net", nets);
 	if (o && fs_exists(initrd))
 		json_object_set_new(o, "initrd", json_string(initrd));
 	text = o ? json_dumps(o, JSON_INDENT(2)) : NULL;

@@ -5,8 +5,11 @@
  *
  * One yun-vmm process per running instance, started as
  * `yun-vmm --config <dir>/vm.json` in a session of its own, so it
- * outlives yund; its serial console is its stdout, appended (with
- * yun-vmm's own messages) to <dir>/console.log. Files in <dir> =
+ * outlives yund. yun-vmm itself appends the serial output to
+ * <dir>/console.log (`serial_log`), with or without a console client,
+ * and serves the console on <dir>/console.sock (`serial: socket=`;
+ * one client at a time, a new one replaces the old); its own messages
+ * (stdout/stderr) are appended to the same log. Files in <dir> =
  * <root>/instances/<id>/:
  *
  *   disk.img     the instance's root disk: a copy of the image's
@@ -14,15 +17,19 @@
  *                sparse), grown to disk_gib; made once, kept across
  *                stop/start, removed with the instance
  *   seed.img     the cloud-init NoCloud seed: a vfat filesystem labelled
- *                CIDATA with meta-data (instance-id, local-hostname) and
+ *                CIDATA with meta-data (instance-id, local-hostname,
+ *                public-keys: the instance's SSH keys as a YAML list) and
  *                user-data (the instance's, or a #cloud-config setting
  *                the hostname); remade at every start
  *   vm.json      the yun-vmm config (kernel, initrd, cmdline, cpus,
- *                memory, disks, net, serial stdio)
+ *                memory, disks, net, serial socket=console.sock,
+ *                serial_log console.log)
  *   vmm.pid      the running yun-vmm's pid; a pid counts only while
  *                /proc/PID/cmdline is exactly that yun-vmm command line,
  *                so a reused pid is never mistaken for the VM
- *   console.log  the serial console
+ *   console.log  the serial console's output, and yun-vmm's messages
+ *   console.sock the console (input and output) while the VM runs; not
+ *                there when the path is too long for a Unix socket
  *
  * Stop is SIGTERM (yun-vmm ends the VM at once) and SIGKILL after the
  * stop timeout; a graceful ACPI shutdown request needs the VMM's control
@@ -57,6 +64,7 @@ struct vmdrv_spec {
 	const char *image_dir; /* kernel, [initrd], rootfs.ext4, manifest.json */
 	int64_t vcpus, memory_mib, disk_gib;
 	const char *user_data; /* NULL: a default #cloud-config */
+	const char *ssh_keys;  /* JSON array text of key lines (checked), or NULL */
 	const char *tap;       /* NULL or "": no network card */
 	const char *mac;
 	/* Volumes: extra virtio-blk disks after the root disk and the seed. */
@@ -70,6 +78,12 @@ struct vmdrv_spec {
  * before a crash of yund) is adopted instead: *pid = 0, *adopted = true.
  */
 int vmdrv_start(const struct vmdrv_spec *spec, pid_t *pid, bool *adopted, struct yun_err *err);
+
+/*
+ * The console socket of the instance in `dir` into buf; false when the
+ * path does not fit a Unix socket address (the VM then has no console).
+ */
+bool vmdrv_console_socket(const char *dir, char *buf, size_t len);
 
 /* The live yun-vmm of the instance in `dir`, or 0. */
 pid_t vmdrv_pid(const char *dir);

@@ -123,15 +123,16 @@ json_t *render_instance(const struct st_instance *in)
 		return NULL;
 	json_object_update_new(
 	    o,
-	    json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:o, s:o, s:o, s:[], s:o, s:o, s:o, s:s, "
-		      "s:s, s:s, s:s, s:o, s:o, s:o, s:I}",
+	    json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:o, s:o, s:o, s:[], s:o, s:o, s:o, s:o, "
+		      "s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:I}",
 		      "type", in->type, "image", in->image_id, "flavor", str_or_null(in->flavor_id),
 		      "vcpus", (json_int_t)in->vcpus, "memory_mib", (json_int_t)in->memory_mib,
 		      "disk_gib", (json_int_t)in->disk_gib, "network", str_or_null(in->network_id),
 		      "ip", str_or_null(in->ip), "mac", str_or_null(in->mac), "volumes",
 		      "user_data", in->user_data ? json_string(in->user_data) : json_null(),
 		      "command", stored_json(in->command, json_null()), "env",
-		      stored_json(in->env, json_array()), "restart_policy", in->restart_policy,
+		      stored_json(in->env, json_array()), "ssh_keys",
+		      stored_json(in->ssh_keys, json_array()), "restart_policy", in->restart_policy,
 		      "host", in->host_id, "desired", in->desired, "state", in->state, "pid",
 		      in->pid > 0 ? json_integer(in->pid) : json_null(), "exit_status",
 		      in->has_exit ? json_integer(in->exit_status) : json_null(), "failure",

@@ -16,7 +16,8 @@ void st_instance_clear(struct st_instance *inst)
 	free(inst->user_data);
 	free(inst->command);
 	free(inst->env);
-	inst->user_data = inst->command = inst->env = NULL;
+	free(inst->ssh_keys);
+	inst->user_data = inst->command = inst->env = inst->ssh_keys = NULL;
 }
 
 void st_images_free(struct st_image *v, size_t n)
@@ -45,9 +46,9 @@ static int dup_opt(char **dst, const char *src)
 int st_instance_copy(struct st_instance *dst, const struct st_instance *src)
 {
 	*dst = *src;
-	dst->user_data = dst->command = dst->env = NULL;
+	dst->user_data = dst->command = dst->env = dst->ssh_keys = NULL;
 	if (dup_opt(&dst->user_data, src->user_data) || dup_opt(&dst->command, src->command) ||
-	    dup_opt(&dst->env, src->env)) {
+	    dup_opt(&dst->env, src->env) || dup_opt(&dst->ssh_keys, src->ssh_keys)) {
 		st_instance_clear(dst);
 		return -ENOMEM;
 	}

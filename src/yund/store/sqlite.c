@@ -151,6 +151,8 @@ static const char *const migrations[] = {
     "  failure TEXT NOT NULL DEFAULT '',"
     "  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, UNIQUE (project, name));"
     "CREATE INDEX snapshots_volume ON snapshots(volume_id);",
+    /* 3: the SSH public keys of an instance (JSON array text; NULL: none). */
+    "ALTER TABLE instances ADD COLUMN ssh_keys TEXT;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -715,7 +717,7 @@ static const struct kind instance_kind = {
     .cols = META_COLS ", type, image_id, flavor_id, network_id, host_id, vcpus, memory_mib, "
 		      "disk_gib, user_data, command, env, restart_policy, desired, intent_gen, "
 		      "reboot_gen, stop_timeout, state, pid, exit_status, failure, restart_count, "
-		      "reboot_done, ip, mac",
+		      "reboot_done, ip, mac, ssh_keys",
     .order = " ORDER BY created_at, id",
     .size = sizeof(struct st_instance),
     .row = instance_row,
@@ -969,6 +971,7 @@ static void instance_row(sqlite3_stmt *st, void *out)
 	in->reboot_done = sqlite3_column_int64(st, 26);
 	col_text(st, 27, in->ip, sizeof(in->ip));
 	col_text(st, 28, in->mac, sizeof(in->mac));
+	in->ssh_keys = col_dup(st, 29);
 }
 
 static void instance_clear(void *rec)
@@ -1014,15 +1017,15 @@ static int instance_create_attached(struct store *s, const struct st_instance *i
 		    "INSERT INTO instances (" META_COLS ", type, image_id, flavor_id, "
 		    "network_id, host_id, vcpus, memory_mib, disk_gib, user_data, command, env, "
 		    "restart_policy, desired, intent_gen, reboot_gen, stop_timeout, state, pid, "
-		    "exit_status, failure, restart_count, reboot_done, ip, mac) VALUES (?, ?, ?, "
-		    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, "
-		    "?, ?)",
-		    "sssssssnnsiiinnnssiiisisiiss", in->m.id, in->m.name, in->m.project,
+		    "exit_status, failure, restart_count, reboot_done, ip, mac, ssh_keys) VALUES "
+		    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, "
+		    "?, ?, ?, ?, ?, ?)",
+		    "sssssssnnsiiinnnssiiisisiissn", in->m.id, in->m.name, in->m.project,
 		    in->m.created_at, in->m.updated_at, in->type, in->image_id, in->flavor_id,
 		    in->network_id, in->host_id, in->vcpus, in->memory_mib, in->disk_gib,
 		    in->user_data, in->command, in->env, in->restart_policy, in->desired,
 		    in->intent_gen, in->reboot_gen, in->stop_timeout, in->state, in->pid,
-		    in->failure, in->restart_count, in->reboot_done, in->ip, in->mac);
+		    in->failure, in->restart_count, in->reboot_done, in->ip, in->mac, in->ssh_keys);
 		rc = rc < 0 ? rc : 0;
 		if (rc == -EBUSY)
 			rc = yun_err_set(err, ENOENT,

@@ -94,6 +94,7 @@ struct st_instance {
 	char *user_data;	 /* NULL or text */
 	char *command;		 /* JSON array text, or NULL (the image's) */
 	char *env;		 /* JSON array text, or NULL */
+	char *ssh_keys;		 /* JSON array text of key lines, or NULL (none) */
 	char restart_policy[16]; /* no | on-failure | always */
 
 	/* Intent, written by the API (compare-and-swap on intent_gen). */
