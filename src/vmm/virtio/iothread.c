@@ -62,26 +62,29 @@ int iothread_watch_enable(struct iothread *io, int fd, bool enable)
 	return -ENOENT;
 }
 
+int iothread_poll(struct iothread *io, int timeout_ms)
+{
+	struct epoll_event ev[IOTHREAD_MAX_EVENTS];
+	int n = epoll_wait(io->epfd, ev, IOTHREAD_MAX_EVENTS, timeout_ms);
+
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno; /* EINTR: io_uring task work, a signal */
+	for (int i = 0; i < n; i++) {
+		struct iothread_watch *w = ev[i].data.ptr;
+
+		if (!w)
+			return -ECANCELED; /* the stop eventfd */
+		w->fn(w->arg);
+	}
+	return n;
+}
+
 static void *iothread_main(void *arg)
 {
 	struct iothread *io = arg;
-	struct epoll_event ev[16];
 
-	for (;;) {
-		int n = epoll_wait(io->epfd, ev, 16, -1);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break; /* cannot happen with a valid epfd */
-		for (int i = 0; i < n; i++) {
-			struct iothread_watch *w = ev[i].data.ptr;
-
-			if (!w)
-				return NULL; /* the stop eventfd */
-			w->fn(w->arg);
-		}
-	}
+	while (iothread_poll(io, -1) >= 0)
+		;
 	return NULL;
 }
 

@@ -3,8 +3,10 @@
  * queue kicks (ioeventfds), backend completions, timers. Several devices
  * share one I/O thread; each registers the fds it waits on.
  *
- * Handlers run on the I/O thread only, one at a time. Watches are added
- * before iothread_start() (the VM's devices are fixed at creation).
+ * Handlers run on the I/O thread only, one at a time (or, in a harness
+ * that never starts the thread, on the one calling iothread_poll()).
+ * Watches are added before iothread_start() (the VM's devices are fixed at
+ * creation).
  */
 #ifndef YUN_VMM_VIRTIO_IOTHREAD_H
 #define YUN_VMM_VIRTIO_IOTHREAD_H
@@ -15,6 +17,7 @@
 #include "../../lib/err.h"
 
 #define IOTHREAD_MAX_WATCHES 128
+#define IOTHREAD_MAX_EVENTS  16   /* ready fds taken from one epoll_wait */
 
 typedef void (*iothread_fn)(void *arg);
 
@@ -47,6 +50,16 @@ int iothread_watch(struct iothread *io, int fd, iothread_fn fn, void *arg, struc
 int iothread_watch_enable(struct iothread *io, int fd, bool enable);
 
 int iothread_start(struct iothread *io, const char *name, struct yun_err *err);
+
+/*
+ * One round of the loop on the caller's thread: wait up to timeout_ms (-1:
+ * for ever) for watched fds and run their handlers. It is the whole body of
+ * the started thread's loop; a harness that plays the guest on one thread
+ * calls it instead of iothread_start(). Returns the handlers run (0 on
+ * timeout or EINTR), -ECANCELED once iothread_destroy() asked the loop to
+ * stop, another negative errno if epoll_wait failed.
+ */
+int iothread_poll(struct iothread *io, int timeout_ms);
 
 /* Stop and join the thread (if started) and close its fds. */
 void iothread_destroy(struct iothread *io);
