@@ -18,24 +18,17 @@ Python 3 standard library only.
 import argparse
 import json
 import os
-import pty
 import re
-import select
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 
+import harness
+from harness import Failure, Skip
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-class Failure(Exception):
-    """The test saw something a user would call wrong."""
-
-
-class Skip(Exception):
-    """The test cannot say anything on this machine."""
 
 
 class Env:
@@ -182,58 +175,9 @@ def cgroup_file(pid, controller, name):
 # ---- a pty for interactive clients -----------------------------------------
 
 
-class PtyClient:
+def pty_client(args):
     """yun-ct ARGS with a pty as its terminal."""
-
-    def __init__(self, args):
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:
-            os.environ.update(ct_env())
-            os.execv(Env.yun_ct, [Env.yun_ct] + args)
-        self.buf = b""
-
-    def send(self, data):
-        os.write(self.fd, data)
-
-    def expect(self, pattern, timeout=10):
-        deadline = time.time() + timeout
-        rx = re.compile(pattern)
-        while not rx.search(self.buf):
-            left = deadline - time.time()
-            if left <= 0:
-                raise Failure("pty: no %r within %ss; got %r" % (pattern, timeout, self.buf[-300:]))
-            r, _, _ = select.select([self.fd], [], [], left)
-            if r:
-                try:
-                    data = os.read(self.fd, 4096)
-                except OSError:
-                    data = b""
-                if not data:
-                    raise Failure("pty: EOF before %r; got %r" % (pattern, self.buf[-300:]))
-                self.buf += data
-        return self.buf
-
-    def wait(self, timeout=10):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            pid, st = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                try:
-                    os.close(self.fd)
-                except OSError:
-                    pass
-                return os.waitstatus_to_exitcode(st)
-            try:
-                r, _, _ = select.select([self.fd], [], [], 0.05)
-                if r:
-                    self.buf += os.read(self.fd, 4096)
-            except OSError:
-                time.sleep(0.05)
-        raise Failure("pty client still running after %ss" % timeout)
-
-    def kill(self, sig=signal.SIGKILL):
-        os.kill(self.pid, sig)
-        return self.wait()
+    return harness.PtyClient([Env.yun_ct] + args, ct_env(), timeout=10)
 
 
 # ---- tests -----------------------------------------------------------------
@@ -543,7 +487,7 @@ def interactive_shell_through_attach():
     cid = "tty1"
     run(["run", "-d", "-t", "--name", cid] + img() + ["--", "sh"], check=0)
     try:
-        c = PtyClient(["attach", cid])
+        c = pty_client(["attach", cid])
         c.send(b"echo h''i\r")
         c.expect(rb"\nhi\r?\n")
         c.send(b"tty\r")
@@ -554,7 +498,7 @@ def interactive_shell_through_attach():
         if status != 0:
             raise Failure("detach ended attach with %d" % status)
         wait_status(cid, "running")
-        c = PtyClient(["attach", cid])
+        c = pty_client(["attach", cid])
         c.send(b"exit 5\r")
         status = c.wait()
         if status != 5:
@@ -570,7 +514,7 @@ def exec_with_a_tty():
     cid = "tty2"
     run(["run", "-d", "--name", cid] + img() + ["--", "sleep", "100"], check=0)
     try:
-        c = PtyClient(["exec", "-t", cid, "--", "sh"])
+        c = pty_client(["exec", "-t", cid, "--", "sh"])
         c.send(b"tty; echo a''b\r")
         c.expect(rb"/dev/pts/\d+")
         c.expect(rb"\nab\r?\n")
@@ -584,14 +528,14 @@ def exec_with_a_tty():
 @test
 def starter_killed_container_survives():
     cid = "survive1"
-    c = PtyClient(["run", "-t", "--name", cid] + img() + ["--", "sh"])
+    c = pty_client(["run", "-t", "--name", cid] + img() + ["--", "sh"])
     try:
         c.send(b"echo st''arted\r")
         c.expect(rb"\nstarted")
         c.kill(signal.SIGKILL)
         time.sleep(0.3)
         wait_status(cid, "running")
-        a = PtyClient(["attach", cid])
+        a = pty_client(["attach", cid])
         a.send(b"echo ag''ain\r")
         a.expect(rb"\nagain")
         a.send(b"exit 0\r")

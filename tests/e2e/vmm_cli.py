@@ -35,20 +35,14 @@ import termios
 import threading
 import time
 
+from harness import Failure, Skip
+
 # yun-vmm's documented exit statuses (yun-vmm --help).
 EXIT_HOST_ERROR = 1
 EXIT_GUEST_CRASH = 2
 EXIT_DEBUG_PASS = (0x10 << 1) | 1  # the test guest writes 0x10 on PASS
 
 MAX_RSS_KIB_4G_GUEST = 64 * 1024
-
-
-class Failure(Exception):
-    """The test saw something a user would call wrong."""
-
-
-class Skip(Exception):
-    """The test cannot say anything on this machine."""
 
 
 # ---- running yun-vmm -------------------------------------------------------

@@ -23,29 +23,21 @@ import argparse
 import base64
 import json
 import os
-import pty
 import re
-import select
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+import harness
+from harness import Failure, Skip
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SANITIZER_RE = re.compile(r"AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|"
                           r"runtime error:")
-
-
-class Failure(Exception):
-    """The test saw something a user would call wrong."""
-
-
-class Skip(Exception):
-    """The test cannot say anything here (yund lacks the feature yet)."""
 
 
 class Env:
@@ -145,66 +137,9 @@ def wait_for(fn, what, timeout=60):
 # ---- a pty for interactive commands -----------------------------------------------
 
 
-class PtyClient:
+def pty_client(args):
     """yun ARGS with a pty as its terminal."""
-
-    def __init__(self, args):
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:
-            os.environ.update(yun_env())
-            os.execv(Env.yun, [Env.yun] + args)
-        self.buf = b""
-
-    def send(self, data):
-        os.write(self.fd, data)
-
-    def expect(self, pattern, timeout=15):
-        deadline = time.time() + timeout
-        rx = re.compile(pattern)
-        while not rx.search(self.buf):
-            left = deadline - time.time()
-            if left <= 0:
-                raise Failure("pty: no %r within %ss; got %r" % (pattern, timeout,
-                                                                  self.buf[-300:]))
-            r, _, _ = select.select([self.fd], [], [], left)
-            if r:
-                try:
-                    data = os.read(self.fd, 4096)
-                except OSError:
-                    data = b""
-                if not data:
-                    raise Failure("pty: EOF before %r; got %r" % (pattern, self.buf[-300:]))
-                self.buf += data
-        return self.buf
-
-    def wait(self, timeout=15):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            pid, st = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                try:
-                    while True:
-                        r, _, _ = select.select([self.fd], [], [], 0)
-                        if not r:
-                            break
-                        data = os.read(self.fd, 4096)
-                        if not data:
-                            break
-                        self.buf += data
-                except OSError:
-                    pass
-                os.close(self.fd)
-                return os.waitstatus_to_exitcode(st)
-            try:
-                r, _, _ = select.select([self.fd], [], [], 0.05)
-                if r:
-                    self.buf += os.read(self.fd, 4096)
-            except OSError:
-                time.sleep(0.05)
-        os.kill(self.pid, signal.SIGKILL)
-        os.waitpid(self.pid, 0)
-        raise Failure("pty client still running after %ss; got %r" % (timeout,
-                                                                     self.buf[-300:]))
+    return harness.PtyClient([Env.yun] + args, yun_env(), timeout=15)
 
 
 # ---- tests -------------------------------------------------------------------------------
@@ -688,7 +623,7 @@ def console_attach_and_detach():
         raise Failure("run ticker: %s" % err)
     try:
         wait_for(lambda: instances()["ticker"]["state"] == "running", "ticker running")
-        c = PtyClient(["console", "ticker"])
+        c = pty_client(["console", "ticker"])
         try:
             c.expect(rb"connected")
             c.send(b"hello console\r")
@@ -705,7 +640,7 @@ def console_attach_and_detach():
         if instances()["ticker"]["state"] != "running":
             raise Failure("detaching stopped the instance: %r" % instances()["ticker"])
         # Attach again: the same init still answers.
-        c = PtyClient(["console", "ticker"])
+        c = pty_client(["console", "ticker"])
         try:
             c.expect(rb"connected")
             c.send(b"again\r")

@@ -29,33 +29,13 @@ import tempfile
 import threading
 import time
 
+from harness import Failure, Skip, UnixHTTPConnection
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # A container command that prints, then waits; TERM ends it at once.
 LOOP = ["sh", "-c", "echo hello from $(hostname); trap 'exit 0' TERM; "
         "while true; do sleep 0.1; done"]
-
-
-class Failure(Exception):
-    """The test saw something a user would call wrong."""
-
-
-class Skip(Exception):
-    """The test cannot say anything on this machine."""
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    """http.client over a Unix socket."""
-
-    def __init__(self, path, timeout=15):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self.unix_path)
-        self.sock = s
 
 
 class Env:

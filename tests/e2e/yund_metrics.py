@@ -38,6 +38,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from harness import Failure, Skip
 import urllib.parse
 import urllib.request
 
@@ -46,14 +48,6 @@ SANITIZER_RE = re.compile(r"AddressSanitizer|LeakSanitizer|UndefinedBehaviorSani
 BUSY = ["sh", "-c", "trap 'exit 0' TERM; while :; do :; done"]
 IDLE = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
 NET_CIDR = "10.213.93.0/24"
-
-
-class Failure(Exception):
-    """The test saw something a user would call wrong."""
-
-
-class Skip(Exception):
-    """The test cannot say anything on this machine."""
 
 
 class Env:

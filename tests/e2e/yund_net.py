@@ -37,19 +37,13 @@ import sys
 import tempfile
 import time
 
+from harness import Failure, Skip
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 OUT_IP = "198.51.100.1"   # the outside server (TEST-NET-2)
 UPLINK_IP = "198.51.100.2"  # the host's end of the test uplink
 PORT = 8080
-
-
-class Failure(Exception):
-    """The test saw something a user would call wrong."""
-
-
-class Skip(Exception):
-    """The test cannot say anything on this machine."""
 
 
 class Env:

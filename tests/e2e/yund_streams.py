@@ -34,14 +34,12 @@ import tempfile
 import threading
 import time
 
+from harness import Failure
+
 SANITIZER_RE = re.compile(r"AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|"
                           r"runtime error:")
 IDLE = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
 ECHO = ["sh", "-c", "echo ready; while read line; do echo \"got:$line\"; done"]
-
-
-class Failure(Exception):
-    """The test saw something a user would call wrong."""
 
 
 class Env:

@@ -20,7 +20,6 @@ Prints "ok - NAME (SECSs)" or "not ok - NAME: REASON" per test, then
 
 import argparse
 import base64
-import http.client
 import json
 import os
 import re
@@ -32,23 +31,9 @@ import sys
 import tempfile
 import time
 
+from harness import Failure, UnixHTTPConnection
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-class Failure(Exception):
-    pass
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=15):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self.unix_path)
-        self.sock = s
 
 
 class Env:

@@ -1,0 +1,109 @@
+"""harness.py - what the end-to-end tests share (python3 standard library).
+
+Failure and Skip are the verdicts a test raises; UnixHTTPConnection is
+http.client over a Unix socket (yund's API); PtyClient runs a program with a
+pty as its terminal, the way a person at a terminal would (attach, console,
+interactive shells).
+"""
+
+import http.client
+import os
+import pty
+import re
+import select
+import signal
+import socket
+import time
+
+
+class Failure(Exception):
+    """The test saw something a user would call wrong."""
+
+
+class Skip(Exception):
+    """The test cannot say anything on this machine."""
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client over a Unix socket."""
+
+    def __init__(self, path, timeout=15):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self.unix_path)
+        self.sock = s
+
+
+class PtyClient:
+    """argv with a pty as its terminal; env entries are added to its environment.
+    `timeout` is the default wait of expect() and wait()."""
+
+    def __init__(self, argv, env=None, timeout=15):
+        self.timeout = timeout
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.environ.update(env or {})
+            os.execv(argv[0], argv)
+        self.buf = b""
+
+    def send(self, data):
+        os.write(self.fd, data)
+
+    def expect(self, pattern, timeout=None):
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.time() + timeout
+        rx = re.compile(pattern)
+        while not rx.search(self.buf):
+            left = deadline - time.time()
+            if left <= 0:
+                raise Failure("pty: no %r within %ss; got %r" % (pattern, timeout,
+                                                                  self.buf[-300:]))
+            r, _, _ = select.select([self.fd], [], [], left)
+            if r:
+                try:
+                    data = os.read(self.fd, 4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    raise Failure("pty: EOF before %r; got %r" % (pattern, self.buf[-300:]))
+                self.buf += data
+        return self.buf
+
+    def wait(self, timeout=None):
+        """The exit code, after reading what is left on the pty."""
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            pid, st = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                try:
+                    while True:
+                        r, _, _ = select.select([self.fd], [], [], 0)
+                        if not r:
+                            break
+                        data = os.read(self.fd, 4096)
+                        if not data:
+                            break
+                        self.buf += data
+                except OSError:
+                    pass
+                os.close(self.fd)
+                return os.waitstatus_to_exitcode(st)
+            try:
+                r, _, _ = select.select([self.fd], [], [], 0.05)
+                if r:
+                    self.buf += os.read(self.fd, 4096)
+            except OSError:
+                time.sleep(0.05)
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        raise Failure("pty client still running after %ss; got %r" % (timeout,
+                                                                     self.buf[-300:]))
+
+    def kill(self, sig=signal.SIGKILL):
+        os.kill(self.pid, sig)
+        return self.wait()
