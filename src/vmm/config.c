@@ -20,6 +20,7 @@
 const char config_usage[] =
 	"usage: yun-vmm --kernel PATH [options]\n"
 	"       yun-vmm --config FILE [options]\n"
+	"       yun-vmm --api-sock PATH [options]\n"
 	"\n"
 	"Runs one microVM on KVM until the guest powers off, resets or exits.\n"
 	"\n"
@@ -65,6 +66,11 @@ const char config_usage[] =
 	"                      JSON: \"vsock\": {\"cid\": N, \"socket\": PATH}\n"
 	"  --config FILE       the same settings as JSON: {\"kernel\": ..., \"cpus\": 2,\n"
 	"                      \"memory\": 512, \"serial\": \"stdio\", \"debug_exit\": true}\n"
+	"  --api-sock PATH     serve the control API (HTTP/1.1 + JSON, Firecracker's\n"
+	"                      resource names; docs/api/vmm.yaml) on Unix socket PATH\n"
+	"                      (created 0600, removed at exit): pause/resume, shutdown,\n"
+	"                      balloon, drives, rate limits, metrics; without --kernel\n"
+	"                      the VM waits for PUT /actions {\"action_type\": \"InstanceStart\"}\n"
 	"  --kvm-device PATH   KVM device node, default /dev/kvm\n"
 	"  -v, --verbose       log what the VMM does\n"
 	"  -h, --help          this text\n"
@@ -72,7 +78,9 @@ const char config_usage[] =
 	"\n"
 	"Exit status: 0 when the guest powers off or resets; (v << 1) | 1 for a\n"
 	"debug-exit write of v; 1 for a configuration or host error; 2 when the\n"
-	"guest crashes (triple fault, KVM internal error), with a register dump.\n";
+	"guest crashes (triple fault, KVM internal error), with a register dump;\n"
+	"4 when a graceful shutdown through the API passed its deadline and the VM\n"
+	"was stopped hard; 128 + N when stopped by signal N.\n";
 
 void config_init(struct vmm_config *cfg)
 {
@@ -89,6 +97,7 @@ void config_free(struct vmm_config *cfg)
 	free(cfg->serial);
 	free(cfg->serial_log);
 	free(cfg->kvm_device);
+	free(cfg->api_sock);
 	for (unsigned i = 0; i < cfg->nr_disks; i++) {
 		free(cfg->disks[i].path);
 		free(cfg->disks[i].id);
@@ -629,6 +638,8 @@ static int config_apply_json(struct vmm_config *cfg, json_t *root, const char *o
 			rc = yun_json_get_string(v, key, &cfg->serial, origin, err);
 		} else if (!strcmp(key, "serial_log")) {
 			rc = yun_json_get_string(v, key, &cfg->serial_log, origin, err);
+		} else if (!strcmp(key, "api_sock")) {
+			rc = yun_json_get_string(v, key, &cfg->api_sock, origin, err);
 		} else if (!strcmp(key, "kvm_device")) {
 			rc = yun_json_get_string(v, key, &cfg->kvm_device, origin, err);
 		} else if (!strcmp(key, "debug_exit")) {
@@ -701,7 +712,7 @@ static int config_load_file(struct vmm_config *cfg, const char *path, struct yun
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_SERIAL,
 	OPT_DEBUG_EXIT, OPT_REBOOT, OPT_CONFIG, OPT_KVM_DEVICE, OPT_VERSION, OPT_RNG,
-	OPT_SERIAL_LOG,
+	OPT_SERIAL_LOG, OPT_API_SOCK,
 	OPT_BALLOON = 768,
 	OPT_DISK = 512,
 	OPT_NET = 640,
@@ -725,6 +736,7 @@ static const struct option options[] = {
 	{ "reboot", no_argument, NULL, OPT_REBOOT },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "kvm-device", required_argument, NULL, OPT_KVM_DEVICE },
+	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -745,6 +757,7 @@ int config_parse_args(struct vmm_config *cfg, int argc, char **argv, struct yun_
 		case OPT_SERIAL: rc = yun_str_set(&cfg->serial, optarg, err); break;
 		case OPT_SERIAL_LOG: rc = yun_str_set(&cfg->serial_log, optarg, err); break;
 		case OPT_KVM_DEVICE: rc = yun_str_set(&cfg->kvm_device, optarg, err); break;
+		case OPT_API_SOCK: rc = yun_str_set(&cfg->api_sock, optarg, err); break;
 		case OPT_CPUS: rc = parse_cpus(optarg, &cfg->cpus, err); break;
 		case OPT_MEMORY: rc = parse_memory(optarg, &cfg->memory_mib, err); break;
 		case OPT_DEBUG_EXIT: cfg->debug_exit = true; break;
@@ -783,7 +796,7 @@ int config_parse_args(struct vmm_config *cfg, int argc, char **argv, struct yun_
 
 int config_validate(const struct vmm_config *cfg, struct yun_err *err)
 {
-	if (!cfg->kernel || !*cfg->kernel)
+	if ((!cfg->kernel || !*cfg->kernel) && !cfg->api_sock)
 		return yun_err_set(err, EINVAL, "no kernel given (--kernel PATH)");
 	if (cfg->cpus == 0 || cfg->cpus > LAYOUT_MAX_VCPUS)
 		return yun_err_set(err, EINVAL, "cpus %u: must be from 1 to %d", cfg->cpus,

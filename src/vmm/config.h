@@ -66,6 +66,7 @@ struct vmm_config {
 	uint64_t vsock_cid;   /* the guest's CID, 3 .. 2^32 - 2 */
 	char *vsock_socket;   /* host side: Unix socket PATH (and PATH_<port> for guest connects) */
 	char *kvm_device;  /* /dev/kvm unless told otherwise (tests) */
+	char *api_sock;    /* the control API's Unix socket (control.h), NULL: none */
 	bool verbose;
 	bool help;
 	bool version;
@@ -81,7 +82,10 @@ int config_parse_args(struct vmm_config *cfg, int argc, char **argv, struct yun_
 int config_parse_json(struct vmm_config *cfg, const char *text, const char *origin,
 		      struct yun_err *err);
 
-/* Check values that do not need the kernel file: cpus, memory, kernel given. */
+/*
+ * Check values that do not need the kernel file: cpus, memory, kernel given
+ * (a kernel may be absent with api_sock: the API gives it before the start).
+ */
 int config_validate(const struct vmm_config *cfg, struct yun_err *err);
 
 /* The --help text. */

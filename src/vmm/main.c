@@ -1,10 +1,13 @@
 /*
  * main.c - yun-vmm: one process = one microVM.
  *
- * Parses the configuration, opens the console, then builds and runs the VM
- * until the guest ends it; with --reboot a guest reset builds a fresh VM in
- * the same process (same console). Signals SIGTERM/SIGINT/SIGHUP stop the
- * VM with status 128 + signal.
+ * Parses the configuration, opens the console, then hands over to the
+ * controller (control.h), which builds and runs the VM until the guest ends
+ * it; with --reboot a guest reset builds a fresh VM in the same process
+ * (same console). With --api-sock the control API (api/server.h) serves
+ * the controller meanwhile, and without --kernel the VM waits to be
+ * configured and started through it. Signals SIGTERM/SIGINT/SIGHUP stop
+ * the VM with status 128 + signal.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -15,14 +18,17 @@
 #include <unistd.h>
 
 #include "../lib/log.h"
+#include "api/server.h"
 #include "config.h"
 #include "console.h"
-#include "vm.h"
+#include "control.h"
+#include "vcpu.h"
 
 #define EXIT_HOST_ERROR 1
 
-static struct vm *current_vm;
+static struct ctl *the_ctl;
 static struct console *the_console;
+static const char *the_api_sock;
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void fatal_signal(int sig)
@@ -42,17 +48,14 @@ static void *signal_thread(void *arg)
 		if (sigwait(set, &sig) != 0)
 			continue;
 		pthread_mutex_lock(&current_lock);
-		if (current_vm) {
-			char msg[64];
-
-			snprintf(msg, sizeof(msg), "stopped by signal %s", strsignal(sig));
-			vm_request_stop(current_vm, VM_STOP_ERROR, 128 + sig, msg, NULL);
-		} else {
+		if (!the_ctl || !ctl_stop_by_signal(the_ctl, sig)) {
 			/* No VM to stop yet (or any more): leave nothing behind and go. */
 			if (the_console)
 				console_abandon(the_console);
 			else
 				console_restore_terminal();
+			if (the_api_sock)
+				unlink(the_api_sock);
 			_exit(128 + sig);
 		}
 		pthread_mutex_unlock(&current_lock);
@@ -86,67 +89,15 @@ static int setup_signals(sigset_t *term, struct yun_err *err)
 	return vcpu_init_signals(err);
 }
 
-static void console_quit(void *ctx)
-{
-	vm_request_stop(ctx, VM_STOP_POWEROFF, 0, "quit from the console (Ctrl-A x)", NULL);
-}
-
-/* Build and run one VM; *reset tells whether the guest asked for a reset. */
-static int run_once(const struct vmm_config *cfg, struct console *con, bool *reset)
-{
-	struct yun_err err = { 0 };
-	struct vm *vm = calloc(1, sizeof(*vm));
-	int status;
-
-	*reset = false;
-	if (!vm) {
-		yun_error("out of memory");
-		return EXIT_HOST_ERROR;
-	}
-	if (vm_create(vm, cfg, con, &err) < 0) {
-		yun_error("%s", err.msg);
-		free(vm);
-		return EXIT_HOST_ERROR;
-	}
-	console_attach(con, &vm->serial);
-	if (console_start(con, console_quit, vm, &err) < 0)
-		yun_warn("%s (console input disabled)", err.msg);
-
-	pthread_mutex_lock(&current_lock);
-	current_vm = vm;
-	pthread_mutex_unlock(&current_lock);
-	vm_run(vm, &err);
-	pthread_mutex_lock(&current_lock);
-	current_vm = NULL;
-	pthread_mutex_unlock(&current_lock);
-
-	status = vm->exit_status;
-	switch (vm->stop_reason) {
-	case VM_STOP_ERROR:
-		yun_error("%s", vm->stop_msg);
-		if (vm->stop_detail[0])
-			fputs(vm->stop_detail, stderr);
-		break;
-	case VM_STOP_RESET:
-		*reset = true;
-		/* fall through */
-	default:
-		yun_info("%s (exit status %d)", vm->stop_msg, status);
-		break;
-	}
-	vm_destroy(vm);
-	free(vm);
-	return status;
-}
-
 int main(int argc, char **argv)
 {
 	struct vmm_config cfg;
 	struct console_spec spec;
 	struct console con = { 0 };
 	struct yun_err err = { 0 };
+	struct ctl *ctl = NULL;
+	struct api_server *api = NULL;
 	sigset_t term;
-	bool reset;
 	int status, rc;
 
 	yun_log_init("yun-vmm", YUN_LOG_WARN);
@@ -187,13 +138,38 @@ int main(int argc, char **argv)
 	if (console_pty_path(&con))
 		fprintf(stderr, "yun-vmm: serial console on %s\n", console_pty_path(&con));
 
-	do {
-		status = run_once(&cfg, &con, &reset);
-		if (reset && cfg.reboot)
-			yun_info("rebooting");
-	} while (reset && cfg.reboot);
+	rc = ctl_create(&ctl, &cfg, &con, &err);
+	if (!rc && cfg.api_sock) {
+		/* Under the lock: a SIGTERM now waits, then removes the socket file. */
+		pthread_mutex_lock(&current_lock);
+		rc = api_server_start(&api, cfg.api_sock, ctl, cfg.verbose, &err);
+		if (!rc)
+			the_api_sock = cfg.api_sock;
+		pthread_mutex_unlock(&current_lock);
+	}
+	if (rc) {
+		yun_error("%s", err.msg);
+		ctl_destroy(ctl);
+		console_close(&con);
+		config_free(&cfg);
+		return EXIT_HOST_ERROR;
+	}
+	pthread_mutex_lock(&current_lock);
+	the_ctl = ctl;
+	pthread_mutex_unlock(&current_lock);
 
+	status = ctl_run(ctl);
+
+	/* The VM is gone: the API goes with it (the socket file too), then the rest. */
+	pthread_mutex_lock(&current_lock);
+	api_server_stop(api);
+	the_api_sock = NULL;
+	pthread_mutex_unlock(&current_lock);
 	console_close(&con);
+	pthread_mutex_lock(&current_lock);
+	the_ctl = NULL;
+	pthread_mutex_unlock(&current_lock);
+	ctl_destroy(ctl);
 	config_free(&cfg);
 	return status;
 }

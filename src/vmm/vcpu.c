@@ -292,6 +292,41 @@ static void vcpu_handle_system_event(struct vcpu *v)
 	}
 }
 
+const char *const vcpu_exit_names[VCPU_EXIT_NR] = {
+	[VCPU_EXIT_IO] = "io", [VCPU_EXIT_MMIO] = "mmio", [VCPU_EXIT_HLT] = "hlt",
+	[VCPU_EXIT_SHUTDOWN] = "shutdown", [VCPU_EXIT_INTERNAL_ERROR] = "internal_error",
+	[VCPU_EXIT_FAIL_ENTRY] = "fail_entry", [VCPU_EXIT_SYSTEM_EVENT] = "system_event",
+	[VCPU_EXIT_INTR] = "intr", [VCPU_EXIT_OTHER] = "other",
+};
+
+/* One writer: a relaxed load and store is enough, and cheaper than a locked add. */
+static void vcpu_count_exit(struct vcpu *v, uint32_t reason)
+{
+	static const uint8_t kind[] = {
+		[KVM_EXIT_IO] = VCPU_EXIT_IO, [KVM_EXIT_MMIO] = VCPU_EXIT_MMIO,
+		[KVM_EXIT_HLT] = VCPU_EXIT_HLT, [KVM_EXIT_SHUTDOWN] = VCPU_EXIT_SHUTDOWN,
+		[KVM_EXIT_INTERNAL_ERROR] = VCPU_EXIT_INTERNAL_ERROR,
+		[KVM_EXIT_FAIL_ENTRY] = VCPU_EXIT_FAIL_ENTRY,
+		[KVM_EXIT_SYSTEM_EVENT] = VCPU_EXIT_SYSTEM_EVENT, [KVM_EXIT_INTR] = VCPU_EXIT_INTR,
+	};
+	unsigned k = reason < sizeof(kind) && (kind[reason] || reason == KVM_EXIT_IO)
+			     ? kind[reason] : VCPU_EXIT_OTHER;
+	uint64_t *c = &v->stats.exits[k];
+
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
+
+uint64_t vcpu_cpu_time_ns(struct vcpu *v)
+{
+	struct timespec ts;
+
+	/* A clock id outlives its thread harmlessly: clock_gettime then fails. */
+	if (!__atomic_load_n(&v->stats.has_clock, __ATOMIC_ACQUIRE) ||
+	    clock_gettime(v->stats.cpu_clock, &ts) < 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -303,16 +338,20 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, SIG_VCPU_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	if (pthread_getcpuclockid(pthread_self(), &v->stats.cpu_clock) == 0)
+		__atomic_store_n(&v->stats.has_clock, true, __ATOMIC_RELEASE);
 
 	while (!vm_stopping(v->vm)) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
+				vcpu_count_exit(v, KVM_EXIT_INTR); /* a kick or a signal */
 				v->run->immediate_exit = 0;
 				continue;
 			}
 			vcpu_fail(v, "KVM_RUN: %s", strerror(errno));
 			break;
 		}
+		vcpu_count_exit(v, v->run->exit_reason);
 		switch (v->run->exit_reason) {
 		case KVM_EXIT_IO:
 			vcpu_handle_io(v);

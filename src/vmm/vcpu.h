@@ -12,12 +12,30 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "../lib/err.h"
 #include "entry.h"
 
 struct vm;
+
+/* Exits by reason, for the metrics API: written by the vCPU thread, read anywhere. */
+enum vcpu_exit_kind {
+	VCPU_EXIT_IO, VCPU_EXIT_MMIO, VCPU_EXIT_HLT, VCPU_EXIT_SHUTDOWN,
+	VCPU_EXIT_INTERNAL_ERROR, VCPU_EXIT_FAIL_ENTRY, VCPU_EXIT_SYSTEM_EVENT,
+	VCPU_EXIT_INTR, VCPU_EXIT_OTHER, VCPU_EXIT_NR
+};
+
+struct vcpu_stats {
+	uint64_t exits[VCPU_EXIT_NR]; /* relaxed atomics: one writer, the vCPU thread */
+	clockid_t cpu_clock;          /* the thread's CPU-time clock, valid when has_clock */
+	bool has_clock;
+};
+
+/* Names for the metrics JSON, indexed by enum vcpu_exit_kind. */
+extern const char *const vcpu_exit_names[VCPU_EXIT_NR];
 
 struct vcpu {
 	struct vm *vm;
@@ -26,6 +44,7 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool thread_started;
+	struct vcpu_stats stats;
 };
 
 /* Create vCPU `id`: fd, run area, CPUID, MSRs, FPU, LAPIC LINT0/LINT1. */
@@ -43,6 +62,9 @@ void vcpu_destroy(struct vcpu *v);
 
 /* Write the registers (general, segment, control) to `out`, a few lines. */
 void vcpu_dump_registers(struct vcpu *v, char *out, size_t size);
+
+/* CPU time the vCPU thread has used, in ns; 0 before it started (any thread). */
+uint64_t vcpu_cpu_time_ns(struct vcpu *v);
 
 /* Install the (empty) kick signal handler; once per process. */
 int vcpu_init_signals(struct yun_err *err);

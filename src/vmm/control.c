@@ -1,0 +1,1145 @@
+/* control.c - see control.h. */
+#include "control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../lib/log.h"
+#include "../lib/str.h"
+#include "layout.h"
+#include "memory.h"
+#include "metrics.h"
+#include "virtio/vsock.h"
+#include "vm.h"
+
+#define MIB_PAGES(mib) ((mib) << (20 - BALLOON_PAGE_SHIFT))
+
+struct ctl {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;          /* state changes, start requests and answers */
+	struct vmm_config *cfg;
+	struct console *con;
+	enum ctl_state state;
+	struct vm *vm;                /* while one exists (NULL during a reboot) */
+
+	/* ctl_start's hand-over to the main thread. */
+	bool start_requested, start_answered;
+	int start_rc;
+	struct yun_err start_err;
+
+	/* API-only settings that struct vmm_config does not carry. */
+	char drive_id[CONFIG_MAX_DISKS][CTL_ID_MAX + 1];
+	bool drive_root[CONFIG_MAX_DISKS];
+	char iface_id[CONFIG_MAX_NETS][CTL_ID_MAX + 1];
+	bool track_dirty_pages;
+	uint64_t balloon_stats_s;
+	char *metrics_path;
+	int metrics_fd;               /* opened by PUT /metrics, appended to by FlushMetrics */
+	int status_fd;                /* /proc/self/status, for the RSS */
+
+	/* Graceful shutdown. */
+	bool shutdown_thread_started;
+	pthread_t shutdown_thread;
+	struct timespec deadline;     /* CLOCK_MONOTONIC */
+	uint64_t shutdown_ms;
+
+	struct timespec t_created, t_started;
+};
+
+const char *ctl_state_name(enum ctl_state s)
+{
+	switch (s) {
+	case CTL_NOT_STARTED:
+	case CTL_STARTING:
+		return "Not started";
+	case CTL_RUNNING:
+		return "Running";
+	case CTL_PAUSED:
+		return "Paused";
+	case CTL_STOPPING:
+		return "Shutting down";
+	case CTL_STOPPED:
+		return "Stopped";
+	}
+	return "?";
+}
+
+static uint64_t ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)(now.tv_sec - t0->tv_sec) * 1000 +
+	       (uint64_t)((now.tv_nsec - t0->tv_nsec) / 1000000);
+}
+
+/* ---- functions of other work in progress ------------------------------------- */
+
+/* TODO(merge main): vm_pause() / vm_resume() from vm.h. */
+static int vm_do_pause(struct vm *vm, struct yun_err *err)
+{
+	(void)vm;
+	return yun_err_set(err, ENOSYS, "pausing is not yet available in this build");
+}
+
+static int vm_do_resume(struct vm *vm, struct yun_err *err)
+{
+	(void)vm;
+	return yun_err_set(err, ENOSYS, "resuming is not yet available in this build");
+}
+
+/* TODO(merge h/devops): i8042_send_ctrl_alt_del(&vm->i8042). */
+static int dev_ctrl_alt_del(struct vm *vm, struct yun_err *err)
+{
+	(void)vm;
+	return yun_err_set(err, ENOSYS, "Ctrl-Alt-Del is not yet available in this build");
+}
+
+/* TODO(merge h/devops): virtio_pci_call(&vm->disk_pci[i], blk_replace_backing, ...). */
+static int dev_blk_replace(struct vm *vm, unsigned i, const char *path, struct yun_err *err)
+{
+	(void)vm;
+	(void)i;
+	(void)path;
+	return yun_err_set(err, ENOSYS, "path_on_host: replacing a running drive's backing file "
+			   "is not yet available in this build");
+}
+
+/* TODO(merge h/devops): virtio_pci_call(&vm->disk_pci[i], blk_set_limits, ...). */
+static int dev_blk_limits(struct vm *vm, unsigned i, const struct ctl_limits *l,
+			  struct yun_err *err)
+{
+	(void)vm;
+	(void)i;
+	(void)l;
+	return yun_err_set(err, ENOSYS, "rate_limiter: changing a running drive's limits is not "
+			   "yet available in this build");
+}
+
+/* TODO(merge h/devops): virtio_pci_call(&vm->net_pci[i], net_set_limits, ...). */
+static int dev_net_limits(struct vm *vm, unsigned i, const struct net_limits *l,
+			  struct yun_err *err)
+{
+	(void)vm;
+	(void)i;
+	(void)l;
+	return yun_err_set(err, ENOSYS, "rx_rate_limiter/tx_rate_limiter: changing a running "
+			   "card's limits is not yet available in this build");
+}
+
+/* TODO(merge h/snap): vm_snapshot_save(vm, state_path, mem_path, diff, err). */
+static int vm_do_snapshot_save(struct vm *vm, const char *state_path, const char *mem_path,
+			       bool diff, struct yun_err *err)
+{
+	(void)vm;
+	(void)state_path;
+	(void)mem_path;
+	(void)diff;
+	return yun_err_set(err, ENOSYS, "snapshots are not yet available in this build");
+}
+
+/* ---- creation ----------------------------------------------------------------- */
+
+static void name_devices(struct ctl *c)
+{
+	for (unsigned i = 0; i < c->cfg->nr_disks; i++)
+		snprintf(c->drive_id[i], sizeof(c->drive_id[i]), "%s",
+			 c->cfg->disks[i].id ? c->cfg->disks[i].id : "");
+	for (unsigned i = 0; i < c->cfg->nr_disks; i++)
+		if (!c->drive_id[i][0])
+			snprintf(c->drive_id[i], sizeof(c->drive_id[i]), "drive%u", i);
+	for (unsigned i = 0; i < c->cfg->nr_nets; i++)
+		snprintf(c->iface_id[i], sizeof(c->iface_id[i]), "net%u", i);
+}
+
+int ctl_create(struct ctl **out, struct vmm_config *cfg, struct console *con,
+	       struct yun_err *err)
+{
+	struct ctl *c = calloc(1, sizeof(*c));
+	pthread_condattr_t ca;
+
+	if (!c)
+		return yun_err_set(err, ENOMEM, "out of memory");
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	c->cfg = cfg;
+	c->con = con;
+	c->metrics_fd = -1;
+	c->status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	clock_gettime(CLOCK_MONOTONIC, &c->t_created);
+	name_devices(c);
+	*out = c;
+	return 0;
+}
+
+void ctl_destroy(struct ctl *c)
+{
+	if (!c)
+		return;
+	if (c->metrics_fd >= 0)
+		close(c->metrics_fd);
+	if (c->status_fd >= 0)
+		close(c->status_fd);
+	free(c->metrics_path);
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+enum ctl_state ctl_state(struct ctl *c)
+{
+	enum ctl_state s;
+
+	pthread_mutex_lock(&c->lock);
+	s = c->state;
+	pthread_mutex_unlock(&c->lock);
+	return s;
+}
+
+/* ---- the main thread ------------------------------------------------------------ */
+
+static void console_quit(void *ctx)
+{
+	vm_request_stop(ctx, VM_STOP_POWEROFF, 0, "quit from the console (Ctrl-A x)", NULL);
+}
+
+/* Wait for ctl_start() (or return at once with a kernel from the command line). */
+static void wait_for_start(struct ctl *c)
+{
+	pthread_mutex_lock(&c->lock);
+	while (!c->start_requested)
+		pthread_cond_wait(&c->cond, &c->lock);
+	c->state = CTL_STARTING;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Tell a waiting ctl_start() how building the VM went. */
+static void answer_start(struct ctl *c, int rc, const struct yun_err *err)
+{
+	c->start_answered = true;
+	c->start_rc = rc;
+	if (rc)
+		c->start_err = *err;
+	pthread_cond_broadcast(&c->cond);
+}
+
+/* After vm_run: log why the VM stopped, as yun-vmm always has. */
+static int report_stop(struct vm *vm, bool *reset)
+{
+	*reset = false;
+	switch (vm->stop_reason) {
+	case VM_STOP_ERROR:
+		yun_error("%s", vm->stop_msg);
+		if (vm->stop_detail[0])
+			fputs(vm->stop_detail, stderr);
+		break;
+	case VM_STOP_RESET:
+		*reset = true;
+		/* fall through */
+	default:
+		yun_info("%s (exit status %d)", vm->stop_msg, vm->exit_status);
+		break;
+	}
+	return vm->exit_status;
+}
+
+int ctl_run(struct ctl *c)
+{
+	bool from_api = !c->cfg->kernel;
+	int status = CTL_EXIT_HOST_ERROR;
+
+	if (!from_api) {
+		pthread_mutex_lock(&c->lock);
+		c->start_requested = true;
+		c->state = CTL_STARTING;
+		pthread_mutex_unlock(&c->lock);
+	}
+	for (;;) {
+		struct yun_err err = { 0 };
+		struct vm *vm;
+		bool reset, reboot;
+		int rc;
+
+		if (from_api)
+			wait_for_start(c);
+		vm = calloc(1, sizeof(*vm));
+		rc = vm ? vm_create(vm, c->cfg, c->con, &err)
+			: yun_err_set(&err, ENOMEM, "out of memory");
+		if (rc < 0) {
+			free(vm);
+			pthread_mutex_lock(&c->lock);
+			if (from_api) {
+				/* The API's caller gets the error; we wait for the next try. */
+				c->state = CTL_NOT_STARTED;
+				c->start_requested = false;
+				answer_start(c, rc, &err);
+				pthread_mutex_unlock(&c->lock);
+				continue;
+			}
+			c->state = CTL_STOPPED;
+			pthread_mutex_unlock(&c->lock);
+			yun_error("%s", err.msg);
+			return CTL_EXIT_HOST_ERROR;
+		}
+		console_attach(c->con, &vm->serial);
+		if (console_start(c->con, console_quit, vm, &err) < 0)
+			yun_warn("%s (console input disabled)", err.msg);
+
+		pthread_mutex_lock(&c->lock);
+		c->vm = vm;
+		if (c->state == CTL_STARTING) {
+			c->state = CTL_RUNNING;
+			clock_gettime(CLOCK_MONOTONIC, &c->t_started);
+		}
+		if (from_api)
+			answer_start(c, 0, NULL);
+		from_api = false;
+		pthread_mutex_unlock(&c->lock);
+
+		vm_run(vm, &err);
+
+		pthread_mutex_lock(&c->lock);
+		c->vm = NULL;
+		status = report_stop(vm, &reset);
+		reboot = reset && c->cfg->reboot && c->state != CTL_STOPPING;
+		if (!reboot)
+			c->state = CTL_STOPPED;
+		else if (c->state == CTL_PAUSED)
+			c->state = CTL_RUNNING; /* a reset while pausing: the new VM runs */
+		pthread_cond_broadcast(&c->cond);
+		pthread_mutex_unlock(&c->lock);
+		if (c->shutdown_thread_started) {
+			pthread_join(c->shutdown_thread, NULL);
+			c->shutdown_thread_started = false;
+		}
+		vm_destroy(vm);
+		free(vm);
+		if (!reboot)
+			break;
+		yun_info("rebooting");
+	}
+	return status;
+}
+
+bool ctl_stop_by_signal(struct ctl *c, int sig)
+{
+	bool stopped = false;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->vm) {
+		char msg[64];
+
+		snprintf(msg, sizeof(msg), "stopped by signal %s", strsignal(sig));
+		vm_request_stop(c->vm, VM_STOP_ERROR, 128 + sig, msg, NULL);
+		stopped = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return stopped;
+}
+
+/* ---- state checks ----------------------------------------------------------------- */
+
+/* Configuration may change: Not started. Call with the lock held. */
+static int need_not_started(struct ctl *c, struct yun_err *err)
+{
+	switch (c->state) {
+	case CTL_NOT_STARTED:
+		return 0;
+	case CTL_STARTING:
+		return yun_err_set(err, EBUSY, "not allowed while the VM is starting");
+	default:
+		return yun_err_set(err, EBUSY, "not allowed after the VM started");
+	}
+}
+
+/* A VM to act on: Running or Paused (with paused_ok). Call with the lock held. */
+static int need_vm(struct ctl *c, bool paused_ok, struct yun_err *err)
+{
+	switch (c->state) {
+	case CTL_NOT_STARTED:
+	case CTL_STARTING:
+		return yun_err_set(err, EBUSY, "not allowed before the VM started");
+	case CTL_PAUSED:
+		if (!paused_ok)
+			return yun_err_set(err, EBUSY, "not allowed while the VM is paused");
+		break;
+	case CTL_STOPPING:
+		return yun_err_set(err, EBUSY, "not allowed while the VM shuts down");
+	case CTL_STOPPED:
+		return yun_err_set(err, EBUSY, "the VM has stopped");
+	case CTL_RUNNING:
+		break;
+	}
+	if (!c->vm)
+		return yun_err_set(err, EBUSY, "the VM is restarting (guest reset)");
+	return 0;
+}
+
+/* ---- configuration ---------------------------------------------------------------- */
+
+int ctl_set_machine(struct ctl *c, const struct ctl_machine *m, bool patch, struct yun_err *err)
+{
+	struct vmm_config *cfg = c->cfg;
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = need_not_started(c, err);
+	if (!rc && !patch && (!m->has_vcpu_count || !m->has_mem_size_mib))
+		rc = yun_err_set(err, EINVAL, "%s: required",
+				 m->has_vcpu_count ? "mem_size_mib" : "vcpu_count");
+	if (!rc && m->has_vcpu_count && (m->vcpu_count < 1 || m->vcpu_count > LAYOUT_MAX_VCPUS))
+		rc = yun_err_set(err, ERANGE, "vcpu_count %llu: must be 1 to %d",
+				 (unsigned long long)m->vcpu_count, LAYOUT_MAX_VCPUS);
+	if (!rc && m->has_mem_size_mib &&
+	    (m->mem_size_mib < GM_MIN_MIB || m->mem_size_mib > GM_MAX_MIB))
+		rc = yun_err_set(err, ERANGE, "mem_size_mib %llu: must be %llu to %llu",
+				 (unsigned long long)m->mem_size_mib, GM_MIN_MIB, GM_MAX_MIB);
+	if (!rc && m->has_smt && m->smt)
+		rc = yun_err_set(err, EINVAL, "smt true: yun-vmm gives the guest no SMT siblings "
+				 "(only false)");
+	if (!rc && m->has_mem_size_mib && cfg->balloon &&
+	    MIB_PAGES(cfg->balloon_target_mib) > MIB_PAGES(m->mem_size_mib))
+		rc = yun_err_set(err, ERANGE, "mem_size_mib %llu: less than the balloon's "
+				 "amount_mib %llu", (unsigned long long)m->mem_size_mib,
+				 (unsigned long long)cfg->balloon_target_mib);
+	if (!rc) {
+		if (m->has_vcpu_count)
+			cfg->cpus = (unsigned)m->vcpu_count;
+		if (m->has_mem_size_mib)
+			cfg->memory_mib = m->mem_size_mib;
+		if (m->has_track_dirty_pages)
+			c->track_dirty_pages = m->track_dirty_pages;
+		else if (!patch)
+			c->track_dirty_pages = false;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int ctl_set_boot_source(struct ctl *c, const char *kernel, const char *boot_args,
+			const char *initrd, struct yun_err *err)
+{
+	struct vmm_config *cfg = c->cfg;
+	char *k = NULL, *a = NULL, *i = NULL;
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = need_not_started(c, err);
+	if (!rc && !*kernel)
+		rc = yun_err_set(err, EINVAL, "kernel_image_path: must not be empty");
+	if (!rc && (yun_str_set(&k, kernel, err) || yun_str_set(&a, boot_args ? boot_args : "", err) ||
+		    (initrd && yun_str_set(&i, initrd, err))))
+		rc = -ENOMEM;
+	if (!rc) {
+		free(cfg->kernel);
+		free(cfg->cmdline);
+		free(cfg->initrd);
+		cfg->kernel = k;
+		cfg->cmdline = a;
+		cfg->initrd = i;
+		k = a = i = NULL;
+	}
+	pthread_mutex_unlock(&c->lock);
+	free(k);
+	free(a);
+	free(i);
+	return rc;
+}
+
+static int find_drive(struct ctl *c, const char *id)
+{
+	for (unsigned i = 0; i < c->cfg->nr_disks; i++)
+		if (!strcmp(c->drive_id[i], id))
+			return (int)i;
+	return -1;
+}
+
+static int find_net(struct ctl *c, const char *id)
+{
+	for (unsigned i = 0; i < c->cfg->nr_nets; i++)
+		if (!strcmp(c->iface_id[i], id))
+			return (int)i;
+	return -1;
+}
+
+/* The PCI slots the configuration needs (vm.c's order and limit). */
+static unsigned pci_devices(const struct vmm_config *cfg)
+{
+	return cfg->rng + cfg->nr_disks + cfg->balloon + cfg->nr_nets + cfg->vsock;
+}
+
+int ctl_put_drive(struct ctl *c, const struct ctl_drive *d, struct yun_err *err)
+{
+	struct vmm_config *cfg = c->cfg;
+	struct vmm_disk nd = { 0 };
+	int rc, at;
+
+	pthread_mutex_lock(&c->lock);
+	rc = need_not_started(c, err);
+	at = find_drive(c, d->drive_id);
+	if (!rc && strlen(d->drive_id) > CTL_ID_MAX)
+		rc = yun_err_set(err, ERANGE, "drive_id: longer than %d bytes", CTL_ID_MAX);
+	if (!rc && !d->path_on_host)
+		rc = yun_err_set(err, EINVAL, "path_on_host: required");
+	if (!rc && at < 0 && (cfg->nr_disks == CONFIG_MAX_DISKS || pci_devices(cfg) >= 8))
+		rc = yun_err_set(err, ENOSPC, "drive_id \"%s\": no room for another drive (at most "
+				 "%d, and 8 PCI devices in all)", d->drive_id, CONFIG_MAX_DISKS);
+	if (!rc && d->is_root_device)
+		for (unsigned i = 0; i < cfg->nr_disks; i++)
+			if (c->drive_root[i] && (int)i != at)
+				rc = yun_err_set(err, EINVAL, "is_root_device: drive \"%s\" is "
+						 "already the root device", c->drive_id[i]);
+	if (!rc) {
+		char id[BLK_ID_BYTES + 1];
+
+		/* The guest reads the drive_id as the disk's serial (GET_ID): 20 bytes. */
+		snprintf(id, sizeof(id), "%s", d->drive_id);
+		if (yun_str_set(&nd.path, d->path_on_host, err) || yun_str_set(&nd.id, id, err))
+			rc = -ENOMEM;
+		nd.readonly = d->is_read_only;
+		nd.bw = d->limits.bw;
+		nd.iops = d->limits.ops;
+	}
+	if (!rc) {
+		unsigned slot;
+
+		if (at >= 0) {
+			/* Replace: drop the old one, keep the order of the rest. */
+			free(cfg->disks[at].path);
+			free(cfg->disks[at].id);
+			for (unsigned i = at; i + 1 < cfg->nr_disks; i++) {
+				cfg->disks[i] = cfg->disks[i + 1];
+				c->drive_root[i] = c->drive_root[i + 1];
+				memcpy(c->drive_id[i], c->drive_id[i + 1], sizeof(c->drive_id[i]));
+			}
+			cfg->nr_disks--;
+		}
+		/* The root device is the guest's first disk, as with Firecracker. */
+		slot = d->is_root_device ? 0 : cfg->nr_disks;
+		for (unsigned i = cfg->nr_disks; i > slot; i--) {
+			cfg->disks[i] = cfg->disks[i - 1];
+			c->drive_root[i] = c->drive_root[i - 1];
+			memcpy(c->drive_id[i], c->drive_id[i - 1], sizeof(c->drive_id[i]));
+		}
+		cfg->disks[slot] = nd;
+		c->drive_root[slot] = d->is_root_device;
+		snprintf(c->drive_id[slot], sizeof(c->drive_id[slot]), "%s", d->drive_id);
+		cfg->nr_disks++;
+		nd = (struct vmm_disk){ 0 };
+	}
+	pthread_mutex_unlock(&c->lock);
+	free(nd.path);
+	free(nd.id);
+	return rc;
+}
+
+int ctl_put_net(struct ctl *c, const struct ctl_net *n, struct yun_err *err)
+{
+	struct vmm_config *cfg = c->cfg;
+	struct vmm_net nn = { 0 };
+	int rc, at;
+
+	pthread_mutex_lock(&c->lock);
+	rc = need_not_started(c, err);
+	at = find_net(c, n->iface_id);
+	if (!rc && strlen(n->iface_id) > CTL_ID_MAX)
+		rc = yun_err_set(err, ERANGE, "iface_id: longer than %d bytes", CTL_ID_MAX);
+	if (!rc && !n->host_dev_name)
+		rc = yun_err_set(err, EINVAL, "host_dev_name: required");
+	if (!rc && !net_tap_name_ok(n->host_dev_name))
+		rc = yun_err_set(err, EINVAL, "host_dev_name \"%s\": not an interface name (1 to %d "
+				 "characters, no '/', ':', '%%' or spaces)", n->host_dev_name,
+				 IFNAMSIZ - 1);
+	if (!rc && n->guest_mac && net_parse_mac(n->guest_mac, nn.mac) < 0)
+		rc = yun_err_set(err, EINVAL, "guest_mac \"%s\": not a unicast MAC address like "
+				 "52:54:00:12:34:56", n->guest_mac);
+	for (unsigned i = 0; !rc && i < cfg->nr_nets; i++)
+		if ((int)i != at && !strcmp(cfg->nets[i].tap, n->host_dev_name))
+			rc = yun_err_set(err, EINVAL, "host_dev_name \"%s\": already used by "
+					 "iface_id \"%s\"", n->host_dev_name, c->iface_id[i]);
+	if (!rc && at < 0 && (cfg->nr_nets == CONFIG_MAX_NETS || pci_devices(cfg) >= 8))
+		rc = yun_err_set(err, ENOSPC, "iface_id \"%s\": no room for another interface (at "
+				 "most %d, and 8 PCI devices in all)", n->iface_id, CONFIG_MAX_NETS);
+	if (!rc && yun_str_set(&nn.tap, n->host_dev_name, err))
+		rc = -ENOMEM;
+	if (!rc) {
+		unsigned slot = at >= 0 ? (unsigned)at : cfg->nr_nets++;
+
+		nn.has_mac = n->guest_mac != NULL;
+		nn.rx_bw = n->rx.bw;
+		nn.rx_pps = n->rx.ops;
+		nn.tx_bw = n->tx.bw;
+		nn.tx_pps = n->tx.ops;
+		if (at >= 0)
+			free(cfg->nets[slot].tap);
+		cfg->nets[slot] = nn;
+		snprintf(c->iface_id[slot], sizeof(c->iface_id[slot]), "%s", n->iface_id);
+		nn.tap = NULL;
+	}
+	pthread_mutex_unlock(&c->lock);
+	free(nn.tap);
+	return rc;
+}
+
+int ctl_set_vsock(struct ctl *c, uint64_t guest_cid, const char *uds_path, struct yun_err *err)
+{
+	struct vmm_config *cfg = c->cfg;
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = need_not_started(c, err);
+	if (!rc && (guest_cid < 3 || guest_cid >= UINT32_MAX))
+		rc = yun_err_set(err, ERANGE, "guest_cid %llu: must be 3 to %u",
+				 (unsigned long long)guest_cid, UINT32_MAX - 1);
+	if (!rc && (!*uds_path || strlen(uds_path) > VSOCK_PATH_MAX))
+		rc = yun_err_set(err, ERANGE, "uds_path: empty or longer than %zu bytes (PATH_<port> "
+				 "must fit a Unix socket address)", VSOCK_PATH_MAX);
+	if (!rc && !cfg->vsock && pci_devices(cfg) >= 8)
+		rc = yun_err_set(err, ENOSPC, "vsock: no room for another PCI device (8 in all)");
+	if (!rc && yun_str_set(&cfg->vsock_socket, uds_path, err))
+		rc = -ENOMEM;
+	if (!rc) {
+		cfg->vsock = true;
+		cfg->vsock_cid = guest_cid;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int ctl_set_balloon(struct ctl *c, uint64_t amount_mib, bool deflate_on_oom,
+		    uint64_t stats_polling_interval_s, struct yun_err *err)
+{
+	struct vmm_config *cfg = c->cfg;
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = need_not_started(c, err);
+	if (!rc && amount_mib > cfg->memory_mib)
+		rc = yun_err_set(err, ERANGE, "amount_mib %llu: more than the VM's %llu MiB "
+				 "(mem_size_mib)", (unsigned long long)amount_mib,
+				 (unsigned long long)cfg->memory_mib);
+	if (!rc && deflate_on_oom)
+		rc = yun_err_set(err, EINVAL, "deflate_on_oom true: yun-vmm's balloon does not "
+				 "offer VIRTIO_BALLOON_F_DEFLATE_ON_OOM (only false)");
+	if (!rc && !cfg->balloon && pci_devices(cfg) >= 8)
+		rc = yun_err_set(err, ENOSPC, "balloon: no room for another PCI device (8 in all)");
+	if (!rc) {
+		cfg->balloon = true;
+		cfg->balloon_target_mib = amount_mib;
+		cfg->balloon_deflate_after_ms = 0;
+		c->balloon_stats_s = stats_polling_interval_s;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int ctl_set_metrics_path(struct ctl *c, const char *path, struct yun_err *err)
+{
+	int rc, fd = -1;
+
+	pthread_mutex_lock(&c->lock);
+	rc = need_not_started(c, err);
+	if (!rc && c->metrics_path)
+		rc = yun_err_set(err, EEXIST, "metrics_path: already set to %s", c->metrics_path);
+	if (!rc) {
+		/* Opened now, so FlushMetrics works in a sandbox that cannot open files. */
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+		if (fd < 0)
+			rc = yun_err_errno(err, errno, "metrics_path %s", path);
+	}
+	if (!rc && yun_str_set(&c->metrics_path, path, err)) {
+		close(fd);
+		rc = -ENOMEM;
+	}
+	if (!rc)
+		c->metrics_fd = fd;
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+static json_t *limits_json(uint64_t bw, uint64_t ops)
+{
+	json_t *o = json_object();
+
+	/* A rate R is a bucket of R / 10 tokens refilled every 100 ms. */
+	if (bw)
+		json_object_set_new(o, "bandwidth", json_pack("{s:I, s:I}", "size",
+							      (json_int_t)(bw / 10 ? bw / 10 : 1),
+							      "refill_time", (json_int_t)100));
+	if (ops)
+		json_object_set_new(o, "ops", json_pack("{s:I, s:I}", "size",
+							(json_int_t)(ops / 10 ? ops / 10 : 1),
+							"refill_time", (json_int_t)100));
+	return o;
+}
+
+static json_t *describe_locked(struct ctl *c)
+{
+	struct vmm_config *cfg = c->cfg;
+	json_t *drives = json_array(), *nets = json_array();
+	json_t *o;
+
+	for (unsigned i = 0; i < cfg->nr_disks; i++)
+		json_array_append_new(drives, json_pack("{s:s, s:s, s:b, s:b, s:o, s:s, s:s}",
+			"drive_id", c->drive_id[i], "path_on_host", cfg->disks[i].path,
+			"is_root_device", c->drive_root[i], "is_read_only", cfg->disks[i].readonly,
+			"rate_limiter", limits_json(cfg->disks[i].bw, cfg->disks[i].iops),
+			"cache_type", "Writeback", "io_engine", "Async"));
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
+		const struct vmm_net *n = &cfg->nets[i];
+		char mac[18] = "";
+
+		if (n->has_mac)
+			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0],
+				 n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
+		json_array_append_new(nets, json_pack("{s:s, s:s, s:s?, s:o, s:o}",
+			"iface_id", c->iface_id[i], "host_dev_name", n->tap, "guest_mac",
+			n->has_mac ? mac : NULL, "rx_rate_limiter", limits_json(n->rx_bw, n->rx_pps),
+			"tx_rate_limiter", limits_json(n->tx_bw, n->tx_pps)));
+	}
+	o = json_pack("{s:{s:I, s:I, s:b, s:b, s:s, s:s}, s:o, s:o}",
+		      "machine-config", "vcpu_count", (json_int_t)cfg->cpus, "mem_size_mib",
+		      (json_int_t)cfg->memory_mib, "smt", 0, "track_dirty_pages",
+		      c->track_dirty_pages, "cpu_template", "None", "huge_pages", "None",
+		      "drives", drives, "network-interfaces", nets);
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "boot-source",
+			    cfg->kernel ? json_pack("{s:s, s:s, s:s?}", "kernel_image_path",
+						    cfg->kernel, "boot_args",
+						    cfg->cmdline ? cfg->cmdline : "", "initrd_path",
+						    cfg->initrd)
+					: json_null());
+	json_object_set_new(o, "balloon",
+			    cfg->balloon ? json_pack("{s:I, s:b, s:I}", "amount_mib",
+						     (json_int_t)cfg->balloon_target_mib,
+						     "deflate_on_oom", 0, "stats_polling_interval_s",
+						     (json_int_t)c->balloon_stats_s)
+					 : json_null());
+	json_object_set_new(o, "vsock",
+			    cfg->vsock ? json_pack("{s:I, s:s}", "guest_cid",
+						   (json_int_t)cfg->vsock_cid, "uds_path",
+						   cfg->vsock_socket)
+				       : json_null());
+	json_object_set_new(o, "metrics",
+			    c->metrics_path ? json_pack("{s:s}", "metrics_path", c->metrics_path)
+					    : json_null());
+	return o;
+}
+
+json_t *ctl_describe(struct ctl *c)
+{
+	json_t *o;
+
+	pthread_mutex_lock(&c->lock);
+	o = describe_locked(c);
+	if (o && c->vm && c->cfg->balloon)
+		/* The target in force, which PATCH /balloon may have changed. */
+		json_object_set_new(json_object_get(o, "balloon"), "amount_mib",
+				    json_integer((json_int_t)(balloon_target(&c->vm->balloon) >>
+							      (20 - BALLOON_PAGE_SHIFT))));
+	pthread_mutex_unlock(&c->lock);
+	return o;
+}
+
+/* ---- life cycle ------------------------------------------------------------------ */
+
+int ctl_start(struct ctl *c, struct yun_err *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = need_not_started(c, err);
+	if (!rc && (!c->cfg->kernel || !*c->cfg->kernel))
+		rc = yun_err_set(err, EINVAL, "no boot source: PUT /boot-source with a "
+				 "kernel_image_path first");
+	if (!rc)
+		rc = config_validate(c->cfg, err);
+	if (!rc) {
+		c->start_requested = true;
+		c->start_answered = false;
+		pthread_cond_broadcast(&c->cond);
+		while (!c->start_answered)
+			pthread_cond_wait(&c->cond, &c->lock);
+		rc = c->start_rc;
+		if (rc)
+			*err = c->start_err;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int ctl_pause(struct ctl *c, struct yun_err *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = need_vm(c, true, err);
+	if (!rc && c->state == CTL_PAUSED)
+		rc = yun_err_set(err, EBUSY, "the VM is already paused");
+	if (!rc)
+		rc = vm_do_pause(c->vm, err);
+	if (!rc)
+		c->state = CTL_PAUSED;
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int ctl_resume(struct ctl *c, struct yun_err *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = need_vm(c, true, err);
+	if (!rc && c->state != CTL_PAUSED)
+		rc = yun_err_set(err, EBUSY, "the VM is not paused");
+	if (!rc)
+		rc = vm_do_resume(c->vm, err);
+	if (!rc)
+		c->state = CTL_RUNNING;
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int ctl_send_ctrl_alt_del(struct ctl *c, struct yun_err *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = need_vm(c, false, err);
+	if (!rc)
+		rc = dev_ctrl_alt_del(c->vm, err);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+static void *shutdown_deadline(void *arg)
+{
+	struct ctl *c = arg;
+	int rc = 0;
+
+	pthread_mutex_lock(&c->lock);
+	while (c->state == CTL_STOPPING && c->vm && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&c->cond, &c->lock, &c->deadline);
+	if (c->state == CTL_STOPPING && c->vm) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "graceful shutdown: the guest was still running after "
+			 "%llu ms; stopped it", (unsigned long long)c->shutdown_ms);
+		vm_request_stop(c->vm, VM_STOP_ERROR, CTL_EXIT_HARD_STOP, msg, NULL);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+int ctl_shutdown(struct ctl *c, uint64_t timeout_ms, struct yun_err *err)
+{
+	struct yun_err cad = { 0 };
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = need_vm(c, true, err);
+	if (!rc && c->shutdown_thread_started)
+		rc = yun_err_set(err, EBUSY, "the VM is already shutting down");
+	if (!rc && timeout_ms > CTL_SHUTDOWN_MAX_MS)
+		rc = yun_err_set(err, ERANGE, "timeout_ms %llu: must be 0 to %d",
+				 (unsigned long long)timeout_ms, CTL_SHUTDOWN_MAX_MS);
+	/* A paused guest cannot hear Ctrl-Alt-Del. */
+	if (!rc && c->state == CTL_PAUSED)
+		rc = vm_do_resume(c->vm, err);
+	if (!rc) {
+		c->state = CTL_STOPPING;
+		c->shutdown_ms = timeout_ms;
+		clock_gettime(CLOCK_MONOTONIC, &c->deadline);
+		c->deadline.tv_sec += (time_t)(timeout_ms / 1000);
+		c->deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+		if (c->deadline.tv_nsec >= 1000000000L) {
+			c->deadline.tv_sec++;
+			c->deadline.tv_nsec -= 1000000000L;
+		}
+		if (dev_ctrl_alt_del(c->vm, &cad) < 0)
+			yun_warn("graceful shutdown: %s; stopping the VM after %llu ms", cad.msg,
+				 (unsigned long long)timeout_ms);
+		rc = pthread_create(&c->shutdown_thread, NULL, shutdown_deadline, c);
+		if (rc) {
+			vm_request_stop(c->vm, VM_STOP_ERROR, CTL_EXIT_HARD_STOP,
+					"graceful shutdown: no thread for the deadline; stopped "
+					"the VM", NULL);
+			rc = 0;
+		} else {
+			c->shutdown_thread_started = true;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+/* ---- run-time changes -------------------------------------------------------------- */
+
+int ctl_patch_drive(struct ctl *c, const struct ctl_drive *d, struct yun_err *err)
+{
+	int rc, i;
+
+	pthread_mutex_lock(&c->lock);
+	rc = need_vm(c, true, err);
+	i = find_drive(c, d->drive_id);
+	if (!rc && i < 0)
+		rc = yun_err_set(err, ENOENT, "drive_id \"%s\": no such drive", d->drive_id);
+	if (!rc && d->path_on_host && !*d->path_on_host)
+		rc = yun_err_set(err, EINVAL, "path_on_host: must not be empty");
+	if (!rc && d->path_on_host)
+		rc = dev_blk_replace(c->vm, (unsigned)i, d->path_on_host, err);
+	if (!rc && d->path_on_host && yun_str_set(&c->cfg->disks[i].path, d->path_on_host, err))
+		rc = -ENOMEM;
+	if (!rc && d->has_limits)
+		rc = dev_blk_limits(c->vm, (unsigned)i, &d->limits, err);
+	if (!rc && d->has_limits) {
+		c->cfg->disks[i].bw = d->limits.bw;
+		c->cfg->disks[i].iops = d->limits.ops;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int ctl_patch_net(struct ctl *c, const struct ctl_net *n, struct yun_err *err)
+{
+	int rc, i;
+
+	pthread_mutex_lock(&c->lock);
+	rc = need_vm(c, true, err);
+	i = find_net(c, n->iface_id);
+	if (!rc && i < 0)
+		rc = yun_err_set(err, ENOENT, "iface_id \"%s\": no such network interface",
+				 n->iface_id);
+	if (!rc && (n->has_rx || n->has_tx)) {
+		struct vmm_net *cn = &c->cfg->nets[i];
+		struct net_limits l = {
+			n->has_rx ? n->rx.bw : cn->rx_bw, n->has_rx ? n->rx.ops : cn->rx_pps,
+			n->has_tx ? n->tx.bw : cn->tx_bw, n->has_tx ? n->tx.ops : cn->tx_pps,
+		};
+
+		rc = dev_net_limits(c->vm, (unsigned)i, &l, err);
+		if (!rc) {
+			cn->rx_bw = l.rx_bw;
+			cn->rx_pps = l.rx_pps;
+			cn->tx_bw = l.tx_bw;
+			cn->tx_pps = l.tx_pps;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int ctl_balloon_target(struct ctl *c, uint64_t amount_mib, struct yun_err *err)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (!c->cfg->balloon)
+		rc = yun_err_set(err, ENOENT, "no balloon device (PUT /balloon before the start)");
+	if (!rc && c->state != CTL_NOT_STARTED)
+		rc = need_vm(c, true, err);
+	if (!rc && amount_mib > c->cfg->memory_mib)
+		rc = yun_err_set(err, ERANGE, "amount_mib %llu: more than the VM's %llu MiB",
+				 (unsigned long long)amount_mib,
+				 (unsigned long long)c->cfg->memory_mib);
+	if (!rc) {
+		if (c->vm)
+			balloon_set_target(&c->vm->balloon, (uint32_t)MIB_PAGES(amount_mib));
+		c->cfg->balloon_target_mib = amount_mib;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int ctl_balloon_stats_interval(struct ctl *c, uint64_t seconds, struct yun_err *err)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (!c->cfg->balloon)
+		rc = yun_err_set(err, ENOENT, "no balloon device (PUT /balloon before the start)");
+	/* As Firecracker: statistics cannot be switched on or off after the start. */
+	if (!rc && c->state != CTL_NOT_STARTED && (seconds == 0) != (c->balloon_stats_s == 0))
+		rc = yun_err_set(err, EINVAL, "stats_polling_interval_s %llu: statistics cannot be "
+				 "switched %s after the start", (unsigned long long)seconds,
+				 seconds ? "on" : "off");
+	if (!rc)
+		c->balloon_stats_s = seconds;
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int ctl_balloon_stats(struct ctl *c, json_t **out, struct yun_err *err)
+{
+	static const char *const names[BALLOON_S_NR] = {
+		[BALLOON_S_SWAP_IN] = "swap_in", [BALLOON_S_SWAP_OUT] = "swap_out",
+		[BALLOON_S_MAJFLT] = "major_faults", [BALLOON_S_MINFLT] = "minor_faults",
+		[BALLOON_S_MEMFREE] = "free_memory", [BALLOON_S_MEMTOT] = "total_memory",
+		[BALLOON_S_AVAIL] = "available_memory", [BALLOON_S_CACHES] = "disk_caches",
+		[BALLOON_S_HTLB_PGALLOC] = "hugetlb_allocations",
+		[BALLOON_S_HTLB_PGFAIL] = "hugetlb_failures",
+	};
+	struct balloon_stats s;
+	uint32_t target, actual;
+	int rc = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (!c->cfg->balloon)
+		rc = yun_err_set(err, ENOENT, "no balloon device (PUT /balloon before the start)");
+	if (!rc && !c->balloon_stats_s)
+		rc = yun_err_set(err, EINVAL, "balloon statistics are off "
+				 "(stats_polling_interval_s 0)");
+	if (!rc)
+		rc = need_vm(c, true, err);
+	if (!rc) {
+		balloon_get_stats(&c->vm->balloon, &s);
+		target = balloon_target(&c->vm->balloon);
+		actual = balloon_actual(&c->vm->balloon);
+		/* Fresh figures for the next read: the driver answers at its own pace. */
+		balloon_request_stats(&c->vm->balloon);
+		*out = json_pack("{s:I, s:I, s:I, s:I}", "target_pages", (json_int_t)target,
+				 "actual_pages", (json_int_t)actual, "target_mib",
+				 (json_int_t)(target >> (20 - BALLOON_PAGE_SHIFT)), "actual_mib",
+				 (json_int_t)(actual >> (20 - BALLOON_PAGE_SHIFT)));
+		for (unsigned t = 0; *out && t < BALLOON_S_NR; t++)
+			if (s.present & (1u << t))
+				json_object_set_new(*out, names[t], json_integer((json_int_t)s.val[t]));
+		if (!*out)
+			rc = yun_err_set(err, ENOMEM, "out of memory");
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+/* ---- metrics ----------------------------------------------------------------------- */
+
+static json_t *metrics_locked(struct ctl *c)
+{
+	const char *drives[CONFIG_MAX_DISKS], *ifaces[CONFIG_MAX_NETS];
+	json_t *o = NULL;
+
+	for (unsigned i = 0; i < CONFIG_MAX_DISKS; i++)
+		drives[i] = c->drive_id[i];
+	for (unsigned i = 0; i < CONFIG_MAX_NETS; i++)
+		ifaces[i] = c->iface_id[i];
+	if (c->vm)
+		o = metrics_vm_json(c->vm, drives, ifaces, c->status_fd);
+	else
+		o = json_pack("{s:{s:I, s:I}}", "memory", "guest_mib",
+			      (json_int_t)c->cfg->memory_mib, "rss_kib",
+			      (json_int_t)metrics_rss_kib(c->status_fd));
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "utc_timestamp_ms", json_integer((json_int_t)(time(NULL) * 1000LL)));
+	json_object_set_new(o, "state", json_string(ctl_state_name(c->state)));
+	json_object_set_new(o, "uptime_ms", json_integer((json_int_t)ms_since(&c->t_created)));
+	json_object_set_new(o, "vm_uptime_ms",
+			    json_integer(c->t_started.tv_sec ? (json_int_t)ms_since(&c->t_started)
+							     : 0));
+	return o;
+}
+
+int ctl_metrics(struct ctl *c, json_t **out, struct yun_err *err)
+{
+	pthread_mutex_lock(&c->lock);
+	*out = metrics_locked(c);
+	pthread_mutex_unlock(&c->lock);
+	return *out ? 0 : yun_err_set(err, ENOMEM, "out of memory");
+}
+
+int ctl_flush_metrics(struct ctl *c, struct yun_err *err)
+{
+	json_t *o;
+	char *line = NULL;
+	int rc = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->metrics_fd < 0)
+		rc = yun_err_set(err, EINVAL, "no metrics file: PUT /metrics with a metrics_path "
+				 "first");
+	if (!rc) {
+		o = metrics_locked(c);
+		line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_decref(o);
+		if (!line)
+			rc = yun_err_set(err, ENOMEM, "out of memory");
+	}
+	if (!rc) {
+		size_t len = strlen(line);
+		ssize_t n;
+
+		line[len] = '\n'; /* json_dumps left room for its NUL: replace it */
+		n = write(c->metrics_fd, line, len + 1);
+		if (n < 0)
+			rc = yun_err_errno(err, errno, "metrics_path %s", c->metrics_path);
+		else if ((size_t)n != len + 1)
+			rc = yun_err_set(err, EIO, "metrics_path %s: short write", c->metrics_path);
+	}
+	pthread_mutex_unlock(&c->lock);
+	free(line);
+	return rc;
+}
+
+/* ---- snapshots and migration ---------------------------------------------------------- */
+
+int ctl_snapshot_create(struct ctl *c, const char *snapshot_path, const char *mem_path,
+			bool diff, struct yun_err *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = need_vm(c, true, err);
+	if (!rc && c->state != CTL_PAUSED)
+		rc = yun_err_set(err, EBUSY, "the VM must be paused first (PATCH /vm "
+				 "{\"state\": \"Paused\"})");
+	if (!rc && diff && !c->track_dirty_pages)
+		rc = yun_err_set(err, EINVAL, "snapshot_type Diff: needs track_dirty_pages in "
+				 "/machine-config");
+	if (!rc)
+		rc = vm_do_snapshot_save(c->vm, snapshot_path, mem_path, diff, err);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int ctl_snapshot_load(struct ctl *c, const char *snapshot_path, const char *mem_path,
+		      bool track_dirty_pages, bool resume_vm, struct yun_err *err)
+{
+	int rc;
+
+	(void)snapshot_path;
+	(void)mem_path;
+	(void)track_dirty_pages;
+	(void)resume_vm;
+	pthread_mutex_lock(&c->lock);
+	rc = need_not_started(c, err);
+	/* TODO(merge h/snap): hand the files to the main thread, which restores the VM. */
+	if (!rc)
+		rc = yun_err_set(err, ENOSYS, "loading snapshots is not yet available in this "
+				 "build");
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int ctl_migrate(struct ctl *c, json_t *params, struct yun_err *err)
+{
+	int rc;
+
+	(void)params;
+	pthread_mutex_lock(&c->lock);
+	rc = need_vm(c, true, err);
+	/* TODO(merge h/migrate): live migration. */
+	if (!rc)
+		rc = yun_err_set(err, ENOSYS, "live migration is not yet available in this build");
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
