@@ -81,19 +81,6 @@ static uint64_t ms_since(const struct timespec *t0)
 
 /* ---- functions of other work in progress ------------------------------------- */
 
-/* TODO(merge main): vm_pause() / vm_resume() from vm.h. */
-static int vm_do_pause(struct vm *vm, struct yun_err *err)
-{
-	(void)vm;
-	return yun_err_set(err, ENOSYS, "pausing is not yet available in this build");
-}
-
-static int vm_do_resume(struct vm *vm, struct yun_err *err)
-{
-	(void)vm;
-	return yun_err_set(err, ENOSYS, "resuming is not yet available in this build");
-}
-
 /* TODO(merge h/devops): i8042_send_ctrl_alt_del(&vm->i8042). */
 static int dev_ctrl_alt_del(struct vm *vm, struct yun_err *err)
 {
@@ -787,7 +774,7 @@ int ctl_pause(struct ctl *c, struct yun_err *err)
 	if (!rc && c->state == CTL_PAUSED)
 		rc = yun_err_set(err, EBUSY, "the VM is already paused");
 	if (!rc)
-		rc = vm_do_pause(c->vm, err);
+		rc = vm_pause(c->vm, err);
 	if (!rc)
 		c->state = CTL_PAUSED;
 	pthread_mutex_unlock(&c->lock);
@@ -803,7 +790,7 @@ int ctl_resume(struct ctl *c, struct yun_err *err)
 	if (!rc && c->state != CTL_PAUSED)
 		rc = yun_err_set(err, EBUSY, "the VM is not paused");
 	if (!rc)
-		rc = vm_do_resume(c->vm, err);
+		rc = vm_resume(c->vm, err);
 	if (!rc)
 		c->state = CTL_RUNNING;
 	pthread_mutex_unlock(&c->lock);
@@ -855,7 +842,7 @@ int ctl_shutdown(struct ctl *c, uint64_t timeout_ms, struct yun_err *err)
 				 (unsigned long long)timeout_ms, CTL_SHUTDOWN_MAX_MS);
 	/* A paused guest cannot hear Ctrl-Alt-Del. */
 	if (!rc && c->state == CTL_PAUSED)
-		rc = vm_do_resume(c->vm, err);
+		rc = vm_resume(c->vm, err);
 	if (!rc) {
 		c->state = CTL_STOPPING;
 		c->shutdown_ms = timeout_ms;

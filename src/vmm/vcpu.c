@@ -327,6 +327,21 @@ uint64_t vcpu_cpu_time_ns(struct vcpu *v)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * Pause: finish the last exit first. KVM completes a port or MMIO read only
+ * on the next KVM_RUN, so re-enter once with immediate_exit set (it returns
+ * -EINTR without running guest code); then the vCPU's state is whole.
+ */
+static void vcpu_park(struct vcpu *v)
+{
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (ioctl(v->fd, KVM_RUN, 0) == 0 || (errno != EINTR && errno != EAGAIN))
+		yun_debug("vCPU %u: completing the last exit before a pause: %s", v->id,
+			  strerror(errno));
+	v->run->immediate_exit = 0;
+	vm_park_vcpu(v->vm);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -342,6 +357,10 @@ static void *vcpu_thread(void *arg)
 		__atomic_store_n(&v->stats.has_clock, true, __ATOMIC_RELEASE);
 
 	while (!vm_stopping(v->vm)) {
+		if (__atomic_load_n(&v->vm->pause_req, __ATOMIC_ACQUIRE)) {
+			vcpu_park(v);
+			continue;
+		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu_count_exit(v, KVM_EXIT_INTR); /* a kick or a signal */
