@@ -32,11 +32,20 @@ struct api_server {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
+/*
+ * A body over API_BODY_MAX is read and dropped, then answered 413, up to
+ * this size; a larger Content-Length is answered before the body is read
+ * (the connection then closes under a client still sending).
+ */
+#define DROP_MAX (1 << 20)
+
 /* One request's body, gathered across libmicrohttpd's calls. */
 struct upload {
 	char *data;
 	size_t len;
 	bool too_large;
+	bool answered;             /* the 413 went out before the body */
+	size_t dropped;
 };
 
 /* TODO(merge h/sandbox): sandbox_enter(SANDBOX_API, err). */
@@ -110,20 +119,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (!up)
 			return MHD_NO;
 		*con_cls = up;
-		if (cl && strtoull(cl, NULL, 10) > API_BODY_MAX) {
+		if (cl && strtoull(cl, NULL, 10) > DROP_MAX) {
 			up->too_large = true;
-			return too_large(s, conn, method, url); /* the body is never read */
+			up->answered = true;
+			return too_large(s, conn, method, url);
 		}
+		return MHD_YES;
+	}
+	if (up->answered) {
+		*data_size = 0;
 		return MHD_YES;
 	}
 	if (*data_size) {
 		size_t n = *data_size;
 
 		*data_size = 0;
-		if (up->too_large || up->len + n > API_BODY_MAX) {
-			/* Chunked and too long: drop it, answer 413 at the end. */
+			if (up->too_large || up->len + n > API_BODY_MAX) {
+			/* Too long: drop it, answer 413 at the end (or give up past DROP_MAX). */
 			up->too_large = true;
-			return MHD_YES;
+			up->dropped += n;
+			return up->dropped > DROP_MAX ? MHD_NO : MHD_YES;
 		}
 		if (!up->data && !(up->data = malloc(API_BODY_MAX)))
 			return MHD_NO;
@@ -131,6 +146,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		up->len += n;
 		return MHD_YES;
 	}
+	if (up->answered)
+		return MHD_YES;
 	if (up->too_large)
 		return too_large(s, conn, method, url);
 	api_handle(s->ctl, method, url, up->data, up->len, &r);
@@ -201,14 +218,24 @@ static void *api_thread(void *arg)
 
 /* ---- the socket ---------------------------------------------------------------------- */
 
+/*
+ * Listen on a temporary name beside `path`, then rename it into place: a
+ * client that waits for the file to appear never finds it not listening.
+ */
 static int listen_unix(const char *path, struct yun_err *err)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd;
+	char tmp[sizeof(a.sun_path)];
+	struct stat st;
+	int fd, n;
 
-	if (!*path || strlen(path) >= sizeof(a.sun_path))
-		return yun_err_set(err, ENAMETOOLONG, "--api-sock %s: empty or longer than %zu bytes",
-				   path, sizeof(a.sun_path) - 1);
+	n = snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
+	if (!*path || n < 0 || (size_t)n >= sizeof(a.sun_path))
+		return yun_err_set(err, ENAMETOOLONG, "--api-sock %s: empty or too long (a socket "
+				   "path holds %zu bytes, with .PID added while it is set up)", path,
+				   sizeof(a.sun_path) - 1);
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+		return yun_err_set(err, EEXIST, "--api-sock %s: exists and is not a socket", path);
 	strcpy(a.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -218,9 +245,9 @@ static int listen_unix(const char *path, struct yun_err *err)
 		close(fd);
 		return yun_err_set(err, EADDRINUSE, "--api-sock %s: another process serves it", path);
 	}
-	if (errno == ECONNREFUSED)
-		unlink(path);
 	close(fd);
+	strcpy(a.sun_path, tmp);
+	unlink(tmp);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return yun_err_errno(err, errno, "--api-sock %s: socket", path);
@@ -228,13 +255,13 @@ static int listen_unix(const char *path, struct yun_err *err)
 		int e = errno;
 
 		close(fd);
-		return yun_err_errno(err, e, "--api-sock %s", path);
+		return yun_err_errno(err, e, "--api-sock %s", tmp);
 	}
-	if (chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
+	if (chmod(tmp, 0600) < 0 || listen(fd, 16) < 0 || rename(tmp, path) < 0) {
 		int e = errno;
 
 		close(fd);
-		unlink(path);
+		unlink(tmp);
 		return yun_err_errno(err, e, "--api-sock %s", path);
 	}
 	return fd;
