@@ -19,26 +19,36 @@ enum yun_log_level yun_log_level(void)
 	return log_level;
 }
 
-void yun_log(enum yun_log_level level, const char *fmt, ...)
+void yun_vlog(enum yun_log_level level, const char *prefix, const char *fmt, va_list ap)
 {
 	static const char *const names[] = { "error", "warning", "info", "debug" };
 	char line[1024];
-	va_list ap;
 	int n, m;
 
 	if (level > log_level)
 		return;
-	n = snprintf(line, sizeof(line), "%s: %s: ", log_prog, names[level]);
-	va_start(ap, fmt);
+	n = snprintf(line, sizeof(line), "%s: %s: %s", log_prog, names[level], prefix);
+	if (n < 0 || n >= (int)sizeof(line) - 2)
+		return;
 	m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
-	va_end(ap);
 	if (m < 0)
 		return;
 	n += m;
 	if (n > (int)sizeof(line) - 2)
 		n = sizeof(line) - 2;
+	while (n > 0 && line[n - 1] == '\n')
+		n--;
 	line[n++] = '\n';
 	/* Diagnostics are best effort: nothing useful to do if stderr is gone. */
 	if (write(STDERR_FILENO, line, n) < 0)
 		return;
+}
+
+void yun_log(enum yun_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	yun_vlog(level, "", fmt, ap);
+	va_end(ap);
 }

@@ -1,6 +1,7 @@
 """harness.py - what the end-to-end tests share (python3 standard library).
 
-Failure and Skip are the verdicts a test raises; UnixHTTPConnection is
+Failure and Skip are the verdicts a test raises; run_tests runs a list of
+test functions and prints the verdicts; UnixHTTPConnection is
 http.client over a Unix socket (yund's API); PtyClient runs a program with a
 pty as its terminal, the way a person at a terminal would (attach, console,
 interactive shells).
@@ -22,6 +23,38 @@ class Failure(Exception):
 
 class Skip(Exception):
     """The test cannot say anything on this machine."""
+
+
+def run_tests(tests, make_context, only=None):
+    """Run each fn(ctx) in `tests` with a fresh make_context() (cleaned up with
+    ctx.cleanup()); print "ok - NAME (SECSs)", "ok - NAME # SKIP why" or
+    "not ok - NAME: REASON", then "N passed, N failed". `only`: run the tests
+    whose name contains it. Returns the exit status: 1 if any failed."""
+    passed = failed = 0
+    for fn in tests:
+        name = fn.__name__
+        if only and only not in name:
+            continue
+        ctx = make_context()
+        t0 = time.monotonic()
+        try:
+            note = fn(ctx)
+            print("ok - %s (%.2fs)%s" % (name, time.monotonic() - t0,
+                                         " # %s" % note if note else ""), flush=True)
+            passed += 1
+        except Skip as e:
+            print("ok - %s # SKIP %s" % (name, e), flush=True)
+            passed += 1
+        except Failure as e:
+            print("not ok - %s: %s" % (name, e), flush=True)
+            failed += 1
+        except Exception as e:  # a bug in the test itself is a failure too
+            print("not ok - %s: %s: %s" % (name, type(e).__name__, e), flush=True)
+            failed += 1
+        finally:
+            ctx.cleanup()
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):

@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 
-from harness import Failure, Skip, UnixHTTPConnection
+from harness import Failure, Skip, UnixHTTPConnection, run_tests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OPENAPI = os.path.join(ROOT, "docs", "api", "vmm.yaml")
@@ -203,7 +203,7 @@ class Vmm:
     def check_gone(self):
         if os.path.exists(self.sock):
             raise Failure("the API socket %s is still there after yun-vmm exited" % self.sock)
-        if "ERROR: AddressSanitizer" in self.err.text() or "runtime error:" in self.err.text():
+        if "Sanitizer" in self.err.text() or "runtime error:" in self.err.text():
             raise Failure("sanitizer report: %s" % short(self.err.text(), 1500))
 
 
@@ -653,30 +653,7 @@ def main():
     opts.yun_vmm = os.path.abspath(opts.yun_vmm)
     opts.bzimage = os.path.abspath(opts.bzimage)
 
-    passed = failed = 0
-    for fn in TESTS:
-        name = fn.__name__
-        if opts.only and opts.only not in name:
-            continue
-        ctx = Context(opts)
-        t0 = time.monotonic()
-        try:
-            fn(ctx)
-            print("ok - %s (%.2fs)" % (name, time.monotonic() - t0), flush=True)
-            passed += 1
-        except Skip as e:
-            print("ok - %s # SKIP %s" % (name, e), flush=True)
-            passed += 1
-        except Failure as e:
-            print("not ok - %s: %s" % (name, e), flush=True)
-            failed += 1
-        except Exception as e:  # a bug in the test itself is a failure too
-            print("not ok - %s: %s: %s" % (name, type(e).__name__, e), flush=True)
-            failed += 1
-        finally:
-            ctx.cleanup()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return run_tests(TESTS, lambda: Context(opts), opts.only)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ import termios
 import threading
 import time
 
-from harness import Failure, Skip
+from harness import Failure, Skip, run_tests
 
 # yun-vmm's documented exit statuses (yun-vmm --help).
 EXIT_HOST_ERROR = 1
@@ -1103,31 +1103,7 @@ def main():
     opts.bzimage = os.path.abspath(opts.bzimage)
     opts.elf = os.path.abspath(opts.elf)
 
-    passed = failed = 0
-    for fn in TESTS:
-        name = fn.__name__
-        if opts.only and opts.only not in name:
-            continue
-        ctx = Context(opts)
-        t0 = time.monotonic()
-        try:
-            note = fn(ctx)
-            secs = time.monotonic() - t0
-            print("ok - %s (%.2fs)%s" % (name, secs, " # %s" % note if note else ""), flush=True)
-            passed += 1
-        except Skip as e:
-            print("ok - %s # SKIP %s" % (name, e), flush=True)
-            passed += 1
-        except Failure as e:
-            print("not ok - %s: %s" % (name, e), flush=True)
-            failed += 1
-        except Exception as e:  # a bug in the test itself is a failure too
-            print("not ok - %s: %s: %s" % (name, type(e).__name__, e), flush=True)
-            failed += 1
-        finally:
-            ctx.cleanup()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return run_tests(TESTS, lambda: Context(opts), opts.only)
 
 
 if __name__ == "__main__":

@@ -332,15 +332,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-	char line[512];
-	size_t n;
-
 	(void)cls;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	n = strlen(line);
-	while (n && line[n - 1] == '\n')
-		line[--n] = '\0';
-	yun_debug("http: %s", line);
+	yun_vlog(YUN_LOG_DEBUG, "http: ", fmt, ap);
 }
 
 /* ---- sockets ---- */
