@@ -568,6 +568,23 @@ static const struct route routes[] = {
 	{ "/migrate", "PUT", migrate },
 };
 
+/*
+ * {"fault_message": msg}. A message that echoes bytes that are not UTF-8
+ * (a path, a file name) has them replaced by '?': JSON strings are UTF-8.
+ */
+static json_t *fault(char *msg)
+{
+	json_t *s = json_string(msg);
+
+	if (!s) {
+		for (char *p = msg; *p; p++)
+			if ((unsigned char)*p >= 0x80)
+				*p = '?';
+		s = json_string(msg);
+	}
+	return json_pack("{s:o*}", "fault_message", s);
+}
+
 /* Does path match the pattern? *id gets the {..} segment (pointing into path). */
 static bool match(const char *pattern, const char *path, const char **id)
 {
@@ -615,7 +632,7 @@ void api_handle(struct ctl *ctl, const char *method, const char *path, const cha
 				    method, path, r->allow);
 		else
 			yun_err_set(&err, ENOENT, "%s %.200s: no such resource", method, path);
-		r->body = json_pack("{s:s}", "fault_message", err.msg);
+		r->body = fault(err.msg);
 		return;
 	}
 	r->allow[0] = '\0';
@@ -627,7 +644,7 @@ void api_handle(struct ctl *ctl, const char *method, const char *path, const cha
 		json_decref(out);
 		snprintf(msg, sizeof(msg), "%s %.200s: %s", method, path, err.msg);
 		r->status = rc == -ENOSYS ? 501 : 400;
-		r->body = json_pack("{s:s}", "fault_message", msg);
+		r->body = fault(msg);
 		return;
 	}
 	r->status = out ? 200 : 204;
