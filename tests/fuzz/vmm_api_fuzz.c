@@ -79,12 +79,10 @@ static void one_request(struct ctl *c, const char *req, size_t len)
 	INVARIANT((r.status == 204) == !r.body, "%s %s: status %u with%s a body", method, path,
 		  r.status, r.body ? "" : "out");
 	if (r.status >= 400) {
-		char want[300];
+		char want[300], got[300];
 
 		msg = json_string_value(json_object_get(r.body, "fault_message"));
 		snprintf(want, sizeof(want), "%s %.200s: ", method, path);
-		char got[300];
-
 		/* Bytes that are not UTF-8 may come back as '?': compare without them. */
 		snprintf(got, sizeof(got), "%s", msg ? msg : "");
 		for (char *q = want; *q; q++)
