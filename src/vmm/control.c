@@ -28,10 +28,13 @@ struct ctl {
 	enum ctl_state state;
 	struct vm *vm;                /* while one exists (NULL during a reboot) */
 
-	/* ctl_start's hand-over to the main thread. */
+	/* ctl_start's (and ctl_snapshot_load's) hand-over to the main thread. */
 	bool start_requested, start_answered;
 	int start_rc;
 	struct yun_err start_err;
+	bool restore;                 /* build the VM from a snapshot, not from a kernel */
+	char *restore_state, *restore_mem;
+	bool restore_track_dirty, restore_resume;
 
 	/* API-only settings that struct vmm_config does not carry. */
 	char drive_id[CONFIG_MAX_DISKS][CTL_ID_MAX + 1];
@@ -81,14 +84,20 @@ static uint64_t ms_since(const struct timespec *t0)
 
 /* ---- functions of other work in progress ------------------------------------- */
 
-/* TODO(merge h/devops): i8042_send_ctrl_alt_del(&vm->i8042). */
+/*
+ * TODO(merge h/devops): rc = i8042_send_ctrl_alt_del(&vm->i8042); -ENOSPC
+ * (the guest does not read its keyboard) as "the guest's keyboard buffer is full".
+ */
 static int dev_ctrl_alt_del(struct vm *vm, struct yun_err *err)
 {
 	(void)vm;
 	return yun_err_set(err, ENOSYS, "Ctrl-Alt-Del is not yet available in this build");
 }
 
-/* TODO(merge h/devops): virtio_pci_call(&vm->disk_pci[i], blk_replace_backing, ...). */
+/*
+ * TODO(merge h/devops):
+ * virtio_pci_call(&vm->disk_pci[i], blk_call_replace_backing, (void *)path, err).
+ */
 static int dev_blk_replace(struct vm *vm, unsigned i, const char *path, struct yun_err *err)
 {
 	(void)vm;
@@ -98,7 +107,10 @@ static int dev_blk_replace(struct vm *vm, unsigned i, const char *path, struct y
 			   "is not yet available in this build");
 }
 
-/* TODO(merge h/devops): virtio_pci_call(&vm->disk_pci[i], blk_set_limits, ...). */
+/*
+ * TODO(merge h/devops): virtio_pci_call(&vm->disk_pci[i], fn, l, err) with fn a
+ * virtio_pci_call_fn calling blk_set_limits(blk, l->bw, l->ops, err).
+ */
 static int dev_blk_limits(struct vm *vm, unsigned i, const struct ctl_limits *l,
 			  struct yun_err *err)
 {
@@ -109,7 +121,10 @@ static int dev_blk_limits(struct vm *vm, unsigned i, const struct ctl_limits *l,
 			   "yet available in this build");
 }
 
-/* TODO(merge h/devops): virtio_pci_call(&vm->net_pci[i], net_set_limits, ...). */
+/*
+ * TODO(merge h/devops): virtio_pci_call(&vm->net_pci[i], fn, (void *)l, err) with fn
+ * a virtio_pci_call_fn calling net_set_limits(net, l, err).
+ */
 static int dev_net_limits(struct vm *vm, unsigned i, const struct net_limits *l,
 			  struct yun_err *err)
 {
@@ -129,6 +144,21 @@ static int vm_do_snapshot_save(struct vm *vm, const char *state_path, const char
 	(void)mem_path;
 	(void)diff;
 	return yun_err_set(err, ENOSYS, "snapshots are not yet available in this build");
+}
+
+/*
+ * TODO(merge h/snap): vm_restore(vm, &restored, c->con, c->restore_state,
+ * c->restore_mem, &(struct vm_restore_opts){ .resume = c->restore_resume,
+ * .track_dirty = c->restore_track_dirty }, err); on success the restored
+ * configuration replaces *c->cfg (keeping this process's own settings:
+ * api_sock, serial, kvm_device, verbose, reboot), vm->cfg points at it and
+ * name_devices() runs again.
+ */
+static int vm_do_restore(struct ctl *c, struct vm *vm, struct yun_err *err)
+{
+	(void)c;
+	(void)vm;
+	return yun_err_set(err, ENOSYS, "loading snapshots is not yet available in this build");
 }
 
 /* ---- creation ----------------------------------------------------------------- */
@@ -177,6 +207,8 @@ void ctl_destroy(struct ctl *c)
 	if (c->status_fd >= 0)
 		close(c->status_fd);
 	free(c->metrics_path);
+	free(c->restore_state);
+	free(c->restore_mem);
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -259,8 +291,12 @@ int ctl_run(struct ctl *c)
 		if (from_api)
 			wait_for_start(c);
 		vm = calloc(1, sizeof(*vm));
-		rc = vm ? vm_create(vm, c->cfg, c->con, &err)
-			: yun_err_set(&err, ENOMEM, "out of memory");
+		if (!vm)
+			rc = yun_err_set(&err, ENOMEM, "out of memory");
+		else if (c->restore)
+			rc = vm_do_restore(c, vm, &err);
+		else
+			rc = vm_create(vm, c->cfg, c->con, &err);
 		if (rc < 0) {
 			free(vm);
 			pthread_mutex_lock(&c->lock);
@@ -268,6 +304,7 @@ int ctl_run(struct ctl *c)
 				/* The API's caller gets the error; we wait for the next try. */
 				c->state = CTL_NOT_STARTED;
 				c->start_requested = false;
+				c->restore = false;
 				answer_start(c, rc, &err);
 				pthread_mutex_unlock(&c->lock);
 				continue;
@@ -283,7 +320,10 @@ int ctl_run(struct ctl *c)
 
 		pthread_mutex_lock(&c->lock);
 		c->vm = vm;
-		if (c->state == CTL_STARTING) {
+		if (c->state == CTL_STARTING && c->restore && !c->restore_resume) {
+			c->state = CTL_PAUSED; /* a restored VM waits parked for PATCH /vm */
+			clock_gettime(CLOCK_MONOTONIC, &c->t_started);
+		} else if (c->state == CTL_STARTING) {
 			c->state = CTL_RUNNING;
 			clock_gettime(CLOCK_MONOTONIC, &c->t_started);
 		}
@@ -740,6 +780,19 @@ json_t *ctl_describe(struct ctl *c)
 
 /* ---- life cycle ------------------------------------------------------------------ */
 
+/* Hand the start to the main thread and wait for its answer. Lock held. */
+static int request_start(struct ctl *c, struct yun_err *err)
+{
+	c->start_requested = true;
+	c->start_answered = false;
+	pthread_cond_broadcast(&c->cond);
+	while (!c->start_answered)
+		pthread_cond_wait(&c->cond, &c->lock);
+	if (c->start_rc)
+		*err = c->start_err;
+	return c->start_rc;
+}
+
 int ctl_start(struct ctl *c, struct yun_err *err)
 {
 	int rc;
@@ -751,16 +804,8 @@ int ctl_start(struct ctl *c, struct yun_err *err)
 				 "kernel_image_path first");
 	if (!rc)
 		rc = config_validate(c->cfg, err);
-	if (!rc) {
-		c->start_requested = true;
-		c->start_answered = false;
-		pthread_cond_broadcast(&c->cond);
-		while (!c->start_answered)
-			pthread_cond_wait(&c->cond, &c->lock);
-		rc = c->start_rc;
-		if (rc)
-			*err = c->start_err;
-	}
+	if (!rc)
+		rc = request_start(c, err);
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }
@@ -1103,16 +1148,20 @@ int ctl_snapshot_load(struct ctl *c, const char *snapshot_path, const char *mem_
 {
 	int rc;
 
-	(void)snapshot_path;
-	(void)mem_path;
-	(void)track_dirty_pages;
-	(void)resume_vm;
 	pthread_mutex_lock(&c->lock);
 	rc = need_not_started(c, err);
-	/* TODO(merge h/snap): hand the files to the main thread, which restores the VM. */
-	if (!rc)
-		rc = yun_err_set(err, ENOSYS, "loading snapshots is not yet available in this "
-				 "build");
+	if (!rc && (!*snapshot_path || !*mem_path))
+		rc = yun_err_set(err, EINVAL, "%s: must not be empty",
+				 *snapshot_path ? "mem_backend.backend_path" : "snapshot_path");
+	if (!rc && (yun_str_set(&c->restore_state, snapshot_path, err) ||
+		    yun_str_set(&c->restore_mem, mem_path, err)))
+		rc = -ENOMEM;
+	if (!rc) {
+		c->restore = true;
+		c->restore_track_dirty = track_dirty_pages;
+		c->restore_resume = resume_vm;
+		rc = request_start(c, err);
+	}
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }

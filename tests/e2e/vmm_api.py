@@ -411,6 +411,20 @@ def bad_requests_before_start(ctx):
                                                      "guest_mac": "01:00:00:00:00:01"},
                  400, "guest_mac")
     expect_fault(v, "PUT", "/vsock", {"guest_cid": 2, "uds_path": "/v"}, 400, "guest_cid 2")
+    # A snapshot that cannot be loaded (or no snapshot support yet): the state stays.
+    status, reply = v.api("PUT", "/snapshot/load", {"snapshot_path": ctx.path("nostate"),
+                                                    "mem_backend": {"backend_type": "File",
+                                                                    "backend_path": "/nomem"}})
+    if status not in (400, 501) or "PUT /snapshot/load" not in reply.get("fault_message", ""):
+        raise Failure("PUT /snapshot/load of missing files: %d %r" % (status, reply))
+    expect_fault(v, "PUT", "/snapshot/load", {"snapshot_path": "/s", "mem_file_path": "/m",
+                                              "mem_backend": {"backend_type": "File",
+                                                              "backend_path": "/m"}},
+                 400, "exactly one")
+    expect_fault(v, "PUT", "/snapshot/load", {"snapshot_path": "/s", "mem_backend": {
+        "backend_type": "Uffd", "backend_path": "/u"}}, 400, "mem_backend.backend_type")
+    if v.state() != "Not started":
+        raise Failure("state %r after a failed snapshot load" % v.state())
     # A kernel that does not exist: InstanceStart says so, the state stays.
     v.ok("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64})
     v.ok("PUT", "/boot-source", {"kernel_image_path": ctx.path("nokernel")})
