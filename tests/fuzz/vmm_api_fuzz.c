@@ -124,6 +124,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #else /* FUZZ_WRITE_SEEDS */
 
+#include "seed_files.h"
+
 static const char *const seeds[] = {
     "GET /",
     "PUT /machine-config\n{\"vcpu_count\": 2, \"mem_size_mib\": 128, \"smt\": false}",
@@ -160,38 +162,16 @@ static const char *const seeds[] = {
 
 int main(int argc, char **argv)
 {
-	char path[4096];
-
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
-		return 2;
-	}
-	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
-		FILE *f;
-
-		snprintf(path, sizeof(path), "%s/seed-%02zu", argv[1], i);
-		f = fopen(path, "w");
-		if (!f || fputs(seeds[i], f) < 0 || fclose(f) != 0) {
-			perror(path);
-			return 1;
-		}
-	}
 	/* Several requests in one input: configure, then change, then read. */
-	snprintf(path, sizeof(path), "%s/seed-chain", argv[1]);
-	{
-		FILE *f = fopen(path, "w");
-		static const char chain[] =
-			"PUT /balloon\n{\"amount_mib\": 4, \"deflate_on_oom\": false}\0"
-			"PUT /machine-config\n{\"vcpu_count\": 1, \"mem_size_mib\": 2}\0"
-			"PATCH /balloon\n{\"amount_mib\": 1000}\0GET /vm/config";
+	static const char chain[] =
+		"PUT /balloon\n{\"amount_mib\": 4, \"deflate_on_oom\": false}\0"
+		"PUT /machine-config\n{\"vcpu_count\": 1, \"mem_size_mib\": 2}\0"
+		"PATCH /balloon\n{\"amount_mib\": 1000}\0GET /vm/config";
+	int rc = seed_strings(argc, argv, seeds, sizeof(seeds) / sizeof(seeds[0]), "");
 
-		if (!f || fwrite(chain, 1, sizeof(chain) - 1, f) != sizeof(chain) - 1 ||
-		    fclose(f) != 0) {
-			perror(path);
-			return 1;
-		}
-	}
-	return 0;
+	if (!rc && seed_file(argv[1], "seed-chain", chain, sizeof(chain) - 1) < 0)
+		rc = 1;
+	return rc;
 }
 
 #endif /* FUZZ_WRITE_SEEDS */
