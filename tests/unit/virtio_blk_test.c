@@ -581,7 +581,8 @@ static void test_rate_limits(void)
 	make_image(image, DISK);
 	/* Unlimited: 1 MiB of reads is a page-cache copy. */
 	start(image, NULL, false, false);
-	CHECK_EQ(blk_timer_fd(&blk), -1);
+	CHECK(blk_timer_fd(&blk) >= 0); /* made anyway: limits may come at run time */
+	CHECK(!throttle_enabled(&blk.throttle));
 	t = timed_reads(16, 65536);
 	CHECK(t < 0.2);
 	stop();
