@@ -744,9 +744,11 @@ def check_virtio_net(ctx, run, vmm, case):
 # ---- virtio-balloon: the target set through the VMM's monitor, RSS read ---
 
 BALLOON_MIB = 64  # the guest's range (cases/virtio_balloon.c REGION_BYTES)
-# yun-vmm has no control API yet: its target schedule is on the command line,
-# `--balloon target=64,deflate_after_ms=N` (64 MiB from the start, 0 once the
-# guest has held it N ms), and its stats reports are read from its -v log.
+# yun-vmm with a control API (--api-sock in --help): PATCH /balloon
+# {"amount_mib": N} as QEMU's target is set. Without one, its target schedule
+# is on the command line, `--balloon target=64,deflate_after_ms=N` (64 MiB
+# from the start, 0 once the guest has held it N ms). Either way its stats
+# reports are read from its -v log.
 YUN_BALLOON_DEFLATE_MS = 300
 
 
