@@ -511,6 +511,17 @@ static void rx_timer(void *arg)
 	virtio_pci_run(arg, NET_RXQ, net_timer_fired);
 }
 
+/*
+ * Transmit the frame already at TX_BUF again: with an I/O thread the device
+ * may still be reading the buffer, so it is written once, not per frame.
+ */
+static void tx_resend(uint32_t len)
+{
+	struct buf b = { TX_BUF, NET_HDR_LEN + len, false };
+
+	add_chain(NET_TXQ, &b, 1, true);
+}
+
 /* Wait until the tx used index reaches want; returns the seconds it took from t0. */
 static double tx_wait(uint16_t want, double t0)
 {
@@ -552,20 +563,22 @@ static void test_limits_at_run_time(void)
 	CHECK_EQ(iothread_start(&io, "test-io", &err), 0);
 	CHECK(!(driver_start(BASE_FEATURES) & VIRTIO_STATUS_NEEDS_RESET));
 	test_frame(f, sizeof(f), peer_mac, guest_mac, 3);
+	memcpy(gm_ptr(&gm, TX_BUF, NET_HDR_LEN), &h, NET_HDR_LEN);
+	memcpy(gm_ptr(&gm, TX_BUF + NET_HDR_LEN, sizeof(f)), f, sizeof(f));
 
 	/* Unlimited: 15 frames go at once. */
 	t0 = now_s();
 	for (unsigned i = 0; i < 15; i++)
-		tx_send(&h, f, sizeof(f), false);
+		tx_resend(sizeof(f));
 	sent += 15;
 	t = tx_wait(sent, t0);
-	CHECK(t < 0.2);
+	CHECK(t < 0.4); /* 20/s would take 0.65 s */
 
 	/* tx 20 frames/s from this thread while the device runs: 13 of 15 frames at 20/s. */
 	CHECK_EQ(virtio_pci_call(&vp, net_call_update_limits, &u, &err), 0);
 	t0 = now_s();
 	for (unsigned i = 0; i < 15; i++)
-		tx_send(&h, f, sizeof(f), false);
+		tx_resend(sizeof(f));
 	sent += 15;
 	t = tx_wait(sent, t0);
 	fprintf(stderr, "   15 frames after tx_pps=20 at run time: %.3f s\n", t);
@@ -577,7 +590,7 @@ static void test_limits_at_run_time(void)
 
 	/* Frames beyond the budget wait for the timer; lifting the limit frees them at once. */
 	for (unsigned i = 0; i < 15; i++)
-		tx_send(&h, f, sizeof(f), false);
+		tx_resend(sizeof(f));
 	sent += 15;
 	usleep(20000);
 	CHECK(used_idx(TX_USED) < sent);
