@@ -1014,6 +1014,8 @@ def check_shutdown(ctx, run, vmm, case):
     require(not harness, harness[0] if harness else "")
     cad = run.value("CAD")
     require(cad, "the guest saw no Ctrl+Alt+Del")
+    if "yt.kbd=xlate" in case.extra:
+        require("set=1" in cad, "translation on, but the keys did not come in set 1: %s" % cad)
     ways = run.values("RESET")
     require(run.status == 0, "exit status %s after the guest's reset, want 0" % run.status)
     return "%s; reset by %s" % (cad, ways[-1] if ways else "?")
@@ -1186,6 +1188,8 @@ def cases():
         # QEMU microvm has no PS/2 controller unless asked for one
         mk("shutdown", "shutdown", check_shutdown, expect="exit0", devices=("api",),
            on_line=shutdown_on_line, qemu_extra=("-device", "i8042")),
+        mk("shutdown-xlate", "shutdown", check_shutdown, expect="exit0", devices=("api",),
+           on_line=shutdown_on_line, qemu_extra=("-device", "i8042"), extra="yt.kbd=xlate"),
     ]
 
 

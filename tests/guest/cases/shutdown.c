@@ -10,10 +10,12 @@
  * (translation off): once Ctrl and Alt are down and Del goes down it prints
  * "YT CAD set=<1|2> bytes=<what came>" and resets the machine as Linux does
  * on ctrl_alt_del (machine_reset: i8042 0xFE, then the FADT reset
- * register), so the VMM exits 0.
+ * register), so the VMM exits 0. "yt.kbd=xlate" turns translation on
+ * first (QEMU's controller starts without it, yun-vmm's with it).
  */
 #include "cases.h"
 #include "../kernel/apic.h"
+#include "../kernel/boot.h"
 #include "../kernel/console.h"
 #include "../kernel/trap.h"
 
@@ -126,6 +128,8 @@ void case_shutdown(void)
 	/* Keyboard interface and its interrupt on; translation as the controller has it. */
 	ctr = ctrl_read(0x20);
 	ctr = (u8)((ctr | CTR_KBDINT) & ~CTR_KBDDIS);
+	if (cmdline_is("yt.kbd", "xlate"))
+		ctr |= CTR_XLATE; /* set 1 from the controller whatever the firmware left */
 	wait_ibf_clear();
 	outb(KBD_STATUS, 0x60);
 	wait_ibf_clear();
