@@ -22,7 +22,6 @@ failed. Python 3 standard library only.
 
 import argparse
 import calendar
-import http.client
 import os
 import queue
 import random
@@ -36,6 +35,10 @@ import sys
 import tempfile
 import threading
 import time
+
+# http.client over a Unix socket, as the end-to-end tests talk to yund (stdlib only)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+from harness import UnixHTTPConnection  # noqa: E402
 
 STATUS_PASS = 33  # debug-exit 0x10: (0x10 << 1) | 1
 STATUS_FAIL = 35  # debug-exit 0x11
@@ -948,20 +951,6 @@ def check_virtio_balloon(ctx, run, vmm, case):
 # QEMU: QMP send-key (ctrl, alt, delete). yun-vmm: its control API on the
 # Unix socket given with --api-sock, Firecracker's
 # PUT /actions {"action_type": "SendCtrlAltDel"}.
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    """http.client over a Unix socket."""
-
-    def __init__(self, path, timeout=5.0):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self.unix_path)
-        self.sock = s
-
 
 def api_request(path, method, url, body=None, timeout=5.0):
     """One request to yun-vmm's control API; waits for the socket to appear.

@@ -551,6 +551,23 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Play the I/O thread until every posted chain is used; returns the seconds it took. */
+static double drain(double t0)
+{
+	while (used()->idx != nposted && now_s() - t0 < 10) {
+		struct pollfd p[2] = { { blk_event_fd(&blk), POLLIN, 0 },
+				       { blk_timer_fd(&blk), POLLIN, 0 } };
+
+		poll(p, 2, 100);
+		if (p[0].revents)
+			virtio_pci_run(&vp, 0, blk_complete);
+		if (p[1].revents)
+			virtio_pci_run(&vp, 0, blk_timer_fired);
+	}
+	CHECK_EQ(used()->idx, nposted);
+	return now_s() - t0;
+}
+
 /*
  * Post n reads of `len` bytes at once, kick once, and play the I/O thread
  * (completions and the rate limiter's timer) until all are used; returns
@@ -564,17 +581,7 @@ static double timed_reads(unsigned n, uint32_t len)
 		post_rq(i, VIRTIO_BLK_T_IN, (uint64_t)i * len / 512 % SECTORS,
 			DATA + (uint64_t)i * len % (1u << 20), len, 1);
 	wr(VIRTIO_PCI_NOTIFY_OFF, 0, 2);
-	while (used()->idx != nposted && now_s() - t0 < 10) {
-		struct pollfd p[2] = { { blk_event_fd(&blk), POLLIN, 0 },
-				       { blk_timer_fd(&blk), POLLIN, 0 } };
-
-		poll(p, 2, 100);
-		if (p[0].revents)
-			virtio_pci_run(&vp, 0, blk_complete);
-		if (p[1].revents)
-			virtio_pci_run(&vp, 0, blk_timer_fired);
-	}
-	CHECK_EQ(used()->idx, nposted);
+	drain(t0);
 	for (unsigned i = 0; i < n; i++)
 		CHECK_EQ(*status_of(i), VIRTIO_BLK_S_OK);
 	CHECK_EQ(dev_status() & VIRTIO_STATUS_NEEDS_RESET, 0);
@@ -912,23 +919,6 @@ static void post_reads(unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
 		post_rq(i, VIRTIO_BLK_T_IN, i, DATA + (uint64_t)i * 4096, 512, 1);
-}
-
-/* Play the I/O thread until every posted chain is used; returns the seconds it took. */
-static double drain(double t0)
-{
-	while (used()->idx != nposted && now_s() - t0 < 10) {
-		struct pollfd p[2] = { { blk_event_fd(&blk), POLLIN, 0 },
-				       { blk_timer_fd(&blk), POLLIN, 0 } };
-
-		poll(p, 2, 100);
-		if (p[0].revents)
-			virtio_pci_run(&vp, 0, blk_complete);
-		if (p[1].revents)
-			virtio_pci_run(&vp, 0, blk_timer_fired);
-	}
-	CHECK_EQ(used()->idx, nposted);
-	return now_s() - t0;
 }
 
 static void test_limits_at_run_time(void)
