@@ -794,7 +794,8 @@ static void direct_alignment(int fd, uint32_t *blk_size, uint32_t *mem_align)
 }
 
 /* `what` names the disk: "disk /path", or "disk ID: /path" for a new backing file. */
-static int open_error(const char *what, int e, bool direct, bool readonly, struct yun_err *err)
+static int open_error(const char *what, int e, bool direct, bool readonly, bool replacing,
+		      struct yun_err *err)
 {
 	switch (e) {
 	case ENOENT:
@@ -802,7 +803,8 @@ static int open_error(const char *what, int e, bool direct, bool readonly, struc
 	case EISDIR:
 		return yun_err_set(err, e, "%s: is a directory", what);
 	case EROFS:
-		return yun_err_set(err, e, "%s: read-only file system (add readonly=on)", what);
+		return yun_err_set(err, e, "%s: read-only file system (%s)", what,
+				   replacing ? "the disk is read-write" : "add readonly=on");
 	case EACCES:
 	case EPERM:
 		return yun_err_set(err, e, "%s: permission denied (%s)", what,
@@ -841,7 +843,7 @@ static int backing_open(const char *path, bool readonly, bool direct, const char
 	*relock = false;
 	b->fd = open(path, flags);
 	if (b->fd < 0)
-		return open_error(what, errno, direct, readonly, err);
+		return open_error(what, errno, direct, readonly, same_fd >= 0, err);
 	if (fstat(b->fd, &st) < 0) {
 		rc = yun_err_errno(err, errno, "%s: fstat", what);
 		goto fail;
@@ -849,7 +851,7 @@ static int backing_open(const char *path, bool readonly, bool direct, const char
 	b->dev = st.st_dev;
 	b->ino = st.st_ino;
 	if (S_ISDIR(st.st_mode)) {
-		rc = open_error(what, EISDIR, false, readonly, err);
+		rc = open_error(what, EISDIR, false, readonly, false, err);
 		goto fail;
 	}
 	if (S_ISREG(st.st_mode)) {
@@ -1020,7 +1022,11 @@ int blk_replace_backing(struct blk *blk, const char *path, struct yun_err *err)
 		goto fail_fd;
 	}
 
-	/* Nothing lost: what is in flight completes against the old file first. */
+	/*
+	 * Nothing lost: what is in flight completes against the old file first
+	 * and is pushed now. Chains left waiting for a free slot are picked up
+	 * by blk_complete, which the CQEs' eventfd still has coming.
+	 */
 	if (blk->uring) {
 		uring_submit(blk);
 		uring_reap(blk, blk->vq, true);

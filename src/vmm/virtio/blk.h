@@ -194,7 +194,7 @@ int blk_complete(void *blk, unsigned q, struct vq *vq);
  * path changes nothing, the old file stays in use, and the message names
  * the disk by its id and the reason: "disk yt-disk0: /x.img: no such
  * file", "...: is a directory", "...: permission denied (not readable and
- * writable)", "...: read-only file system (add readonly=on)", "...:
+ * writable)", "...: read-only file system (the disk is read-write)", "...:
  * locked by another process", "...: size N is not a multiple of 512".
  */
 int blk_replace_backing(struct blk *blk, const char *path, struct yun_err *err);
