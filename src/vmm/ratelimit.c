@@ -163,12 +163,14 @@ int ratelimit_params_from_bucket(uint64_t size, uint64_t one_time_burst, uint64_
 		return yun_err_set(err, ERANGE,
 				   "%s: size %llu per refill_time %llu ms is below 1 per second "
 				   "(the slowest rate)",
-				   field, (unsigned long long)size, (unsigned long long)refill_time_ms);
+				   field, (unsigned long long)size,
+				   (unsigned long long)refill_time_ms);
 	rate = ((u128)size * 1000 + refill_time_ms - 1) / refill_time_ms;
 	if (rate > UINT64_MAX)
 		return yun_err_set(err, ERANGE, "%s: size %llu per refill_time %llu ms is above "
 				   "2^64-1 per second",
-				   field, (unsigned long long)size, (unsigned long long)refill_time_ms);
+				   field, (unsigned long long)size,
+				   (unsigned long long)refill_time_ms);
 	out->rate = (uint64_t)rate;
 	out->burst = one_time_burst;
 	out->window_ms = (uint32_t)refill_time_ms;
