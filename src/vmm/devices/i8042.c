@@ -1,5 +1,6 @@
 /*
- * i8042.c - PS/2 controller, keyboard without keys, and the reset line.
+ * i8042.c - PS/2 controller, a keyboard whose only keys are the host's
+ * Ctrl+Alt+Del, and the reset line.
  * See i8042.h for the commands answered.
  */
 #include "i8042.h"

@@ -1,6 +1,7 @@
 /*
  * i8042.h - the PS/2 keyboard controller at PORT_I8042_DATA and
- * PORT_I8042_CMD, with a keyboard that answers commands but never types.
+ * PORT_I8042_CMD, with a keyboard that answers commands and types one thing
+ * only: Ctrl+Alt+Del, when the host asks (i8042_send_ctrl_alt_del).
  *
  * Its main job is the reset line (command 0xFE, or output-port bit 0
  * cleared with 0xD1), which ends the VM with VM_STOP_RESET. Beyond that it
