@@ -19,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -796,6 +798,31 @@ static void expect_replace_error(const char *path, const char *want)
 	free(before);
 }
 
+/*
+ * A read-write disk offered a file on a read-only file system: `file` seen
+ * through a read-only bind mount of its directory, in a mount namespace of
+ * this process (root bypasses file modes, not a read-only mount).
+ */
+static void expect_rofs_replace_error(const char *file)
+{
+	char ro[96], path[160];
+
+	snprintf(ro, sizeof(ro), "%s/ro", dir);
+	if (mkdir(ro, 0755) < 0 || unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount(dir, ro, NULL, MS_BIND, NULL) < 0) {
+		fprintf(stderr, "   (no read-only bind mount here: %s)\n", strerror(errno));
+		rmdir(ro);
+		return;
+	}
+	if (mount(NULL, ro, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) == 0) {
+		snprintf(path, sizeof(path), "%s/%s", ro, strrchr(file, '/') + 1);
+		expect_replace_error(path, "read-only file system (the disk is read-write)");
+	}
+	umount2(ro, MNT_DETACH);
+	rmdir(ro);
+}
+
 static void test_replace_backing(void)
 {
 	char other[96], odd[96], missing[96];
@@ -872,6 +899,7 @@ static void test_replace_backing(void)
 		expect_replace_error(odd, "locked by another process");
 		blk_close(&holder);
 	}
+	expect_rofs_replace_error(odd);
 	CHECK_EQ(rq(VIRTIO_BLK_T_IN, 8, DATA2, 4096), VIRTIO_BLK_S_OK);
 	CHECK(!memcmp(gm_ptr(&gm, DATA2, 4096), data, 4096));
 	CHECK_EQ(dev_status() & VIRTIO_STATUS_NEEDS_RESET, 0);
