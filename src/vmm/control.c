@@ -20,6 +20,18 @@
 
 #define MIB_PAGES(mib) ((mib) << (20 - BALLOON_PAGE_SHIFT))
 
+/* What the API knows of a drive beyond struct vmm_disk. */
+struct ctl_drive_info {
+	char id[CTL_ID_MAX + 1];
+	bool root;
+	struct ratelimit_update limits;  /* Firecracker's buckets as given (or from bw=/iops=) */
+};
+
+struct ctl_net_info {
+	char id[CTL_ID_MAX + 1];
+	struct ratelimit_update rx, tx;
+};
+
 struct ctl {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;          /* state changes, start requests and answers */
@@ -37,9 +49,8 @@ struct ctl {
 	bool restore_track_dirty, restore_resume;
 
 	/* API-only settings that struct vmm_config does not carry. */
-	char drive_id[CONFIG_MAX_DISKS][CTL_ID_MAX + 1];
-	bool drive_root[CONFIG_MAX_DISKS];
-	char iface_id[CONFIG_MAX_NETS][CTL_ID_MAX + 1];
+	struct ctl_drive_info drive[CONFIG_MAX_DISKS]; /* beside cfg->disks[i] */
+	struct ctl_net_info net[CONFIG_MAX_NETS];       /* beside cfg->nets[i] */
 	bool track_dirty_pages;
 	uint64_t balloon_stats_s;
 	char *metrics_path;
@@ -84,55 +95,31 @@ static uint64_t ms_since(const struct timespec *t0)
 
 /* ---- functions of other work in progress ------------------------------------- */
 
-/*
- * TODO(merge h/devops): rc = i8042_send_ctrl_alt_del(&vm->i8042); -ENOSPC
- * (the guest does not read its keyboard) as "the guest's keyboard buffer is full".
- */
 static int dev_ctrl_alt_del(struct vm *vm, struct yun_err *err)
 {
-	(void)vm;
-	return yun_err_set(err, ENOSYS, "Ctrl-Alt-Del is not yet available in this build");
+	int rc = i8042_send_ctrl_alt_del(&vm->i8042);
+
+	if (rc == -ENOSPC)
+		return yun_err_set(err, EBUSY, "Ctrl-Alt-Del: the guest's keyboard buffer is full "
+				   "(it does not read its keyboard)");
+	if (rc < 0)
+		return yun_err_errno(err, -rc, "Ctrl-Alt-Del");
+	return 0;
 }
 
-/*
- * TODO(merge h/devops):
- * virtio_pci_call(&vm->disk_pci[i], blk_call_replace_backing, (void *)path, err).
- */
-static int dev_blk_replace(struct vm *vm, unsigned i, const char *path, struct yun_err *err)
-{
-	(void)vm;
-	(void)i;
-	(void)path;
-	return yun_err_set(err, ENOSYS, "path_on_host: replacing a running drive's backing file "
-			   "is not yet available in this build");
-}
-
-/*
- * TODO(merge h/devops): virtio_pci_call(&vm->disk_pci[i], fn, l, err) with fn a
- * virtio_pci_call_fn calling blk_set_limits(blk, l->bw, l->ops, err).
- */
-static int dev_blk_limits(struct vm *vm, unsigned i, const struct ctl_limits *l,
+/* The limits of disk i / card i in force now, from the API's buckets (any thread). */
+static int dev_blk_limits(struct vm *vm, unsigned i, const struct ratelimit_update *u,
 			  struct yun_err *err)
 {
-	(void)vm;
-	(void)i;
-	(void)l;
-	return yun_err_set(err, ENOSYS, "rate_limiter: changing a running drive's limits is not "
-			   "yet available in this build");
+	return virtio_pci_call(&vm->disk_pci[i], blk_call_update_limits, (void *)u, err);
 }
 
-/*
- * TODO(merge h/devops): virtio_pci_call(&vm->net_pci[i], fn, (void *)l, err) with fn
- * a virtio_pci_call_fn calling net_set_limits(net, l, err).
- */
-static int dev_net_limits(struct vm *vm, unsigned i, const struct net_limits *l,
-			  struct yun_err *err)
+static int dev_net_limits(struct vm *vm, unsigned i, const struct ratelimit_update *rx,
+			  const struct ratelimit_update *tx, struct yun_err *err)
 {
-	(void)vm;
-	(void)i;
-	(void)l;
-	return yun_err_set(err, ENOSYS, "rx_rate_limiter/tx_rate_limiter: changing a running "
-			   "card's limits is not yet available in this build");
+	struct net_limits_update u = { *rx, *tx };
+
+	return virtio_pci_call(&vm->net_pci[i], net_call_update_limits, &u, err);
 }
 
 /* TODO(merge h/snap): vm_snapshot_save(vm, state_path, mem_path, diff, err). */
@@ -163,16 +150,62 @@ static int vm_do_restore(struct ctl *c, struct vm *vm, struct yun_err *err)
 
 /* ---- creation ----------------------------------------------------------------- */
 
+/* A rate given as bw=/iops= on the command line: a bucket holding the default window. */
+static struct ratelimit_update rates(uint64_t bytes, uint64_t ops)
+{
+	return (struct ratelimit_update){ bytes != 0, ops != 0, { .rate = bytes }, { .rate = ops } };
+}
+
+/* Names and limits of the devices the command line gave. */
 static void name_devices(struct ctl *c)
 {
-	for (unsigned i = 0; i < c->cfg->nr_disks; i++)
-		snprintf(c->drive_id[i], sizeof(c->drive_id[i]), "%s",
-			 c->cfg->disks[i].id ? c->cfg->disks[i].id : "");
-	for (unsigned i = 0; i < c->cfg->nr_disks; i++)
-		if (!c->drive_id[i][0])
-			snprintf(c->drive_id[i], sizeof(c->drive_id[i]), "drive%u", i);
-	for (unsigned i = 0; i < c->cfg->nr_nets; i++)
-		snprintf(c->iface_id[i], sizeof(c->iface_id[i]), "net%u", i);
+	const struct vmm_config *cfg = c->cfg;
+
+	for (unsigned i = 0; i < cfg->nr_disks; i++) {
+		struct ctl_drive_info *d = &c->drive[i];
+
+		if (cfg->disks[i].id)
+			snprintf(d->id, sizeof(d->id), "%s", cfg->disks[i].id);
+		else
+			snprintf(d->id, sizeof(d->id), "drive%u", i);
+		d->limits = rates(cfg->disks[i].bw, cfg->disks[i].iops);
+	}
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
+		snprintf(c->net[i].id, sizeof(c->net[i].id), "net%u", i);
+		c->net[i].rx = rates(cfg->nets[i].rx_bw, cfg->nets[i].rx_pps);
+		c->net[i].tx = rates(cfg->nets[i].tx_bw, cfg->nets[i].tx_pps);
+	}
+}
+
+/*
+ * Give a new VM the buckets the API configured (burst and window included;
+ * struct vmm_config only carries the rates). Before vm_run.
+ */
+static int apply_limits(struct ctl *c, struct vm *vm, struct yun_err *err)
+{
+	int rc = 0;
+
+	for (unsigned i = 0; !rc && i < vm->nr_disks; i++)
+		if (c->drive[i].limits.set_bytes || c->drive[i].limits.set_ops)
+			rc = dev_blk_limits(vm, i, &c->drive[i].limits, err);
+	for (unsigned i = 0; !rc && i < vm->nr_nets; i++)
+		if (c->net[i].rx.set_bytes || c->net[i].rx.set_ops || c->net[i].tx.set_bytes ||
+		    c->net[i].tx.set_ops)
+			rc = dev_net_limits(vm, i, &c->net[i].rx, &c->net[i].tx, err);
+	return rc;
+}
+
+/* Fold an update into what is in force (a bucket not in u stays). */
+static void merge_limits(struct ratelimit_update *to, const struct ratelimit_update *u)
+{
+	if (u->set_bytes) {
+		to->set_bytes = true;
+		to->bytes = u->bytes;
+	}
+	if (u->set_ops) {
+		to->set_ops = true;
+		to->ops = u->ops;
+	}
 }
 
 int ctl_create(struct ctl **out, struct vmm_config *cfg, struct console *con,
@@ -297,6 +330,11 @@ int ctl_run(struct ctl *c)
 			rc = vm_do_restore(c, vm, &err);
 		else
 			rc = vm_create(vm, c->cfg, c->con, &err);
+		if (!rc) {
+			rc = apply_limits(c, vm, &err);
+			if (rc)
+				vm_destroy(vm);
+		}
 		if (rc < 0) {
 			free(vm);
 			pthread_mutex_lock(&c->lock);
@@ -485,7 +523,7 @@ int ctl_set_boot_source(struct ctl *c, const char *kernel, const char *boot_args
 static int find_drive(struct ctl *c, const char *id)
 {
 	for (unsigned i = 0; i < c->cfg->nr_disks; i++)
-		if (!strcmp(c->drive_id[i], id))
+		if (!strcmp(c->drive[i].id, id))
 			return (int)i;
 	return -1;
 }
@@ -493,7 +531,7 @@ static int find_drive(struct ctl *c, const char *id)
 static int find_net(struct ctl *c, const char *id)
 {
 	for (unsigned i = 0; i < c->cfg->nr_nets; i++)
-		if (!strcmp(c->iface_id[i], id))
+		if (!strcmp(c->net[i].id, id))
 			return (int)i;
 	return -1;
 }
@@ -522,9 +560,9 @@ int ctl_put_drive(struct ctl *c, const struct ctl_drive *d, struct yun_err *err)
 				 "%d, and 8 PCI devices in all)", d->drive_id, CONFIG_MAX_DISKS);
 	if (!rc && d->is_root_device)
 		for (unsigned i = 0; i < cfg->nr_disks; i++)
-			if (c->drive_root[i] && (int)i != at)
+			if (c->drive[i].root && (int)i != at)
 				rc = yun_err_set(err, EINVAL, "is_root_device: drive \"%s\" is "
-						 "already the root device", c->drive_id[i]);
+						 "already the root device", c->drive[i].id);
 	if (!rc) {
 		char id[BLK_ID_BYTES + 1];
 
@@ -533,8 +571,8 @@ int ctl_put_drive(struct ctl *c, const struct ctl_drive *d, struct yun_err *err)
 		if (yun_str_set(&nd.path, d->path_on_host, err) || yun_str_set(&nd.id, id, err))
 			rc = -ENOMEM;
 		nd.readonly = d->is_read_only;
-		nd.bw = d->limits.bw;
-		nd.iops = d->limits.ops;
+		nd.bw = d->limits.set_bytes ? d->limits.bytes.rate : 0;
+		nd.iops = d->limits.set_ops ? d->limits.ops.rate : 0;
 	}
 	if (!rc) {
 		unsigned slot;
@@ -545,8 +583,7 @@ int ctl_put_drive(struct ctl *c, const struct ctl_drive *d, struct yun_err *err)
 			free(cfg->disks[at].id);
 			for (unsigned i = at; i + 1 < cfg->nr_disks; i++) {
 				cfg->disks[i] = cfg->disks[i + 1];
-				c->drive_root[i] = c->drive_root[i + 1];
-				memcpy(c->drive_id[i], c->drive_id[i + 1], sizeof(c->drive_id[i]));
+				c->drive[i] = c->drive[i + 1];
 			}
 			cfg->nr_disks--;
 		}
@@ -554,12 +591,12 @@ int ctl_put_drive(struct ctl *c, const struct ctl_drive *d, struct yun_err *err)
 		slot = d->is_root_device ? 0 : cfg->nr_disks;
 		for (unsigned i = cfg->nr_disks; i > slot; i--) {
 			cfg->disks[i] = cfg->disks[i - 1];
-			c->drive_root[i] = c->drive_root[i - 1];
-			memcpy(c->drive_id[i], c->drive_id[i - 1], sizeof(c->drive_id[i]));
+			c->drive[i] = c->drive[i - 1];
 		}
 		cfg->disks[slot] = nd;
-		c->drive_root[slot] = d->is_root_device;
-		snprintf(c->drive_id[slot], sizeof(c->drive_id[slot]), "%s", d->drive_id);
+		c->drive[slot].root = d->is_root_device;
+		c->drive[slot].limits = d->limits;
+		snprintf(c->drive[slot].id, sizeof(c->drive[slot].id), "%s", d->drive_id);
 		cfg->nr_disks++;
 		nd = (struct vmm_disk){ 0 };
 	}
@@ -592,7 +629,7 @@ int ctl_put_net(struct ctl *c, const struct ctl_net *n, struct yun_err *err)
 	for (unsigned i = 0; !rc && i < cfg->nr_nets; i++)
 		if ((int)i != at && !strcmp(cfg->nets[i].tap, n->host_dev_name))
 			rc = yun_err_set(err, EINVAL, "host_dev_name \"%s\": already used by "
-					 "iface_id \"%s\"", n->host_dev_name, c->iface_id[i]);
+					 "iface_id \"%s\"", n->host_dev_name, c->net[i].id);
 	if (!rc && at < 0 && (cfg->nr_nets == CONFIG_MAX_NETS || pci_devices(cfg) >= 8))
 		rc = yun_err_set(err, ENOSPC, "iface_id \"%s\": no room for another interface (at "
 				 "most %d, and 8 PCI devices in all)", n->iface_id, CONFIG_MAX_NETS);
@@ -602,14 +639,16 @@ int ctl_put_net(struct ctl *c, const struct ctl_net *n, struct yun_err *err)
 		unsigned slot = at >= 0 ? (unsigned)at : cfg->nr_nets++;
 
 		nn.has_mac = n->guest_mac != NULL;
-		nn.rx_bw = n->rx.bw;
-		nn.rx_pps = n->rx.ops;
-		nn.tx_bw = n->tx.bw;
-		nn.tx_pps = n->tx.ops;
+		nn.rx_bw = n->rx.set_bytes ? n->rx.bytes.rate : 0;
+		nn.rx_pps = n->rx.set_ops ? n->rx.ops.rate : 0;
+		nn.tx_bw = n->tx.set_bytes ? n->tx.bytes.rate : 0;
+		nn.tx_pps = n->tx.set_ops ? n->tx.ops.rate : 0;
 		if (at >= 0)
 			free(cfg->nets[slot].tap);
 		cfg->nets[slot] = nn;
-		snprintf(c->iface_id[slot], sizeof(c->iface_id[slot]), "%s", n->iface_id);
+		snprintf(c->net[slot].id, sizeof(c->net[slot].id), "%s", n->iface_id);
+		c->net[slot].rx = n->rx;
+		c->net[slot].tx = n->tx;
 		nn.tap = NULL;
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -693,19 +732,25 @@ int ctl_set_metrics_path(struct ctl *c, const char *path, struct yun_err *err)
 	return rc;
 }
 
-static json_t *limits_json(uint64_t bw, uint64_t ops)
+/* One bucket as Firecracker shows it: size tokens every refill_time ms. */
+static json_t *bucket_json(const struct ratelimit_params *p)
+{
+	uint64_t ms = p->window_ms ? p->window_ms : RATELIMIT_WINDOW_MS;
+	unsigned __int128 size = (unsigned __int128)p->rate * ms / 1000;
+
+	return json_pack("{s:I, s:I, s:I}", "size",
+			 (json_int_t)(size > INT64_MAX ? INT64_MAX : size ? size : 1),
+			 "one_time_burst", (json_int_t)p->burst, "refill_time", (json_int_t)ms);
+}
+
+static json_t *limits_json(const struct ratelimit_update *u)
 {
 	json_t *o = json_object();
 
-	/* A rate R is a bucket of R / 10 tokens refilled every 100 ms. */
-	if (bw)
-		json_object_set_new(o, "bandwidth", json_pack("{s:I, s:I}", "size",
-							      (json_int_t)(bw / 10 ? bw / 10 : 1),
-							      "refill_time", (json_int_t)100));
-	if (ops)
-		json_object_set_new(o, "ops", json_pack("{s:I, s:I}", "size",
-							(json_int_t)(ops / 10 ? ops / 10 : 1),
-							"refill_time", (json_int_t)100));
+	if (o && u->set_bytes && u->bytes.rate)
+		json_object_set_new(o, "bandwidth", bucket_json(&u->bytes));
+	if (o && u->set_ops && u->ops.rate)
+		json_object_set_new(o, "ops", bucket_json(&u->ops));
 	return o;
 }
 
@@ -717,9 +762,9 @@ static json_t *describe_locked(struct ctl *c)
 
 	for (unsigned i = 0; i < cfg->nr_disks; i++)
 		json_array_append_new(drives, json_pack("{s:s, s:s, s:b, s:b, s:o, s:s, s:s}",
-			"drive_id", c->drive_id[i], "path_on_host", cfg->disks[i].path,
-			"is_root_device", c->drive_root[i], "is_read_only", cfg->disks[i].readonly,
-			"rate_limiter", limits_json(cfg->disks[i].bw, cfg->disks[i].iops),
+			"drive_id", c->drive[i].id, "path_on_host", cfg->disks[i].path,
+			"is_root_device", c->drive[i].root, "is_read_only", cfg->disks[i].readonly,
+			"rate_limiter", limits_json(&c->drive[i].limits),
 			"cache_type", "Writeback", "io_engine", "Async"));
 	for (unsigned i = 0; i < cfg->nr_nets; i++) {
 		const struct vmm_net *n = &cfg->nets[i];
@@ -729,9 +774,9 @@ static json_t *describe_locked(struct ctl *c)
 			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0],
 				 n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
 		json_array_append_new(nets, json_pack("{s:s, s:s, s:s?, s:o, s:o}",
-			"iface_id", c->iface_id[i], "host_dev_name", n->tap, "guest_mac",
-			n->has_mac ? mac : NULL, "rx_rate_limiter", limits_json(n->rx_bw, n->rx_pps),
-			"tx_rate_limiter", limits_json(n->tx_bw, n->tx_pps)));
+			"iface_id", c->net[i].id, "host_dev_name", n->tap, "guest_mac",
+			n->has_mac ? mac : NULL, "rx_rate_limiter", limits_json(&c->net[i].rx),
+			"tx_rate_limiter", limits_json(&c->net[i].tx)));
 	}
 	o = json_pack("{s:{s:I, s:I, s:b, s:b, s:s, s:s}, s:o, s:o}",
 		      "machine-config", "vcpu_count", (json_int_t)cfg->cpus, "mem_size_mib",
@@ -919,6 +964,7 @@ int ctl_shutdown(struct ctl *c, uint64_t timeout_ms, struct yun_err *err)
 
 int ctl_patch_drive(struct ctl *c, const struct ctl_drive *d, struct yun_err *err)
 {
+	bool limits = d->limits.set_bytes || d->limits.set_ops;
 	int rc, i;
 
 	pthread_mutex_lock(&c->lock);
@@ -928,15 +974,18 @@ int ctl_patch_drive(struct ctl *c, const struct ctl_drive *d, struct yun_err *er
 		rc = yun_err_set(err, ENOENT, "drive_id \"%s\": no such drive", d->drive_id);
 	if (!rc && d->path_on_host && !*d->path_on_host)
 		rc = yun_err_set(err, EINVAL, "path_on_host: must not be empty");
+	/* The backing file first: if it is refused, the limits stay as they were too. */
 	if (!rc && d->path_on_host)
-		rc = dev_blk_replace(c->vm, (unsigned)i, d->path_on_host, err);
+		rc = virtio_pci_call(&c->vm->disk_pci[i], blk_call_replace_backing,
+				     (void *)d->path_on_host, err);
 	if (!rc && d->path_on_host && yun_str_set(&c->cfg->disks[i].path, d->path_on_host, err))
 		rc = -ENOMEM;
-	if (!rc && d->has_limits)
+	if (!rc && limits)
 		rc = dev_blk_limits(c->vm, (unsigned)i, &d->limits, err);
-	if (!rc && d->has_limits) {
-		c->cfg->disks[i].bw = d->limits.bw;
-		c->cfg->disks[i].iops = d->limits.ops;
+	if (!rc && limits) {
+		merge_limits(&c->drive[i].limits, &d->limits);
+		c->cfg->disks[i].bw = c->drive[i].limits.bytes.rate;
+		c->cfg->disks[i].iops = c->drive[i].limits.ops.rate;
 	}
 	pthread_mutex_unlock(&c->lock);
 	return rc;
@@ -952,20 +1001,17 @@ int ctl_patch_net(struct ctl *c, const struct ctl_net *n, struct yun_err *err)
 	if (!rc && i < 0)
 		rc = yun_err_set(err, ENOENT, "iface_id \"%s\": no such network interface",
 				 n->iface_id);
-	if (!rc && (n->has_rx || n->has_tx)) {
+	if (!rc)
+		rc = dev_net_limits(c->vm, (unsigned)i, &n->rx, &n->tx, err);
+	if (!rc) {
 		struct vmm_net *cn = &c->cfg->nets[i];
-		struct net_limits l = {
-			n->has_rx ? n->rx.bw : cn->rx_bw, n->has_rx ? n->rx.ops : cn->rx_pps,
-			n->has_tx ? n->tx.bw : cn->tx_bw, n->has_tx ? n->tx.ops : cn->tx_pps,
-		};
 
-		rc = dev_net_limits(c->vm, (unsigned)i, &l, err);
-		if (!rc) {
-			cn->rx_bw = l.rx_bw;
-			cn->rx_pps = l.rx_pps;
-			cn->tx_bw = l.tx_bw;
-			cn->tx_pps = l.tx_pps;
-		}
+		merge_limits(&c->net[i].rx, &n->rx);
+		merge_limits(&c->net[i].tx, &n->tx);
+		cn->rx_bw = c->net[i].rx.bytes.rate;
+		cn->rx_pps = c->net[i].rx.ops.rate;
+		cn->tx_bw = c->net[i].tx.bytes.rate;
+		cn->tx_pps = c->net[i].tx.ops.rate;
 	}
 	pthread_mutex_unlock(&c->lock);
 	return rc;
@@ -984,11 +1030,10 @@ int ctl_balloon_target(struct ctl *c, uint64_t amount_mib, struct yun_err *err)
 		rc = yun_err_set(err, ERANGE, "amount_mib %llu: more than the VM's %llu MiB",
 				 (unsigned long long)amount_mib,
 				 (unsigned long long)c->cfg->memory_mib);
-	if (!rc) {
-		if (c->vm)
-			balloon_set_target(&c->vm->balloon, (uint32_t)MIB_PAGES(amount_mib));
+	if (!rc && c->vm)
+		rc = balloon_set_amount_mib(&c->vm->balloon, amount_mib, err);
+	if (!rc)
 		c->cfg->balloon_target_mib = amount_mib;
-	}
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }
@@ -1013,16 +1058,6 @@ int ctl_balloon_stats_interval(struct ctl *c, uint64_t seconds, struct yun_err *
 
 int ctl_balloon_stats(struct ctl *c, json_t **out, struct yun_err *err)
 {
-	static const char *const names[BALLOON_S_NR] = {
-		[BALLOON_S_SWAP_IN] = "swap_in", [BALLOON_S_SWAP_OUT] = "swap_out",
-		[BALLOON_S_MAJFLT] = "major_faults", [BALLOON_S_MINFLT] = "minor_faults",
-		[BALLOON_S_MEMFREE] = "free_memory", [BALLOON_S_MEMTOT] = "total_memory",
-		[BALLOON_S_AVAIL] = "available_memory", [BALLOON_S_CACHES] = "disk_caches",
-		[BALLOON_S_HTLB_PGALLOC] = "hugetlb_allocations",
-		[BALLOON_S_HTLB_PGFAIL] = "hugetlb_failures",
-	};
-	struct balloon_stats s;
-	uint32_t target, actual;
 	int rc = 0;
 
 	pthread_mutex_lock(&c->lock);
@@ -1034,18 +1069,9 @@ int ctl_balloon_stats(struct ctl *c, json_t **out, struct yun_err *err)
 	if (!rc)
 		rc = need_vm(c, true, err);
 	if (!rc) {
-		balloon_get_stats(&c->vm->balloon, &s);
-		target = balloon_target(&c->vm->balloon);
-		actual = balloon_actual(&c->vm->balloon);
+		*out = balloon_statistics_json(&c->vm->balloon);
 		/* Fresh figures for the next read: the driver answers at its own pace. */
 		balloon_request_stats(&c->vm->balloon);
-		*out = json_pack("{s:I, s:I, s:I, s:I}", "target_pages", (json_int_t)target,
-				 "actual_pages", (json_int_t)actual, "target_mib",
-				 (json_int_t)(target >> (20 - BALLOON_PAGE_SHIFT)), "actual_mib",
-				 (json_int_t)(actual >> (20 - BALLOON_PAGE_SHIFT)));
-		for (unsigned t = 0; *out && t < BALLOON_S_NR; t++)
-			if (s.present & (1u << t))
-				json_object_set_new(*out, names[t], json_integer((json_int_t)s.val[t]));
 		if (!*out)
 			rc = yun_err_set(err, ENOMEM, "out of memory");
 	}
@@ -1061,9 +1087,9 @@ static json_t *metrics_locked(struct ctl *c)
 	json_t *o = NULL;
 
 	for (unsigned i = 0; i < CONFIG_MAX_DISKS; i++)
-		drives[i] = c->drive_id[i];
+		drives[i] = c->drive[i].id;
 	for (unsigned i = 0; i < CONFIG_MAX_NETS; i++)
-		ifaces[i] = c->iface_id[i];
+		ifaces[i] = c->net[i].id;
 	if (c->vm)
 		o = metrics_vm_json(c->vm, drives, ifaces, c->status_fd);
 	else

@@ -38,6 +38,7 @@
 #include "../lib/err.h"
 #include "config.h"
 #include "console.h"
+#include "ratelimit.h"
 
 #define CTL_VERSION "0.1.0"
 
@@ -66,25 +67,18 @@ struct ctl_machine {
 	bool has_vcpu_count, has_mem_size_mib, has_smt, has_track_dirty_pages;
 };
 
-/* A rate limiter as rates (Firecracker's token buckets converted by the API). */
-struct ctl_limits {
-	uint64_t bw, ops;       /* per second, 0: unlimited */
-};
-
 struct ctl_drive {
 	const char *drive_id;
 	const char *path_on_host;   /* NULL in a PATCH: unchanged */
 	bool is_root_device, is_read_only;
-	bool has_limits;
-	struct ctl_limits limits;
+	struct ratelimit_update limits;  /* from Firecracker's rate_limiter; unset buckets kept */
 };
 
 struct ctl_net {
 	const char *iface_id;
 	const char *host_dev_name;  /* PUT only */
 	const char *guest_mac;      /* NULL: random */
-	bool has_rx, has_tx;
-	struct ctl_limits rx, tx;
+	struct ratelimit_update rx, tx;
 };
 
 /*

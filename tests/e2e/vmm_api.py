@@ -441,8 +441,8 @@ def bad_requests_before_start(ctx):
     v.check_gone()
 
 
-def send_ctrl_alt_del(ctx):
-    v = boot_via_api(ctx, "shutdown")
+def wait_ready_or_skip(v, ctx):
+    """The shutdown case's YT READY; Skip when the guest image has no such case."""
     deadline = time.monotonic() + ctx.opts.timeout
     while "YT READY" not in v.out.text():
         text = v.out.text()
@@ -452,14 +452,35 @@ def send_ctrl_alt_del(ctx):
         if time.monotonic() > deadline or v.proc.poll() is not None:
             raise Failure("no YT READY from the shutdown case: %s" % short(text[-300:]))
         time.sleep(0.02)
+
+
+def send_ctrl_alt_del(ctx):
+    """SendCtrlAltDel reaches the guest's keyboard; it resets; yun-vmm exits 0."""
+    v = boot_via_api(ctx, "shutdown")
+    wait_ready_or_skip(v, ctx)
     status, reply = v.api("PUT", "/actions", {"action_type": "SendCtrlAltDel"})
     if status == 501:
         v.kill()
         raise Skip("SendCtrlAltDel: %s" % reply.get("fault_message"))
     if status != 204:
         raise Failure("SendCtrlAltDel: %d %r" % (status, reply))
+    v.wait_serial(r"YT CAD set=")
     if v.wait_exit() != 0:
         raise Failure("exit status %d after Ctrl-Alt-Del, want 0" % v.proc.returncode)
+    v.check_gone()
+
+
+def graceful_shutdown(ctx):
+    """The Shutdown action against a guest that obeys: exit 0 well before the deadline."""
+    v = boot_via_api(ctx, "shutdown", extra_args=["--reboot"])
+    wait_ready_or_skip(v, ctx)
+    t0 = time.monotonic()
+    v.ok("PUT", "/actions", {"action_type": "Shutdown", "timeout_ms": 20000})
+    status = v.wait_exit()
+    if status != 0 or time.monotonic() - t0 > 10:
+        raise Failure("exit status %d after %.1fs, want 0 at once (even with --reboot: a "
+                      "reset while shutting down ends the VM); stderr %s" % (
+                          status, time.monotonic() - t0, short(v.err.text())))
     v.check_gone()
 
 
@@ -505,6 +526,7 @@ def balloon_target(ctx):
 
 
 def drive_hot_swap(ctx):
+    """PATCH /drives: a new backing file and new limits while the guest runs."""
     first, second = ctx.path("one.img"), ctx.path("two.img")
     for p in (first, second):
         with open(p, "wb") as f:
@@ -512,7 +534,9 @@ def drive_hot_swap(ctx):
 
     def before(v):
         v.ok("PUT", "/drives/scratch", {"drive_id": "scratch", "path_on_host": first,
-                                        "is_root_device": False, "is_read_only": False})
+                                        "is_root_device": False, "is_read_only": False,
+                                        "rate_limiter": {"ops": {"size": 100,
+                                                                 "refill_time": 1000}}})
     v = boot_via_api(ctx, "counter", before_start=before)
     v.wait_counts(1)
     status, reply = v.api("PATCH", "/drives/scratch", {"drive_id": "scratch",
@@ -521,9 +545,54 @@ def drive_hot_swap(ctx):
         raise Skip("PATCH /drives: %s" % reply.get("fault_message"))
     if status != 204:
         raise Failure("PATCH /drives path_on_host: %d %r" % (status, reply))
-    drives = v.ok("GET", "/vm/config", want=200)["drives"]
-    if drives[0]["path_on_host"] != second:
-        raise Failure("GET /vm/config after the swap: %r" % drives)
+    drive = v.ok("GET", "/vm/config", want=200)["drives"][0]
+    if drive["path_on_host"] != second:
+        raise Failure("GET /vm/config after the swap: %r" % drive)
+    # A file that is not there: refused, the second image stays.
+    expect_fault(v, "PATCH", "/drives/scratch", {"drive_id": "scratch",
+                                                 "path_on_host": ctx.path("none.img")},
+                 400, "none.img")
+    v.ok("PATCH", "/drives/scratch", {"drive_id": "scratch", "rate_limiter": {
+        "bandwidth": {"size": 1 << 20, "one_time_burst": 4096, "refill_time": 500}}})
+    drive = v.ok("GET", "/vm/config", want=200)["drives"][0]
+    want = {"bandwidth": {"size": 1 << 20, "one_time_burst": 4096, "refill_time": 500},
+            "ops": {"size": 100, "one_time_burst": 0, "refill_time": 1000}}
+    if drive["path_on_host"] != second or drive["rate_limiter"] != want:
+        raise Failure("GET /vm/config after the failed swap and new limits: %r" % drive)
+    expect_fault(v, "PATCH", "/drives/scratch", {"drive_id": "scratch", "rate_limiter": {
+        "ops": {"size": 1, "refill_time": 86400001}}}, 400, "rate_limiter.ops.refill_time")
+    v.wait_counts(1)
+
+
+def net_rate_limits(ctx):
+    """PATCH /network-interfaces: new limits for a running card, one direction at a time."""
+    tap = "ytapi%d" % (os.getpid() % 100000)
+
+    def before(v):
+        v.ok("PUT", "/network-interfaces/eth0", {
+            "iface_id": "eth0", "host_dev_name": tap, "guest_mac": "52:54:00:12:34:56",
+            "tx_rate_limiter": {"ops": {"size": 1000, "refill_time": 1000}}})
+    v = Vmm(ctx, [])
+    v.ok("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64})
+    v.ok("PUT", "/boot-source", {"kernel_image_path": ctx.opts.bzimage,
+                                 "boot_args": "yuntest=counter"})
+    before(v)
+    status, reply = v.api("PUT", "/actions", {"action_type": "InstanceStart"})
+    if status == 400 and "tap" in reply.get("fault_message", "").lower() and os.geteuid():
+        raise Skip("no TAP devices without root: %s" % reply["fault_message"])
+    if status != 204:
+        raise Failure("InstanceStart with a network interface: %d %r" % (status, reply))
+    v.wait_counts(1)
+    v.ok("PATCH", "/network-interfaces/eth0", {"iface_id": "eth0", "rx_rate_limiter": {
+        "bandwidth": {"size": 125000, "refill_time": 100}}})
+    nic = v.ok("GET", "/vm/config", want=200)["network-interfaces"][0]
+    if nic["rx_rate_limiter"] != {"bandwidth": {"size": 125000, "one_time_burst": 0,
+                                                "refill_time": 100}} or \
+            nic["tx_rate_limiter"] != {"ops": {"size": 1000, "one_time_burst": 0,
+                                               "refill_time": 1000}}:
+        raise Failure("GET /vm/config after PATCH rx_rate_limiter: %r" % nic)
+    expect_fault(v, "PATCH", "/network-interfaces/eth1", {"iface_id": "eth1"}, 400,
+                 "eth1", "no such network interface")
     v.wait_counts(1)
 
 
@@ -645,9 +714,11 @@ TESTS = [
     bad_requests_leave_the_vm_alone,
     bad_requests_before_start,
     send_ctrl_alt_del,
+    graceful_shutdown,
     shutdown_deadline_hard_stop,
     balloon_target,
     drive_hot_swap,
+    net_rate_limits,
     metrics_json,
     routes_match_openapi,
     firecracker_field_names,

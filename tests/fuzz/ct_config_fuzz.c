@@ -81,7 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #else /* FUZZ_WRITE_SEEDS */
 
-#include "seed_files.h"
+#include "seed_text.h"
 
 static const char *const seeds[] = {
     "{}",
@@ -108,7 +108,7 @@ static const char *const seeds[] = {
 
 int main(int argc, char **argv)
 {
-	return seed_strings(argc, argv, seeds, sizeof(seeds) / sizeof(seeds[0]), ".json");
+	return seed_text_main(argc, argv, seeds, sizeof(seeds) / sizeof(seeds[0]));
 }
 
 #endif /* FUZZ_WRITE_SEEDS */

@@ -124,7 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #else /* FUZZ_WRITE_SEEDS */
 
-#include "seed_files.h"
+#include "seed_text.h"
 
 static const char *const seeds[] = {
     "GET /",
@@ -167,11 +167,19 @@ int main(int argc, char **argv)
 		"PUT /balloon\n{\"amount_mib\": 4, \"deflate_on_oom\": false}\0"
 		"PUT /machine-config\n{\"vcpu_count\": 1, \"mem_size_mib\": 2}\0"
 		"PATCH /balloon\n{\"amount_mib\": 1000}\0GET /vm/config";
-	int rc = seed_strings(argc, argv, seeds, sizeof(seeds) / sizeof(seeds[0]), "");
+	char path[4096];
+	FILE *f;
+	int rc = seed_text_main(argc, argv, seeds, sizeof(seeds) / sizeof(seeds[0]));
 
-	if (!rc && seed_file(argv[1], "seed-chain", chain, sizeof(chain) - 1) < 0)
-		rc = 1;
-	return rc;
+	if (rc)
+		return rc;
+	snprintf(path, sizeof(path), "%s/seed-chain", argv[1]);
+	f = fopen(path, "w");
+	if (!f || fwrite(chain, 1, sizeof(chain) - 1, f) != sizeof(chain) - 1 || fclose(f) != 0) {
+		perror(path);
+		return 1;
+	}
+	return 0;
 }
 
 #endif /* FUZZ_WRITE_SEEDS */

@@ -45,57 +45,30 @@ static const struct field limiter_fields[] = {
 };
 
 /*
- * A Firecracker token bucket as a rate: size tokens every refill_time ms.
- * Either one 0 means no limit, as with Firecracker.
+ * body[name], a Firecracker RateLimiter, as the buckets it sets (ratelimit.h
+ * converts them; a bucket that is absent is not set).
  */
-static int bucket_rate(json_t *o, const char *prefix, uint64_t *rate, struct yun_err *err)
-{
-	uint64_t size, ms, burst;
-	unsigned __int128 r;
-	int rc;
-
-	*rate = 0;
-	if (!o)
-		return 0;
-	rc = fields_check(o, bucket_fields, N(bucket_fields), prefix, err);
-	if (rc)
-		return rc;
-	size = field_count(o, "size", 0);
-	ms = field_count(o, "refill_time", 0);
-	burst = field_count(o, "one_time_burst", 0);
-	if (burst)
-		return yun_err_set(err, EINVAL, "%sone_time_burst %llu: not supported by yun-vmm "
-				   "(0 only)", prefix, (unsigned long long)burst);
-	if (!size || !ms)
-		return 0;
-	r = (unsigned __int128)size * 1000 / ms;
-	*rate = r > UINT64_MAX ? UINT64_MAX : (uint64_t)r;
-	if (!*rate)
-		*rate = 1;
-	return 0;
-}
-
-/* body[name] (a RateLimiter) into *l; *has tells whether it was there. */
-static int limiter(json_t *body, const char *name, struct ctl_limits *l, bool *has,
+static int limiter(json_t *body, const char *name, struct ratelimit_update *u,
 		   struct yun_err *err)
 {
 	json_t *o = json_object_get(body, name);
 	char p1[64], p2[80];
 	int rc;
 
-	*l = (struct ctl_limits){ 0 };
-	*has = o != NULL;
+	*u = (struct ratelimit_update){ 0 };
 	if (!o)
 		return 0;
+	/* Our checks first, for null fields and the messages every field gets. */
 	snprintf(p1, sizeof(p1), "%s.", name);
 	rc = fields_check(o, limiter_fields, N(limiter_fields), p1, err);
-	snprintf(p2, sizeof(p2), "%sbandwidth.", p1);
-	if (!rc)
-		rc = bucket_rate(json_object_get(o, "bandwidth"), p2, &l->bw, err);
-	snprintf(p2, sizeof(p2), "%sops.", p1);
-	if (!rc)
-		rc = bucket_rate(json_object_get(o, "ops"), p2, &l->ops, err);
-	return rc;
+	for (size_t k = 0; !rc && k < N(limiter_fields); k++) {
+		json_t *bucket = json_object_get(o, limiter_fields[k].name);
+
+		snprintf(p2, sizeof(p2), "%s%s.", p1, limiter_fields[k].name);
+		if (bucket)
+			rc = fields_check(bucket, bucket_fields, N(bucket_fields), p2, err);
+	}
+	return rc ? rc : ratelimit_update_from_json(o, name, u, err);
 }
 
 /* The body's id field must name the same thing as the path. */
@@ -248,7 +221,7 @@ static int drives(struct req *q, json_t **out, struct yun_err *err)
 	if (!rc)
 		rc = only_value(b, "io_engine", "Sync", "Async", err);
 	if (!rc)
-		rc = limiter(b, "rate_limiter", &d.limits, &d.has_limits, err);
+		rc = limiter(b, "rate_limiter", &d.limits, err);
 	if (rc)
 		return rc;
 	d.drive_id = q->id;
@@ -286,9 +259,9 @@ static int network_interfaces(struct req *q, json_t **out, struct yun_err *err)
 	if (!rc)
 		rc = same_id(q, "iface_id", err);
 	if (!rc)
-		rc = limiter(q->body, "rx_rate_limiter", &n.rx, &n.has_rx, err);
+		rc = limiter(q->body, "rx_rate_limiter", &n.rx, err);
 	if (!rc)
-		rc = limiter(q->body, "tx_rate_limiter", &n.tx, &n.has_tx, err);
+		rc = limiter(q->body, "tx_rate_limiter", &n.tx, err);
 	if (rc)
 		return rc;
 	n.iface_id = q->id;
