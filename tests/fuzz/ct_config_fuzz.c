@@ -104,6 +104,9 @@ static const char *const seeds[] = {
     "{\"rootfs\": \"/srv/r\", \"memory\": \"-5\"}",
     "{\"rootfs\": \"/srv/r\", \"uid_map\": [\"0:1:2\", \"1:2:3\"]}",
     "[1, 2]",
+    /* Crashed this target once: RTMIN+N overflow (UBSan); maps kept under "userns": "off". */
+    "{\"rootfs\": \"/srv/r\", \"stop_signal\": \"RTMIN+9223372036854775807\"}",
+    "{\"rootfs\": \"/srv/r\", \"uid_map\": [\"1:1:1\"], \"userns\": \"off\"}",
 };
 
 int main(int argc, char **argv)
