@@ -36,6 +36,7 @@
 
 #include "../../lib/err.h"
 #include "../irq.h"
+#include "../snapshot/stream.h"
 #include "../vm_stop.h"
 
 #define I8042_QUEUE_SIZE 16
@@ -72,5 +73,14 @@ void i8042_data_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, b
 void i8042_cmd_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
 void i8042_destroy(struct i8042 *k);
+
+/*
+ * Snapshot (I8042_SNAP_VERSION): controller RAM, output port, commands
+ * waiting for a byte, the keyboard's scancode set and the output queue.
+ * Its interrupts are edges, so loading raises nothing.
+ */
+#define I8042_SNAP_VERSION 1
+void i8042_save(struct i8042 *k, struct snap_writer *w);
+int i8042_load(struct i8042 *k, struct snap_reader *r);
 
 #endif

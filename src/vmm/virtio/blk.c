@@ -933,3 +933,69 @@ void blk_close(struct blk *blk)
 	blk->bounce = blk->zeroes = NULL;
 	blk->path = NULL;
 }
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+int blk_drain(void *opaque, unsigned q, struct vq *vq)
+{
+	struct blk *blk = opaque;
+
+	(void)q;
+	if (blk->uring) {
+		uring_submit(blk); /* nothing may stay prepared and unsubmitted */
+		uring_reap(blk, vq, true);
+	}
+	return 0;
+}
+
+int blk_save(const struct blk *blk, struct snap_writer *w)
+{
+	if (blk->inflight)
+		return -EBUSY;
+	snap_put_u64(w, blk->size);
+	snap_put_bool(w, blk->readonly);
+	snap_put_u32(w, blk->blk_size);
+	snap_put_u64(w, blk->reads);
+	snap_put_u64(w, blk->writes);
+	snap_put_u64(w, blk->flushes);
+	snap_put_u64(w, blk->discards);
+	snap_put_u64(w, blk->write_zeroes);
+	snap_put_u64(w, blk->errors);
+	snap_put_u64(w, blk->bounced);
+	snap_put_u64(w, blk->bytes_read);
+	snap_put_u64(w, blk->bytes_written);
+	return 0;
+}
+
+int blk_load(struct blk *blk, struct snap_reader *r)
+{
+	uint64_t size = snap_get_u64(r), c[9];
+	bool readonly = snap_get_bool(r);
+	uint32_t blk_size = snap_get_u32(r);
+
+	for (unsigned i = 0; i < 9; i++)
+		c[i] = snap_get_u64(r);
+	if (r->failed)
+		return -EINVAL;
+	if (size != blk->size)
+		return snap_reader_fail(r, "disk %s: capacity %llu sectors, the state has %llu",
+					blk->path, (unsigned long long)(blk->size / BLK_SECTOR),
+					(unsigned long long)(size / BLK_SECTOR));
+	if (readonly != blk->readonly)
+		return snap_reader_fail(r, "disk %s: %s, the state's disk was %s", blk->path,
+					blk->readonly ? "read-only" : "writable",
+					readonly ? "read-only" : "writable");
+	if (blk_size != blk->blk_size)
+		return snap_reader_fail(r, "disk %s: block size %u, the state's disk had %u",
+					blk->path, blk->blk_size, blk_size);
+	blk->reads = c[0];
+	blk->writes = c[1];
+	blk->flushes = c[2];
+	blk->discards = c[3];
+	blk->write_zeroes = c[4];
+	blk->errors = c[5];
+	blk->bounced = c[6];
+	blk->bytes_read = c[7];
+	blk->bytes_written = c[8];
+	return 0;
+}

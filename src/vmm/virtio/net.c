@@ -712,3 +712,58 @@ const struct virtio_device_ops net_ops = {
 	.activate = net_activate,
 	.reset = net_reset,
 };
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+int net_unhold(void *dev, unsigned q, struct vq *vq)
+{
+	struct net *net = dev;
+
+	(void)q;
+	if (net->rx_frame_len)
+		rx_drop(net, "the VM's state was saved while the frame waited for buffers");
+	if (vq && net->rx_nr_chain)
+		vq_unpop(vq, (uint16_t)net->rx_nr_chain);
+	rx_forget(net);
+	/* The chains are the ring's again: the next frame on the TAP takes them. */
+	if (vq)
+		tap_watch(net, true);
+	return 0;
+}
+
+int net_save(const struct net *net, struct snap_writer *w)
+{
+	if (net->rx_nr_chain || net->rx_frame_len)
+		return -EBUSY;
+	snap_put_bytes(w, net->mac, sizeof(net->mac));
+	snap_put_u64(w, net->stats.tx_frames);
+	snap_put_u64(w, net->stats.tx_bytes);
+	snap_put_u64(w, net->stats.tx_dropped);
+	snap_put_u64(w, net->stats.rx_frames);
+	snap_put_u64(w, net->stats.rx_bytes);
+	snap_put_u64(w, net->stats.rx_dropped);
+	return 0;
+}
+
+int net_load(struct net *net, struct snap_reader *r)
+{
+	struct net_stats s;
+	uint8_t mac[6];
+
+	snap_get_bytes(r, mac, sizeof(mac));
+	s.tx_frames = snap_get_u64(r);
+	s.tx_bytes = snap_get_u64(r);
+	s.tx_dropped = snap_get_u64(r);
+	s.rx_frames = snap_get_u64(r);
+	s.rx_bytes = snap_get_u64(r);
+	s.rx_dropped = snap_get_u64(r);
+	if (r->failed)
+		return -EINVAL;
+	if ((mac[0] & 1) || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]))
+		return snap_reader_fail(r, "tap %s: MAC %02x:%02x:%02x:%02x:%02x:%02x is not a "
+					"unicast address", net->tap, mac[0], mac[1], mac[2], mac[3],
+					mac[4], mac[5]);
+	memcpy(net->mac, mac, sizeof(mac)); /* the address the guest's driver read */
+	net->stats = s;
+	return 0;
+}
