@@ -33,6 +33,7 @@ static void write_sample(struct snap_writer *w)
 	snap_put_str(w, "hello");
 	snap_put_str(w, NULL);
 	snap_put_str(w, "");
+	snap_put_u64s(w, (const uint64_t[]){ 1, 2, UINT64_MAX }, 3);
 	snap_end(w);
 	snap_begin(w, "TWO2", 3);
 	snap_put_u64(w, UINT64_MAX);
@@ -45,6 +46,7 @@ static int read_sample(const void *p, size_t len, struct yun_err *err)
 	struct snap_reader r, sub;
 	uint32_t version = 0;
 	char *s1, *s2, *s3;
+	uint64_t v[3];
 	uint8_t b[3];
 	int rc, ok;
 
@@ -61,10 +63,11 @@ static int read_sample(const void *p, size_t len, struct yun_err *err)
 	snap_get_str(&sub, &s1, 16);
 	snap_get_str(&sub, &s2, 16);
 	snap_get_str(&sub, &s3, 16);
+	snap_get_u64s(&sub, v, 3);
 	rc = snap_reader_done(&sub, err);
 	if (!rc) {
 		ok &= version == 1 && !memcmp(b, "xyz", 3) && s1 && !strcmp(s1, "hello") && !s2 &&
-		      s3 && !*s3;
+		      s3 && !*s3 && v[0] == 1 && v[1] == 2 && v[2] == UINT64_MAX;
 		CHECK(ok);
 	}
 	free(s1);

@@ -47,181 +47,116 @@ static struct virtio_pci *kind_pci(struct vm *vm, int k, unsigned i)
 	}
 }
 
-/* ---- one function per section body ------------------------------------------ */
-
-static int save_serial(struct vm *vm, int k, unsigned i, struct snap_writer *w)
-{
-	(void)k, (void)i;
-	serial_save(&vm->serial, w);
-	return 0;
-}
-
-static int load_serial(struct vm *vm, int k, unsigned i, struct snap_reader *r)
-{
-	(void)k, (void)i;
-	return serial_load(&vm->serial, r);
-}
-
-static int save_rtc(struct vm *vm, int k, unsigned i, struct snap_writer *w)
-{
-	(void)k, (void)i;
-	rtc_save(&vm->rtc, w);
-	return 0;
-}
-
-static int load_rtc(struct vm *vm, int k, unsigned i, struct snap_reader *r)
-{
-	(void)k, (void)i;
-	return rtc_load(&vm->rtc, r);
-}
-
-static int save_i8042(struct vm *vm, int k, unsigned i, struct snap_writer *w)
-{
-	(void)k, (void)i;
-	i8042_save(&vm->i8042, w);
-	return 0;
-}
-
-static int load_i8042(struct vm *vm, int k, unsigned i, struct snap_reader *r)
-{
-	(void)k, (void)i;
-	return i8042_load(&vm->i8042, r);
-}
-
-static int save_pm(struct vm *vm, int k, unsigned i, struct snap_writer *w)
-{
-	(void)k, (void)i;
-	pm_save(&vm->pm, w);
-	return 0;
-}
-
-static int load_pm(struct vm *vm, int k, unsigned i, struct snap_reader *r)
-{
-	(void)k, (void)i;
-	return pm_load(&vm->pm, r);
-}
-
-static int save_bus(struct vm *vm, int k, unsigned i, struct snap_writer *w)
-{
-	(void)k, (void)i;
-	pci_bus_save(&vm->pci, w);
-	return 0;
-}
-
-static int load_bus(struct vm *vm, int k, unsigned i, struct snap_reader *r)
-{
-	(void)k, (void)i;
-	return pci_bus_load(&vm->pci, r);
-}
-
-static int save_transport(struct vm *vm, int k, unsigned i, struct snap_writer *w)
-{
-	virtio_pci_save(kind_pci(vm, k, i), w);
-	return 0;
-}
-
-static int load_transport(struct vm *vm, int k, unsigned i, struct snap_reader *r)
-{
-	return virtio_pci_load(kind_pci(vm, k, i), r);
-}
-
-static int save_rng(struct vm *vm, int k, unsigned i, struct snap_writer *w)
-{
-	(void)k, (void)i;
-	rng_save(&vm->rng, w);
-	return 0;
-}
-
-static int load_rng(struct vm *vm, int k, unsigned i, struct snap_reader *r)
-{
-	(void)k, (void)i;
-	return rng_load(&vm->rng, r);
-}
-
-static int save_blk(struct vm *vm, int k, unsigned i, struct snap_writer *w)
-{
-	(void)k;
-	return blk_save(&vm->disk[i], w);
-}
-
-static int load_blk(struct vm *vm, int k, unsigned i, struct snap_reader *r)
-{
-	(void)k;
-	return blk_load(&vm->disk[i], r);
-}
-
-static int save_balloon(struct vm *vm, int k, unsigned i, struct snap_writer *w)
-{
-	(void)k, (void)i;
-	balloon_save(&vm->balloon, w);
-	return 0;
-}
-
-static int load_balloon(struct vm *vm, int k, unsigned i, struct snap_reader *r)
-{
-	(void)k, (void)i;
-	return balloon_load(&vm->balloon, r);
-}
-
-static int save_net(struct vm *vm, int k, unsigned i, struct snap_writer *w)
-{
-	(void)k;
-	return net_save(&vm->net[i], w);
-}
-
-static int load_net(struct vm *vm, int k, unsigned i, struct snap_reader *r)
-{
-	const struct vmm_net *c = &vm->cfg->nets[i];
-	int rc = net_load(&vm->net[i], r);
-
-	(void)k;
-	/* A configured address is the card's identity: the state must agree with it. */
-	if (!rc && c->has_mac && memcmp(c->mac, vm->net[i].mac, 6))
-		return snap_reader_fail(r, "tap %s: the state's MAC is not the configured one",
-					c->tap);
-	return rc;
-}
-
-static int save_vsock(struct vm *vm, int k, unsigned i, struct snap_writer *w)
-{
-	(void)k, (void)i;
-	vsock_save(&vm->vsock, w);
-	return 0;
-}
-
-static int load_vsock(struct vm *vm, int k, unsigned i, struct snap_reader *r)
-{
-	(void)k, (void)i;
-	return vsock_load(&vm->vsock, r);
-}
-
 /* ---- the list ------------------------------------------------------------------ */
+
+enum body { SERIAL, RTC, I8042, PM, BUS, TRANSPORT, RNG, BLK, BALLOON, NET, VSOCK };
 
 struct section {
 	const char *tag;          /* "%u" is the device's index */
 	uint32_t version;
 	int kind;                 /* ONE: a single device every VM has */
-	int (*save)(struct vm *vm, int kind, unsigned i, struct snap_writer *w);
-	int (*load)(struct vm *vm, int kind, unsigned i, struct snap_reader *r);
+	enum body body;
 };
 
 static const struct section sections[] = {
-	{ "SER0", SERIAL_SNAP_VERSION, ONE, save_serial, load_serial },
-	{ "RTC0", RTC_SNAP_VERSION, ONE, save_rtc, load_rtc },
-	{ "KBC0", I8042_SNAP_VERSION, ONE, save_i8042, load_i8042 },
-	{ "PM0", PM_SNAP_VERSION, ONE, save_pm, load_pm },
-	{ "PCI0", PCI_SNAP_VERSION, ONE, save_bus, load_bus },
-	{ "VPRN", VIRTIO_PCI_SNAP_VERSION, K_RNG, save_transport, load_transport },
-	{ "RNG0", RNG_SNAP_VERSION, K_RNG, save_rng, load_rng },
-	{ "VPD%u", VIRTIO_PCI_SNAP_VERSION, K_DISK, save_transport, load_transport },
-	{ "BLK%u", BLK_SNAP_VERSION, K_DISK, save_blk, load_blk },
-	{ "VPBL", VIRTIO_PCI_SNAP_VERSION, K_BALLOON, save_transport, load_transport },
-	{ "BAL0", BALLOON_SNAP_VERSION, K_BALLOON, save_balloon, load_balloon },
-	{ "VPN%u", VIRTIO_PCI_SNAP_VERSION, K_NET, save_transport, load_transport },
-	{ "NET%u", NET_SNAP_VERSION, K_NET, save_net, load_net },
-	{ "VPVS", VIRTIO_PCI_SNAP_VERSION, K_VSOCK, save_transport, load_transport },
-	{ "VSK0", VSOCK_SNAP_VERSION, K_VSOCK, save_vsock, load_vsock },
+	{ "SER0", SERIAL_SNAP_VERSION, ONE, SERIAL },
+	{ "RTC0", RTC_SNAP_VERSION, ONE, RTC },
+	{ "KBC0", I8042_SNAP_VERSION, ONE, I8042 },
+	{ "PM0", PM_SNAP_VERSION, ONE, PM },
+	{ "PCI0", PCI_SNAP_VERSION, ONE, BUS },
+	{ "VPRN", VIRTIO_PCI_SNAP_VERSION, K_RNG, TRANSPORT },
+	{ "RNG0", RNG_SNAP_VERSION, K_RNG, RNG },
+	{ "VPD%u", VIRTIO_PCI_SNAP_VERSION, K_DISK, TRANSPORT },
+	{ "BLK%u", BLK_SNAP_VERSION, K_DISK, BLK },
+	{ "VPBL", VIRTIO_PCI_SNAP_VERSION, K_BALLOON, TRANSPORT },
+	{ "BAL0", BALLOON_SNAP_VERSION, K_BALLOON, BALLOON },
+	{ "VPN%u", VIRTIO_PCI_SNAP_VERSION, K_NET, TRANSPORT },
+	{ "NET%u", NET_SNAP_VERSION, K_NET, NET },
+	{ "VPVS", VIRTIO_PCI_SNAP_VERSION, K_VSOCK, TRANSPORT },
+	{ "VSK0", VSOCK_SNAP_VERSION, K_VSOCK, VSOCK },
 };
+
+/* Write the body of section s for device i (0 or -EBUSY). */
+static int save_body(struct vm *vm, const struct section *s, unsigned i, struct snap_writer *w)
+{
+	switch (s->body) {
+	case SERIAL:
+		serial_save(&vm->serial, w);
+		break;
+	case RTC:
+		rtc_save(&vm->rtc, w);
+		break;
+	case I8042:
+		i8042_save(&vm->i8042, w);
+		break;
+	case PM:
+		pm_save(&vm->pm, w);
+		break;
+	case BUS:
+		pci_bus_save(&vm->pci, w);
+		break;
+	case TRANSPORT:
+		virtio_pci_save(kind_pci(vm, s->kind, i), w);
+		break;
+	case RNG:
+		rng_save(&vm->rng, w);
+		break;
+	case BLK:
+		return blk_save(&vm->disk[i], w);
+	case BALLOON:
+		balloon_save(&vm->balloon, w);
+		break;
+	case NET:
+		return net_save(&vm->net[i], w);
+	case VSOCK:
+		vsock_save(&vm->vsock, w);
+		break;
+	}
+	return 0;
+}
+
+static int load_net(struct vm *vm, unsigned i, struct snap_reader *r)
+{
+	const struct vmm_net *c = &vm->cfg->nets[i];
+
+	if (net_load(&vm->net[i], r))
+		return -EINVAL;
+	/* A configured address is the card's identity: the state must agree with it. */
+	if (c->has_mac && memcmp(c->mac, vm->net[i].mac, 6))
+		return snap_reader_fail(r, "tap %s: the state's MAC is not the configured one",
+					c->tap);
+	return 0;
+}
+
+/* Load the body of section s into device i (0, or -EINVAL with r failed). */
+static int load_body(struct vm *vm, const struct section *s, unsigned i, struct snap_reader *r)
+{
+	switch (s->body) {
+	case SERIAL:
+		return serial_load(&vm->serial, r);
+	case RTC:
+		return rtc_load(&vm->rtc, r);
+	case I8042:
+		return i8042_load(&vm->i8042, r);
+	case PM:
+		return pm_load(&vm->pm, r);
+	case BUS:
+		return pci_bus_load(&vm->pci, r);
+	case TRANSPORT:
+		return virtio_pci_load(kind_pci(vm, s->kind, i), r);
+	case RNG:
+		return rng_load(&vm->rng, r);
+	case BLK:
+		return blk_load(&vm->disk[i], r);
+	case BALLOON:
+		return balloon_load(&vm->balloon, r);
+	case NET:
+		return load_net(vm, i, r);
+	case VSOCK:
+		return vsock_load(&vm->vsock, r);
+	}
+	return -EINVAL;
+}
 
 #define NR_SECTIONS (sizeof(sections) / sizeof(sections[0]))
 
@@ -257,7 +192,7 @@ int vm_devices_save(struct vm *vm, struct snap_writer *w, struct yun_err *err)
 
 			section_tag(sec, i, tag);
 			snap_begin(w, tag, sec->version);
-			rc = sec->save(vm, sec->kind, i, w);
+			rc = save_body(vm, sec, i, w);
 			snap_end(w);
 			if (rc)
 				return yun_err_set(err, -rc, "saving %s: %s", tag,
@@ -298,7 +233,7 @@ int vm_devices_load(struct vm *vm, struct snap_reader *r, struct yun_err *err)
 
 			section_tag(sec, i, tag);
 			if (snap_section(r, tag, sec->version, NULL, &sub) == 0)
-				sec->load(vm, sec->kind, i, &sub);
+				load_body(vm, sec, i, &sub);
 			rc = snap_reader_done(&sub, err);
 		}
 	}

@@ -382,6 +382,8 @@ static uint64_t timer_left_ms(const struct balloon *b)
 
 void balloon_save(struct balloon *b, struct snap_writer *w)
 {
+	uint64_t counts[4];
+
 	snap_put_u32(w, balloon_target(b));
 	snap_put_u32(w, balloon_actual(b));
 	snap_put_bool(w, b->stats_held);
@@ -390,14 +392,14 @@ void balloon_save(struct balloon *b, struct snap_writer *w)
 	snap_put_bool(w, b->timer_armed);
 	snap_put_u64(w, timer_left_ms(b));
 	pthread_mutex_lock(&b->lock);
-	for (unsigned i = 0; i < BALLOON_S_NR; i++)
-		snap_put_u64(w, b->stats.val[i]);
+	counts[0] = b->inflated_pages;
+	counts[1] = b->deflated_pages;
+	counts[2] = b->bad_pfns;
+	counts[3] = b->excess_pfns;
+	snap_put_u64s(w, b->stats.val, BALLOON_S_NR);
 	snap_put_u32(w, b->stats.present);
 	snap_put_u64(w, b->stats.reports);
-	snap_put_u64(w, b->inflated_pages);
-	snap_put_u64(w, b->deflated_pages);
-	snap_put_u64(w, b->bad_pfns);
-	snap_put_u64(w, b->excess_pfns);
+	snap_put_u64s(w, counts, 4);
 	pthread_mutex_unlock(&b->lock);
 }
 
@@ -410,12 +412,10 @@ int balloon_load(struct balloon *b, struct snap_reader *r)
 	uint64_t left_ms = snap_get_u64(r), counts[4];
 	struct balloon_stats stats = { 0 };
 
-	for (unsigned i = 0; i < BALLOON_S_NR; i++)
-		stats.val[i] = snap_get_u64(r);
+	snap_get_u64s(r, stats.val, BALLOON_S_NR);
 	stats.present = snap_get_u32(r);
 	stats.reports = snap_get_u64(r);
-	for (unsigned i = 0; i < 4; i++)
-		counts[i] = snap_get_u64(r);
+	snap_get_u64s(r, counts, 4);
 	if (r->failed)
 		return -EINVAL;
 	if (held && head >= BALLOON_QUEUE_SIZE)

@@ -936,6 +936,8 @@ void blk_close(struct blk *blk)
 
 /* ---- snapshot ------------------------------------------------------------- */
 
+#define BLK_NR_COUNTERS 9 /* the statistics in struct blk, in its order */
+
 int blk_drain(void *opaque, unsigned q, struct vq *vq)
 {
 	struct blk *blk = opaque;
@@ -950,31 +952,27 @@ int blk_drain(void *opaque, unsigned q, struct vq *vq)
 
 int blk_save(const struct blk *blk, struct snap_writer *w)
 {
+	const uint64_t c[BLK_NR_COUNTERS] = {
+		blk->reads, blk->writes, blk->flushes, blk->discards, blk->write_zeroes,
+		blk->errors, blk->bounced, blk->bytes_read, blk->bytes_written,
+	};
+
 	if (blk->inflight)
 		return -EBUSY;
 	snap_put_u64(w, blk->size);
 	snap_put_bool(w, blk->readonly);
 	snap_put_u32(w, blk->blk_size);
-	snap_put_u64(w, blk->reads);
-	snap_put_u64(w, blk->writes);
-	snap_put_u64(w, blk->flushes);
-	snap_put_u64(w, blk->discards);
-	snap_put_u64(w, blk->write_zeroes);
-	snap_put_u64(w, blk->errors);
-	snap_put_u64(w, blk->bounced);
-	snap_put_u64(w, blk->bytes_read);
-	snap_put_u64(w, blk->bytes_written);
+	snap_put_u64s(w, c, BLK_NR_COUNTERS);
 	return 0;
 }
 
 int blk_load(struct blk *blk, struct snap_reader *r)
 {
-	uint64_t size = snap_get_u64(r), c[9];
+	uint64_t size = snap_get_u64(r), c[BLK_NR_COUNTERS];
 	bool readonly = snap_get_bool(r);
 	uint32_t blk_size = snap_get_u32(r);
 
-	for (unsigned i = 0; i < 9; i++)
-		c[i] = snap_get_u64(r);
+	snap_get_u64s(r, c, BLK_NR_COUNTERS);
 	if (r->failed)
 		return -EINVAL;
 	if (size != blk->size)

@@ -715,6 +715,10 @@ const struct virtio_device_ops net_ops = {
 
 /* ---- snapshot ------------------------------------------------------------- */
 
+#define NET_NR_STATS 6
+_Static_assert(sizeof(struct net_stats) == NET_NR_STATS * sizeof(uint64_t),
+	       "struct net_stats is NET_NR_STATS counters");
+
 int net_unhold(void *dev, unsigned q, struct vq *vq)
 {
 	struct net *net = dev;
@@ -733,30 +737,24 @@ int net_unhold(void *dev, unsigned q, struct vq *vq)
 
 int net_save(const struct net *net, struct snap_writer *w)
 {
+	uint64_t c[NET_NR_STATS];
+
 	if (net->rx_nr_chain || net->rx_frame_len)
 		return -EBUSY;
+
+	memcpy(c, &net->stats, sizeof(c));
 	snap_put_bytes(w, net->mac, sizeof(net->mac));
-	snap_put_u64(w, net->stats.tx_frames);
-	snap_put_u64(w, net->stats.tx_bytes);
-	snap_put_u64(w, net->stats.tx_dropped);
-	snap_put_u64(w, net->stats.rx_frames);
-	snap_put_u64(w, net->stats.rx_bytes);
-	snap_put_u64(w, net->stats.rx_dropped);
+	snap_put_u64s(w, c, NET_NR_STATS);
 	return 0;
 }
 
 int net_load(struct net *net, struct snap_reader *r)
 {
-	struct net_stats s;
+	uint64_t c[NET_NR_STATS];
 	uint8_t mac[6];
 
 	snap_get_bytes(r, mac, sizeof(mac));
-	s.tx_frames = snap_get_u64(r);
-	s.tx_bytes = snap_get_u64(r);
-	s.tx_dropped = snap_get_u64(r);
-	s.rx_frames = snap_get_u64(r);
-	s.rx_bytes = snap_get_u64(r);
-	s.rx_dropped = snap_get_u64(r);
+	snap_get_u64s(r, c, NET_NR_STATS);
 	if (r->failed)
 		return -EINVAL;
 	if ((mac[0] & 1) || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]))
@@ -764,6 +762,6 @@ int net_load(struct net *net, struct snap_reader *r)
 					"unicast address", net->tap, mac[0], mac[1], mac[2], mac[3],
 					mac[4], mac[5]);
 	memcpy(net->mac, mac, sizeof(mac)); /* the address the guest's driver read */
-	net->stats = s;
+	memcpy(&net->stats, c, sizeof(c));
 	return 0;
 }

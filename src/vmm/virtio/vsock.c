@@ -1047,28 +1047,25 @@ int vsock_unhold(void *dev, unsigned q, struct vq *vq)
 	return 0;
 }
 
+#define VSOCK_NR_STATS 6
+_Static_assert(sizeof(struct vsock_stats) == VSOCK_NR_STATS * sizeof(uint64_t),
+	       "struct vsock_stats is VSOCK_NR_STATS counters");
+
 void vsock_save(const struct vsock *vs, struct snap_writer *w)
 {
+	uint64_t c[VSOCK_NR_STATS];
+
+	memcpy(c, &vs->stats, sizeof(c));
 	snap_put_u32(w, vs->next_port);
-	snap_put_u64(w, vs->stats.tx_packets);
-	snap_put_u64(w, vs->stats.rx_packets);
-	snap_put_u64(w, vs->stats.tx_bytes);
-	snap_put_u64(w, vs->stats.rx_bytes);
-	snap_put_u64(w, vs->stats.dropped);
-	snap_put_u64(w, vs->stats.resets);
+	snap_put_u64s(w, c, VSOCK_NR_STATS);
 }
 
 int vsock_load(struct vsock *vs, struct snap_reader *r)
 {
 	uint32_t next_port = snap_get_u32(r);
-	struct vsock_stats s;
+	uint64_t c[VSOCK_NR_STATS];
 
-	s.tx_packets = snap_get_u64(r);
-	s.rx_packets = snap_get_u64(r);
-	s.tx_bytes = snap_get_u64(r);
-	s.rx_bytes = snap_get_u64(r);
-	s.dropped = snap_get_u64(r);
-	s.resets = snap_get_u64(r);
+	snap_get_u64s(r, c, VSOCK_NR_STATS);
 	if (r->failed)
 		return -EINVAL;
 	if (next_port < VSOCK_HOST_PORT_BASE)
@@ -1076,7 +1073,7 @@ int vsock_load(struct vsock *vs, struct snap_reader *r)
 					VSOCK_HOST_PORT_BASE);
 	drop_all(vs); /* nothing of the saved connections survives */
 	vs->next_port = next_port;
-	vs->stats = s;
+	memcpy(&vs->stats, c, sizeof(c));
 	/* A driver that was up learns its connections are gone (and re-reads the CID). */
 	vs->reset_pending = vs->live;
 	return 0;
