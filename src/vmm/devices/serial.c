@@ -505,7 +505,6 @@ int serial_load(struct serial *s, struct snap_reader *r)
 	s->dlm = n.dlm;
 	s->thr_ipending = n.thr_ipending;
 	update_irq(s); /* a line that was high is raised again */
-	rx_space_wake(s);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }

@@ -80,13 +80,19 @@ void pci_dev_set_intx(struct pci_dev *dev, uint8_t gsi)
 
 /* ---- BAR decoding ------------------------------------------------------- */
 
+/* The address BAR `bar` of dev holds in the config space cfg (dev's own, or one to load). */
+static uint64_t bar_addr_in(const struct pci_dev *dev, const uint8_t *cfg, int bar)
+{
+	uint64_t a = 0;
+
+	for (int i = dev->bar[bar].is64 ? 7 : 3; i >= 0; i--)
+		a = a << 8 | cfg[PCI_BAR0 + 4 * bar + i];
+	return a & ~0xFULL;
+}
+
 static uint64_t bar_addr(const struct pci_dev *dev, int bar)
 {
-	uint64_t a = pci_cfg_get32(dev, PCI_BAR0 + 4 * bar) & ~0xFULL;
-
-	if (dev->bar[bar].is64)
-		a |= (uint64_t)pci_cfg_get32(dev, PCI_BAR0 + 4 * bar + 4) << 32;
-	return a;
+	return bar_addr_in(dev, dev->cfg, bar);
 }
 
 static bool in_window(uint64_t base, uint64_t size, uint64_t a, uint64_t len)
@@ -327,13 +333,8 @@ void pci_dev_save(struct pci_dev *dev, struct snap_writer *w)
 static bool bar_loadable(const struct pci_bus *bus, const struct pci_dev *dev, const uint8_t *cfg,
 			 int i, uint64_t *addr)
 {
-	uint64_t a = (cfg[PCI_BAR0 + 4 * i] | (uint32_t)cfg[PCI_BAR0 + 4 * i + 1] << 8 |
-		      (uint32_t)cfg[PCI_BAR0 + 4 * i + 2] << 16 |
-		      (uint32_t)cfg[PCI_BAR0 + 4 * i + 3] << 24) & ~0xFULL;
+	uint64_t a = bar_addr_in(dev, cfg, i);
 
-	if (dev->bar[i].is64)
-		for (int b = 0; b < 4; b++)
-			a |= (uint64_t)cfg[PCI_BAR0 + 4 * i + 4 + b] << (32 + 8 * b);
 	*addr = a;
 	return in_window(bus->mmio32_base, bus->mmio32_size, a, dev->bar[i].size) ||
 	       in_window(bus->mmio64_base, bus->mmio64_size, a, dev->bar[i].size);
