@@ -1,5 +1,6 @@
 /*
- * i8042.c - PS/2 controller, keyboard without keys, and the reset line.
+ * i8042.c - PS/2 controller, a keyboard whose only keys are the host's
+ * Ctrl+Alt+Del, and the reset line.
  * See i8042.h for the commands answered.
  */
 #include "i8042.h"
@@ -327,6 +328,37 @@ void i8042_cmd_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bo
 void i8042_destroy(struct i8042 *k)
 {
 	pthread_mutex_destroy(&k->lock);
+}
+
+/* ---- keys from the host ---------------------------------------------------- */
+
+static const uint8_t cad_set1[] = { 0x1D, 0x38, 0xE0, 0x53, 0xE0, 0xD3, 0xB8, 0x9D };
+static const uint8_t cad_set2[] = { 0x14, 0x11, 0xE0, 0x71, 0xE0, 0xF0, 0x71,
+				    0xF0, 0x11, 0xF0, 0x14 };
+static const uint8_t cad_set3[] = { 0x11, 0x19, 0x64, 0xF0, 0x64, 0xF0, 0x19, 0xF0, 0x11 };
+
+int i8042_send_ctrl_alt_del(struct i8042 *k)
+{
+	const uint8_t *seq = cad_set2;
+	size_t n = sizeof(cad_set2);
+	int rc = 0;
+
+	pthread_mutex_lock(&k->lock);
+	if ((k->ram[0] & CTR_XLATE) || k->scancode_set == 1) {
+		seq = cad_set1; /* the controller turns set 2 into set 1 */
+		n = sizeof(cad_set1);
+	} else if (k->scancode_set == 3) {
+		seq = cad_set3;
+		n = sizeof(cad_set3);
+	}
+	if (I8042_QUEUE_SIZE - k->count < n) {
+		rc = -ENOSPC;
+	} else {
+		for (size_t i = 0; i < n; i++)
+			queue_byte(k, seq[i], false);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return rc;
 }
 
 /* ---- snapshot ------------------------------------------------------------- */

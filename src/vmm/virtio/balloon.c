@@ -24,6 +24,8 @@
 #include "balloon.h"
 
 #include <errno.h>
+#include <jansson.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/timerfd.h>
@@ -366,6 +368,66 @@ void balloon_timer_fired(struct balloon *b)
 	yun_info("virtio-balloon: deflate_after_ms %u elapsed: target 0 pages",
 		 b->deflate_after_ms);
 	balloon_set_target(b, 0);
+}
+
+/* ---- the control API (Firecracker's /balloon) ------------------------------------ */
+
+#define PAGES_PER_MIB (1u << (20 - BALLOON_PAGE_SHIFT))
+
+int balloon_set_amount_mib(struct balloon *b, uint64_t mib, struct yun_err *err)
+{
+	uint64_t ram_mib = b->gm ? b->gm->size >> 20 : 0;
+
+	if (mib > ram_mib || mib * PAGES_PER_MIB > UINT32_MAX)
+		return yun_err_set(err, ERANGE,
+				   "balloon: amount_mib %llu is more than the guest's %llu MiB of "
+				   "memory", (unsigned long long)mib, (unsigned long long)ram_mib);
+	balloon_set_target(b, (uint32_t)(mib * PAGES_PER_MIB));
+	return 0;
+}
+
+json_t *balloon_config_json(struct balloon *b)
+{
+	return json_pack("{s:I, s:b, s:i}", "amount_mib",
+			 (json_int_t)(balloon_target(b) / PAGES_PER_MIB), "deflate_on_oom", 0,
+			 "stats_polling_interval_s", 0);
+}
+
+/* Firecracker's names for the statistics tags, by tag. */
+static const char *const stat_names[BALLOON_S_NR] = {
+	[BALLOON_S_SWAP_IN] = "swap_in",
+	[BALLOON_S_SWAP_OUT] = "swap_out",
+	[BALLOON_S_MAJFLT] = "major_faults",
+	[BALLOON_S_MINFLT] = "minor_faults",
+	[BALLOON_S_MEMFREE] = "free_memory",
+	[BALLOON_S_MEMTOT] = "total_memory",
+	[BALLOON_S_AVAIL] = "available_memory",
+	[BALLOON_S_CACHES] = "disk_caches",
+	[BALLOON_S_HTLB_PGALLOC] = "hugetlb_allocations",
+	[BALLOON_S_HTLB_PGFAIL] = "hugetlb_failures",
+};
+
+json_t *balloon_statistics_json(struct balloon *b)
+{
+	uint32_t target = balloon_target(b), actual = balloon_actual(b);
+	struct balloon_stats s;
+	json_t *o;
+
+	balloon_get_stats(b, &s);
+	o = json_pack("{s:I, s:I, s:I, s:I}", "target_pages", (json_int_t)target, "actual_pages",
+		      (json_int_t)actual, "target_mib", (json_int_t)(target / PAGES_PER_MIB),
+		      "actual_mib", (json_int_t)(actual / PAGES_PER_MIB));
+	for (unsigned t = 0; o && t < BALLOON_S_NR; t++) {
+		/* json_int_t is signed: a counter past 2^63 reads as the largest. */
+		json_int_t v = s.val[t] > INT64_MAX ? INT64_MAX : (json_int_t)s.val[t];
+
+		if ((s.present & (1u << t)) &&
+		    json_object_set_new(o, stat_names[t], json_integer(v)) < 0) {
+			json_decref(o);
+			o = NULL;
+		}
+	}
+	return o;
 }
 
 /* ---- snapshot ------------------------------------------------------------- */

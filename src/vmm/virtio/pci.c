@@ -661,6 +661,30 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 	vp->ops = NULL;
 }
 
+/* ---- run-time operations (the control API) ------------------------------------ */
+
+int virtio_pci_call(struct virtio_pci *vp, virtio_pci_call_fn fn, void *arg,
+		    struct yun_err *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&vp->lock);
+	rc = fn(vp->dev, arg, err);
+	if (rc >= 0) {
+		for (unsigned i = 0; i < vp->ops->num_queues; i++)
+			queue_done_locked(vp, &vp->q[i]);
+	}
+	if (rc == VIRTIO_PCI_CONFIG_CHANGED) {
+		vp->config_generation++;
+		if ((vp->status & VIRTIO_STATUS_DRIVER_OK) &&
+		    !(vp->status & VIRTIO_STATUS_NEEDS_RESET))
+			vp_signal(vp, vp->config_vector, VIRTIO_PCI_ISR_CONFIG);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&vp->lock);
+	return rc;
+}
+
 /* ---- snapshot ------------------------------------------------------------- */
 
 #define KNOWN_STATUS                                                                      \

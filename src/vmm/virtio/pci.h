@@ -175,6 +175,26 @@ void virtio_pci_needs_reset(struct virtio_pci *vp);
  */
 void virtio_pci_config_changed(struct virtio_pci *vp);
 
+/* ---- run-time operations (the control API) ------------------------------------ */
+
+/* What a virtio_pci_call fn returns when the device's configuration space changed. */
+#define VIRTIO_PCI_CONFIG_CHANGED 1
+
+/*
+ * Run fn(vp->dev, arg, err) under the device lock, serialised with kicks,
+ * completions, timers and the driver's register accesses, from any thread
+ * except inside a model callback (the lock is not recursive). fn returns
+ * 0 (done), VIRTIO_PCI_CONFIG_CHANGED (done, and the configuration space
+ * changed: the transport bumps config_generation and, once the driver is
+ * up, raises the configuration-change interrupt) or a negative errno with
+ * err filled, leaving the device as it was. Buffers fn pushed on a live
+ * queue interrupt the driver as after a kick. Returns fn's result (0 for
+ * VIRTIO_PCI_CONFIG_CHANGED).
+ */
+typedef int (*virtio_pci_call_fn)(void *dev, void *arg, struct yun_err *err);
+int virtio_pci_call(struct virtio_pci *vp, virtio_pci_call_fn fn, void *arg,
+		    struct yun_err *err);
+
 /* ---- snapshot ------------------------------------------------------------- */
 
 /*
