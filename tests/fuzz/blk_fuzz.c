@@ -4,7 +4,8 @@
  * (ASan) or the image outside its size, or loop.
  *
  * FUZZ_SOURCES: src/vmm/memory.c src/vmm/virtio/queue.c src/vmm/virtio/blk.c src/vmm/virtio/throttle.c src/vmm/ratelimit.c src/lib/err.c src/lib/log.c
- * FUZZ_LIBS: -luring -ljansson
+ * FUZZ_SOURCES: src/vmm/snapshot/stream.c
+ * FUZZ_LIBS: -luring -ljansson -lz
  *
  * Three small disks on temporary images (in /dev/shm when there is one, so
  * FLUSH costs nothing), opened with YUN_BLK_NO_URING=1 so every request

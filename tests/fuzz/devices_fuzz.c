@@ -8,6 +8,8 @@
  * holds).
  *
  * FUZZ_SOURCES: src/vmm/devices src/vmm/io_bus.c src/lib/err.c src/lib/log.c
+ * FUZZ_SOURCES: src/vmm/snapshot/stream.c
+ * FUZZ_LIBS: -lz
  */
 #include "vmm/devices/debug_exit.h"
 #include "vmm/devices/i8042.h"

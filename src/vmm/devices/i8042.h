@@ -37,6 +37,7 @@
 
 #include "../../lib/err.h"
 #include "../irq.h"
+#include "../snapshot/stream.h"
 #include "../vm_stop.h"
 
 #define I8042_QUEUE_SIZE 16
@@ -92,5 +93,14 @@ void i8042_destroy(struct i8042 *k);
  * reading its keyboard), 0 once queued.
  */
 int i8042_send_ctrl_alt_del(struct i8042 *k);
+
+/*
+ * Snapshot (I8042_SNAP_VERSION): controller RAM, output port, commands
+ * waiting for a byte, the keyboard's scancode set and the output queue.
+ * Its interrupts are edges, so loading raises nothing.
+ */
+#define I8042_SNAP_VERSION 1
+void i8042_save(struct i8042 *k, struct snap_writer *w);
+int i8042_load(struct i8042 *k, struct snap_reader *r);
 
 #endif

@@ -429,3 +429,90 @@ json_t *balloon_statistics_json(struct balloon *b)
 	}
 	return o;
 }
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+/* Milliseconds left on the deflate timer, 0 when it is not running. */
+static uint64_t timer_left_ms(const struct balloon *b)
+{
+	struct itimerspec its;
+
+	if (b->timer_fd < 0 || !b->timer_armed || timerfd_gettime(b->timer_fd, &its) < 0)
+		return 0;
+	return (uint64_t)its.it_value.tv_sec * 1000 + (uint64_t)its.it_value.tv_nsec / 1000000 + 1;
+}
+
+void balloon_save(struct balloon *b, struct snap_writer *w)
+{
+	uint64_t counts[4];
+
+	snap_put_u32(w, balloon_target(b));
+	snap_put_u32(w, balloon_actual(b));
+	snap_put_bool(w, b->stats_held);
+	snap_put_u16(w, b->stats_head);
+	snap_put_bool(w, __atomic_load_n(&b->stats_wanted, __ATOMIC_ACQUIRE));
+	snap_put_bool(w, b->timer_armed);
+	snap_put_u64(w, timer_left_ms(b));
+	pthread_mutex_lock(&b->lock);
+	counts[0] = b->inflated_pages;
+	counts[1] = b->deflated_pages;
+	counts[2] = b->bad_pfns;
+	counts[3] = b->excess_pfns;
+	snap_put_u64s(w, b->stats.val, BALLOON_S_NR);
+	snap_put_u32(w, b->stats.present);
+	snap_put_u64(w, b->stats.reports);
+	snap_put_u64s(w, counts, 4);
+	pthread_mutex_unlock(&b->lock);
+}
+
+int balloon_load(struct balloon *b, struct snap_reader *r)
+{
+	uint32_t target = snap_get_u32(r), actual = snap_get_u32(r);
+	bool held = snap_get_bool(r);
+	uint16_t head = snap_get_u16(r);
+	bool wanted = snap_get_bool(r), armed = snap_get_bool(r);
+	uint64_t left_ms = snap_get_u64(r), counts[4];
+	struct balloon_stats stats = { 0 };
+
+	snap_get_u64s(r, stats.val, BALLOON_S_NR);
+	stats.present = snap_get_u32(r);
+	stats.reports = snap_get_u64(r);
+	snap_get_u64s(r, counts, 4);
+	if (r->failed)
+		return -EINVAL;
+	if (held && head >= BALLOON_QUEUE_SIZE)
+		return snap_reader_fail(r, "stats buffer head %u is past the queue (%u)", head,
+					BALLOON_QUEUE_SIZE);
+	if (stats.present >> BALLOON_S_NR)
+		return snap_reader_fail(r, "stats present bits 0x%x name unknown tags",
+					stats.present);
+	if (left_ms > UINT32_MAX)
+		return snap_reader_fail(r, "deflate timer %llu ms away", (unsigned long long)left_ms);
+
+	/* Pages the guest gave back stay given back: guest RAM comes back as it was saved. */
+	__atomic_store_n(&b->num_pages, target, __ATOMIC_RELEASE);
+	__atomic_store_n(&b->actual, actual, __ATOMIC_RELAXED);
+	b->stats_held = held;
+	b->stats_head = held ? head : 0;
+	__atomic_store_n(&b->stats_wanted, wanted, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&b->lock);
+	b->stats = stats;
+	b->inflated_pages = counts[0];
+	b->deflated_pages = counts[1];
+	b->bad_pfns = counts[2];
+	b->excess_pfns = counts[3];
+	pthread_mutex_unlock(&b->lock);
+	b->timer_armed = false;
+	if (armed && b->timer_fd >= 0) {
+		struct itimerspec its = {
+			.it_value = { .tv_sec = (time_t)(left_ms / 1000),
+				      .tv_nsec = (long)(left_ms % 1000) * 1000000L },
+		};
+
+		if (!left_ms)
+			its.it_value.tv_nsec = 1000000L;
+		if (timerfd_settime(b->timer_fd, 0, &its, NULL) == 0)
+			b->timer_armed = true;
+	}
+	return 0;
+}

@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #include "../../lib/err.h"
+#include "../snapshot/stream.h"
 #include "virtio.h"
 
 /* Feature bits (5.5.3). */
@@ -176,5 +177,16 @@ struct json_t *balloon_config_json(struct balloon *b);
  * without memory.
  */
 struct json_t *balloon_statistics_json(struct balloon *b);
+
+/*
+ * Snapshot (BALLOON_SNAP_VERSION): target and actual (the saved target
+ * wins over the configuration's), the stats buffer the device holds (its
+ * head; the chain itself is in guest RAM), the last report, the counters
+ * and what is left of the deflate timer. Ballooned pages need nothing:
+ * they are whatever guest RAM holds.
+ */
+#define BALLOON_SNAP_VERSION 1
+void balloon_save(struct balloon *b, struct snap_writer *w);
+int balloon_load(struct balloon *b, struct snap_reader *r);
 
 #endif

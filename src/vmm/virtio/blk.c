@@ -1087,3 +1087,67 @@ int blk_call_update_limits(void *blk, void *update, struct yun_err *err)
 {
 	return blk_update_limits(blk, update, err);
 }
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+#define BLK_NR_COUNTERS 9 /* the statistics in struct blk, in its order */
+
+int blk_drain(void *opaque, unsigned q, struct vq *vq)
+{
+	struct blk *blk = opaque;
+
+	(void)q;
+	if (blk->uring) {
+		uring_submit(blk); /* nothing may stay prepared and unsubmitted */
+		uring_reap(blk, vq, true);
+	}
+	return 0;
+}
+
+int blk_save(const struct blk *blk, struct snap_writer *w)
+{
+	const uint64_t c[BLK_NR_COUNTERS] = {
+		blk->reads, blk->writes, blk->flushes, blk->discards, blk->write_zeroes,
+		blk->errors, blk->bounced, blk->bytes_read, blk->bytes_written,
+	};
+
+	if (blk->inflight)
+		return -EBUSY;
+	snap_put_u64(w, blk->size);
+	snap_put_bool(w, blk->readonly);
+	snap_put_u32(w, blk->blk_size);
+	snap_put_u64s(w, c, BLK_NR_COUNTERS);
+	return 0;
+}
+
+int blk_load(struct blk *blk, struct snap_reader *r)
+{
+	uint64_t size = snap_get_u64(r), c[BLK_NR_COUNTERS];
+	bool readonly = snap_get_bool(r);
+	uint32_t blk_size = snap_get_u32(r);
+
+	snap_get_u64s(r, c, BLK_NR_COUNTERS);
+	if (r->failed)
+		return -EINVAL;
+	if (size != blk->size)
+		return snap_reader_fail(r, "disk %s: capacity %llu sectors, the state has %llu",
+					blk->path, (unsigned long long)(blk->size / BLK_SECTOR),
+					(unsigned long long)(size / BLK_SECTOR));
+	if (readonly != blk->readonly)
+		return snap_reader_fail(r, "disk %s: %s, the state's disk was %s", blk->path,
+					blk->readonly ? "read-only" : "writable",
+					readonly ? "read-only" : "writable");
+	if (blk_size != blk->blk_size)
+		return snap_reader_fail(r, "disk %s: block size %u, the state's disk had %u",
+					blk->path, blk->blk_size, blk_size);
+	blk->reads = c[0];
+	blk->writes = c[1];
+	blk->flushes = c[2];
+	blk->discards = c[3];
+	blk->write_zeroes = c[4];
+	blk->errors = c[5];
+	blk->bounced = c[6];
+	blk->bytes_read = c[7];
+	blk->bytes_written = c[8];
+	return 0;
+}

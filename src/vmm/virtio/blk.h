@@ -48,6 +48,7 @@
 #include <stdint.h>
 
 #include "../../lib/err.h"
+#include "../snapshot/stream.h"
 #include "throttle.h"
 #include "virtio.h"
 
@@ -215,5 +216,27 @@ int blk_update_limits(struct blk *blk, const struct ratelimit_update *u, struct 
 /* virtio_pci_call adapters: arg is the path (const char *) / a struct ratelimit_update *. */
 int blk_call_replace_backing(void *blk, void *path, struct yun_err *err);
 int blk_call_update_limits(void *blk, void *update, struct yun_err *err);
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+/*
+ * Wait for every request in flight and complete it through the normal
+ * path (used ring, status byte, statistics): a virtio_pci_run_fn, so run
+ * it with virtio_pci_run(vp, 0, blk_drain) on a thread that is not the I/O
+ * thread's (which must be parked). Afterwards nothing is in flight and the
+ * saved state needs no record of requests: chains the driver posted and
+ * we did not pop are in its rings, served after the load's resume kick.
+ */
+int blk_drain(void *blk, unsigned q, struct vq *vq);
+
+/*
+ * Snapshot (BLK_SNAP_VERSION): the disk's geometry (checked on load: the
+ * capacity, read-only flag and block size must match the restored VM's
+ * disk) and its statistics. -EBUSY from blk_save while requests are in
+ * flight: drain first. Rate-limit buckets start full after a load.
+ */
+#define BLK_SNAP_VERSION 1
+int blk_save(const struct blk *blk, struct snap_writer *w);
+int blk_load(struct blk *blk, struct snap_reader *r);
 
 #endif

@@ -743,3 +743,56 @@ int net_call_update_limits(void *net, void *update, struct yun_err *err)
 {
 	return net_update_limits(net, update, err);
 }
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+#define NET_NR_STATS 6
+_Static_assert(sizeof(struct net_stats) == NET_NR_STATS * sizeof(uint64_t),
+	       "struct net_stats is NET_NR_STATS counters");
+
+int net_unhold(void *dev, unsigned q, struct vq *vq)
+{
+	struct net *net = dev;
+
+	(void)q;
+	if (net->rx_frame_len)
+		rx_drop(net, "the VM's state was saved while the frame waited for buffers");
+	if (vq && net->rx_nr_chain)
+		vq_unpop(vq, (uint16_t)net->rx_nr_chain);
+	rx_forget(net);
+	/* The chains are the ring's again: the next frame on the TAP takes them. */
+	if (vq)
+		tap_watch(net, true);
+	return 0;
+}
+
+int net_save(const struct net *net, struct snap_writer *w)
+{
+	uint64_t c[NET_NR_STATS];
+
+	if (net->rx_nr_chain || net->rx_frame_len)
+		return -EBUSY;
+
+	memcpy(c, &net->stats, sizeof(c));
+	snap_put_bytes(w, net->mac, sizeof(net->mac));
+	snap_put_u64s(w, c, NET_NR_STATS);
+	return 0;
+}
+
+int net_load(struct net *net, struct snap_reader *r)
+{
+	uint64_t c[NET_NR_STATS];
+	uint8_t mac[6];
+
+	snap_get_bytes(r, mac, sizeof(mac));
+	snap_get_u64s(r, c, NET_NR_STATS);
+	if (r->failed)
+		return -EINVAL;
+	if ((mac[0] & 1) || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]))
+		return snap_reader_fail(r, "tap %s: MAC %02x:%02x:%02x:%02x:%02x:%02x is not a "
+					"unicast address", net->tap, mac[0], mac[1], mac[2], mac[3],
+					mac[4], mac[5]);
+	memcpy(net->mac, mac, sizeof(mac)); /* the address the guest's driver read */
+	memcpy(&net->stats, c, sizeof(c));
+	return 0;
+}

@@ -59,6 +59,7 @@
 #include <sys/uio.h>
 
 #include "../../lib/err.h"
+#include "../snapshot/stream.h"
 #include "iothread.h"
 #include "throttle.h"
 #include "virtio.h"
@@ -210,6 +211,26 @@ int net_watch(struct net *net, struct iothread *io, iothread_fn fn, void *arg,
 
 /* The TAP has frames: deliver what the rx buffers take (a virtio_pci_run_fn). */
 int net_tap_ready(void *dev, unsigned q, struct vq *vq);
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+/*
+ * Before a save (a virtio_pci_run_fn on NET_RXQ): give the rx chains the
+ * device holds back to the ring (vq_unpop), so the saved ring positions
+ * need no record of them; a merged frame still waiting for buffers is
+ * dropped (rx_dropped), as a frame lost on the wire. The device goes on
+ * as before if the VM resumes.
+ *
+ * Snapshot (NET_SNAP_VERSION): the MAC the guest's driver read (loaded
+ * back, so a card configured without one keeps its address) and the
+ * statistics. -EBUSY from net_save while chains are held. Offloads come
+ * back with the transport's activate(), the TAP's polling with the
+ * resume kick of the rx queue; rate-limit buckets start full.
+ */
+int net_unhold(void *dev, unsigned q, struct vq *vq);
+#define NET_SNAP_VERSION 1
+int net_save(const struct net *net, struct snap_writer *w);
+int net_load(struct net *net, struct snap_reader *r);
 
 /* "52:54:00:12:34:56" -> 6 bytes; -EINVAL unless six hex pairs and a unicast address. */
 int net_parse_mac(const char *s, uint8_t mac[6]);

@@ -195,4 +195,31 @@ typedef int (*virtio_pci_call_fn)(void *dev, void *arg, struct yun_err *err);
 int virtio_pci_call(struct virtio_pci *vp, virtio_pci_call_fn fn, void *arg,
 		    struct yun_err *err);
 
+/* ---- snapshot ------------------------------------------------------------- */
+
+/*
+ * The transport's state: the function's config space (BARs, command, the
+ * MSI-X control word), feature words, status, ISR and INTx level, every
+ * queue's registers and ring positions (vq_indices), the MSI-X table and
+ * pending bits. The model's own state is a separate section.
+ *
+ * virtio_pci_load() is for a device freshly built with the same model and
+ * geometry, its driver not yet started. It checks every value as the live
+ * device would have (offered features equal, driver features a subset,
+ * status bits coherent, queue sizes, ring alignment and rings in guest
+ * RAM, MSI-X vector numbers) and fails naming the field. Then it re-creates
+ * what the live device had done outside itself: BAR decoding and the
+ * notify ioeventfds (through pci_dev_load), MSI-X routes, a raised INTx
+ * line, and the model's activate() when DRIVER_OK was set.
+ *
+ * virtio_pci_resume(): after the model's state is loaded, kick every live
+ * queue once (through its eventfd, so on the I/O thread once it runs), so
+ * chains the driver posted before the save, whose kick is long gone, are
+ * served.
+ */
+#define VIRTIO_PCI_SNAP_VERSION 1
+void virtio_pci_save(struct virtio_pci *vp, struct snap_writer *w);
+int virtio_pci_load(struct virtio_pci *vp, struct snap_reader *r);
+void virtio_pci_resume(struct virtio_pci *vp);
+
 #endif
