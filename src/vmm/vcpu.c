@@ -293,6 +293,21 @@ static void vcpu_handle_system_event(struct vcpu *v)
 	}
 }
 
+/*
+ * Pause: finish the last exit first. KVM completes a port or MMIO read only
+ * on the next KVM_RUN, so re-enter once with immediate_exit set (it returns
+ * -EINTR without running guest code); then the vCPU's state is whole.
+ */
+static void vcpu_park(struct vcpu *v)
+{
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (ioctl(v->fd, KVM_RUN, 0) == 0 || (errno != EINTR && errno != EAGAIN))
+		yun_debug("vCPU %u: completing the last exit before a pause: %s", v->id,
+			  strerror(errno));
+	v->run->immediate_exit = 0;
+	vm_park_vcpu(v->vm);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -306,6 +321,10 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
 	while (!vm_stopping(v->vm)) {
+		if (__atomic_load_n(&v->vm->pause_req, __ATOMIC_ACQUIRE)) {
+			vcpu_park(v);
+			continue;
+		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				v->run->immediate_exit = 0;

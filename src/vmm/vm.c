@@ -58,6 +58,80 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int exit_status,
 	pthread_mutex_unlock(&vm->stop_lock);
 }
 
+int vm_pause(struct vm *vm, struct yun_err *err)
+{
+	bool started = false;
+
+	pthread_mutex_lock(&vm->stop_lock);
+	if (vm->stopping) {
+		pthread_mutex_unlock(&vm->stop_lock);
+		return yun_err_set(err, ESHUTDOWN, "the VM is stopping");
+	}
+	if (vm->paused) {
+		pthread_mutex_unlock(&vm->stop_lock);
+		return yun_err_set(err, EALREADY, "the VM is already paused");
+	}
+	__atomic_store_n(&vm->pause_req, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&vm->stop_lock);
+
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		started |= vm->vcpu[i].thread_started;
+		vcpu_kick(&vm->vcpu[i]);
+	}
+	pthread_mutex_lock(&vm->stop_lock);
+	while (started && vm->parked < vm->nr_vcpus && !vm->stopping)
+		pthread_cond_wait(&vm->stop_cond, &vm->stop_lock);
+	if (vm->stopping) {
+		__atomic_store_n(&vm->pause_req, false, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&vm->stop_lock);
+		return yun_err_set(err, ESHUTDOWN, "the VM stopped while pausing");
+	}
+	vm->paused = true;
+	pthread_mutex_unlock(&vm->stop_lock);
+	if (vm->devices_ready & DEV_IOTHREAD)
+		iothread_pause(&vm->io);
+	return 0;
+}
+
+int vm_resume(struct vm *vm, struct yun_err *err)
+{
+	pthread_mutex_lock(&vm->stop_lock);
+	if (!vm->paused) {
+		pthread_mutex_unlock(&vm->stop_lock);
+		return yun_err_set(err, EALREADY, "the VM is not paused");
+	}
+	vm->paused = false;
+	pthread_mutex_unlock(&vm->stop_lock);
+	if (vm->devices_ready & DEV_IOTHREAD)
+		iothread_resume(&vm->io);
+	pthread_mutex_lock(&vm->stop_lock);
+	__atomic_store_n(&vm->pause_req, false, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&vm->stop_cond);
+	pthread_mutex_unlock(&vm->stop_lock);
+	return 0;
+}
+
+bool vm_paused(struct vm *vm)
+{
+	bool p;
+
+	pthread_mutex_lock(&vm->stop_lock);
+	p = vm->paused;
+	pthread_mutex_unlock(&vm->stop_lock);
+	return p;
+}
+
+void vm_park_vcpu(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->stop_lock);
+	vm->parked++;
+	pthread_cond_broadcast(&vm->stop_cond);
+	while (vm->pause_req && !vm->stopping)
+		pthread_cond_wait(&vm->stop_cond, &vm->stop_lock);
+	vm->parked--;
+	pthread_mutex_unlock(&vm->stop_lock);
+}
+
 static void ignore_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
 {
 	(void)opaque;

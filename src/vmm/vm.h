@@ -4,6 +4,11 @@
  *
  * Life cycle: vm_create() (everything built, kernel loaded, nothing
  * running) -> vm_run() (vCPUs run until a stop request) -> vm_destroy().
+ * While vm_run() waits, another thread may vm_pause() and vm_resume() it:
+ * a paused VM has every vCPU parked outside KVM_RUN with its last exit
+ * completed (KVM_RUN re-entered with immediate_exit, as the KVM API asks
+ * before state is read) and the I/O thread parked between handlers, so
+ * its state can be saved.
  * The console (host side of COM1) is owned by the caller and outlives the
  * VM, so a rebooting guest keeps its terminal, pty or socket.
  */
@@ -89,9 +94,12 @@ struct vm {
 	struct vm_stopper stopper;
 	unsigned devices_ready;   /* bit per device initialised, for vm_destroy */
 
-	pthread_mutex_t stop_lock;
-	pthread_cond_t stop_cond;
+	pthread_mutex_t stop_lock; /* also guards the pause state below */
+	pthread_cond_t stop_cond;  /* stop requests, parks and resumes */
 	bool stopping;            /* read by vCPU threads without the lock */
+	bool pause_req;           /* vCPUs park at their next exit; read without the lock */
+	bool paused;              /* vm_pause() finished, vm_resume() not yet called */
+	unsigned parked;          /* vCPUs parked now */
 	enum vm_stop_reason stop_reason;
 	int exit_status;
 	char stop_msg[YUN_ERR_MSG_MAX + 64];
@@ -124,6 +132,22 @@ void vm_destroy(struct vm *vm);
 /* First request wins. msg/detail may be NULL. Safe from any thread. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int exit_status,
 		     const char *msg, const char *detail);
+
+/*
+ * Park all vCPUs (and the I/O thread) and return once they are parked.
+ * Before vm_run() it only marks the VM so its vCPUs park as they start (a
+ * restored VM that should not run yet). -EALREADY when paused, -ESHUTDOWN
+ * when the VM is stopping (err says so). Not from a vCPU or the I/O thread.
+ */
+int vm_pause(struct vm *vm, struct yun_err *err);
+
+/* Let parked vCPUs and the I/O thread go on. -EALREADY when not paused. */
+int vm_resume(struct vm *vm, struct yun_err *err);
+
+bool vm_paused(struct vm *vm);
+
+/* vCPU thread: park here while a pause is requested (see vcpu.c). */
+void vm_park_vcpu(struct vm *vm);
 
 static inline bool vm_stopping(struct vm *vm)
 {
