@@ -67,7 +67,7 @@ int gm_init_file(struct guest_mem *gm, uint64_t size, int fd, struct yun_err *er
 	if (fstat(fd, &st) < 0)
 		return yun_err_errno(err, errno, "memory file");
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)
-		return yun_err_set(err, EINVAL, "memory file holds %llu bytes, the guest has %llu "
+		return yun_err_set(err, EINVAL, "memory file: %llu bytes, but the guest has %llu "
 				   "MiB (%llu bytes)", (unsigned long long)st.st_size,
 				   (unsigned long long)(size >> 20), (unsigned long long)size);
 	/* Private: the guest's writes are copy-on-write, the file is never changed. */

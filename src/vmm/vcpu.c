@@ -8,12 +8,13 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../lib/log.h"
 #include "cpuid.h"
-#include "snapshot/stream.h"
 #include "layout.h"
+#include "snapshot/stream.h"
 #include "vm.h"
 
 #define SIG_VCPU_KICK SIGUSR1
@@ -308,6 +309,19 @@ static void vcpu_park(struct vcpu *v)
 	vm_park_vcpu(v->vm);
 }
 
+/* A restored VM's boot vCPU about to run the guest again: how long restore took. */
+static void vcpu_log_restore_time(struct vcpu *v)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	yun_info("restore: %llu us from vm_restore to the first KVM_RUN",
+		 (unsigned long long)((now - v->vm->restore_t0_ns) / 1000));
+	v->vm->restore_t0_ns = 0;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -325,6 +339,8 @@ static void *vcpu_thread(void *arg)
 			vcpu_park(v);
 			continue;
 		}
+		if (v->id == 0 && v->vm->restore_t0_ns)
+			vcpu_log_restore_time(v);
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				v->run->immediate_exit = 0;

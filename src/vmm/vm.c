@@ -140,6 +140,16 @@ static void ignore_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 		memset(data, 0xff, len);
 }
 
+/* Guest serial output: to the console, and to the tap when one is set (snapshot tests). */
+static void vm_serial_tx(void *ctx, const uint8_t *buf, size_t n)
+{
+	struct vm *vm = ctx;
+
+	console_tx(vm->console, buf, n);
+	if (vm->serial_tap)
+		vm->serial_tap(vm->serial_tap_ctx, buf, n);
+}
+
 /* ---- PCI and virtio -------------------------------------------------------- */
 
 static void vm_msix_route(void *ctx, unsigned vector, uint64_t addr, uint32_t data, bool enabled)
@@ -493,16 +503,6 @@ static int vm_add_devices(struct vm *vm, struct yun_err *err)
 	if (!rc)
 		rc = vm_add_pci(vm, err);
 	return rc;
-}
-
-/* Guest serial output: to the console, and to the tap when one is set (snapshot tests). */
-static void vm_serial_tx(void *ctx, const uint8_t *buf, size_t n)
-{
-	struct vm *vm = ctx;
-
-	console_tx(vm->console, buf, n);
-	if (vm->serial_tap)
-		vm->serial_tap(vm->serial_tap_ctx, buf, n);
 }
 
 /* The part of building a VM both paths share, before guest RAM exists. */

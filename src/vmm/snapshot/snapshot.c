@@ -1,0 +1,483 @@
+/* snapshot.c - see snapshot.h. */
+#include "snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../lib/log.h"
+#include "../../lib/str.h"
+#include "../vm.h"
+#include "dirty.h"
+#include "stream.h"
+
+#define PAGE 4096ULL
+#define SNAP_CONF_MAX (1u << 20)
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- device state --------------------------------------------------------- */
+
+#if __has_include("devices.h")
+#include "devices.h"
+#else
+/*
+ * Until the device models save their own state (snapshot/devices.c), the
+ * state file only names the PCI devices in slot order, so a state that
+ * does not match its configuration is still refused. Only VMs without
+ * virtio devices restore correctly with this.
+ */
+static unsigned snap_device_list(const struct vmm_config *cfg, const char **names)
+{
+	unsigned n = 0;
+
+	if (cfg->rng)
+		names[n++] = "virtio-rng";
+	for (unsigned i = 0; i < cfg->nr_disks; i++)
+		names[n++] = "virtio-blk";
+	if (cfg->balloon)
+		names[n++] = "virtio-balloon";
+	for (unsigned i = 0; i < cfg->nr_nets; i++)
+		names[n++] = "virtio-net";
+	if (cfg->vsock)
+		names[n++] = "virtio-vsock";
+	return n;
+}
+
+static int vm_devices_save(struct vm *vm, struct snap_writer *w, struct yun_err *err)
+{
+	const char *names[16];
+	unsigned n = snap_device_list(vm->cfg, names);
+
+	snap_begin(w, "DEVL", 1);
+	snap_put_u32(w, n);
+	for (unsigned i = 0; i < n; i++)
+		snap_put_str(w, names[i]);
+	snap_end(w);
+	return snap_writer_error(w, err);
+}
+
+static int vm_devices_load(struct vm *vm, struct snap_reader *r, struct yun_err *err)
+{
+	const char *names[16];
+	unsigned n = snap_device_list(vm->cfg, names), saved;
+	struct snap_reader s;
+
+	if (snap_section(r, "DEVL", 1, NULL, &s))
+		return snap_reader_done(&s, err);
+	saved = snap_get_u32(&s);
+	if (!s.failed && saved != n)
+		snap_reader_fail(&s, "device list does not match the configuration: %u PCI "
+				 "devices saved, the configuration builds %u", saved, n);
+	for (unsigned i = 0; i < saved && !s.failed; i++) {
+		char *name = NULL;
+
+		snap_get_str(&s, &name, 64);
+		if (!s.failed && (!name || strcmp(name, names[i])))
+			snap_reader_fail(&s, "device list does not match the configuration: PCI "
+					 "device %u saved as %s, the configuration builds %s", i,
+					 name ? name : "(none)", names[i]);
+		free(name);
+	}
+	return snap_reader_done(&s, err);
+}
+#endif
+
+/* ---- memory file ---------------------------------------------------------- */
+
+static bool page_is_zero(const uint8_t *p)
+{
+	const uint64_t *w = (const uint64_t *)p;
+
+	for (unsigned i = 0; i < PAGE / 8; i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+static int pwrite_all(int fd, const uint8_t *p, uint64_t n, uint64_t off)
+{
+	while (n) {
+		ssize_t w = pwrite(fd, p, n > (1ULL << 30) ? (1ULL << 30) : n, (off_t)off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		p += w;
+		n -= (uint64_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* fsync the directory holding path, so a rename in it is durable. */
+static void fsync_dir(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	int fd;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path) ? (int)(slash - path) : 1,
+			 path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/*
+ * RAM to a sparse file of the RAM's size: full, every non-zero page (zero
+ * pages stay holes); diff, every page in the dirty bitmap (zero or not: a
+ * hole in a diff means "unchanged"). Runs of pages go in one pwrite.
+ */
+static int mem_file_write(struct vm *vm, const char *path, bool diff, uint64_t *written,
+			  struct yun_err *err)
+{
+	const struct guest_mem *gm = &vm->mem;
+	char tmp[4096];
+	int fd, rc = 0;
+
+	*written = 0;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+		return yun_err_set(err, ENAMETOOLONG, "memory file %s: path too long", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return yun_err_errno(err, errno, "memory file %s", tmp);
+	if (ftruncate(fd, (off_t)gm->size) < 0)
+		rc = -errno;
+	for (int r = 0; !rc && r < gm->nr_regions; r++) {
+		const struct gm_region *reg = &gm->region[r];
+		uint64_t base = (uint64_t)(reg->host - gm->map), pages = reg->size / PAGE;
+		uint64_t run = 0, start = 0;
+
+		for (uint64_t pg = 0; !rc && pg <= pages; pg++) {
+			bool want = pg < pages &&
+				    (diff ? snap_dirty_test(vm->dirty, r, pg)
+					  : !page_is_zero(reg->host + pg * PAGE));
+
+			if (want) {
+				if (!run)
+					start = pg;
+				run++;
+				continue;
+			}
+			if (run) {
+				rc = pwrite_all(fd, reg->host + start * PAGE, run * PAGE,
+						base + start * PAGE);
+				*written += run * PAGE;
+				run = 0;
+			}
+		}
+	}
+	if (!rc && fsync(fd) < 0)
+		rc = -errno;
+	if (close(fd) < 0 && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc) {
+		unlink(tmp);
+		return yun_err_errno(err, -rc, "memory file %s: writing", path);
+	}
+	fsync_dir(path);
+	return 0;
+}
+
+int snap_mem_merge(const char *base, const char *diff, struct yun_err *err)
+{
+	struct stat sb, sd;
+	int bfd, dfd, rc = 0;
+	off_t off = 0;
+	uint8_t *buf = malloc(1 << 20);
+
+	if (!buf)
+		return yun_err_set(err, ENOMEM, "merge: out of memory");
+	bfd = open(base, O_WRONLY | O_CLOEXEC);
+	if (bfd < 0) {
+		free(buf);
+		return yun_err_errno(err, errno, "memory file %s", base);
+	}
+	dfd = open(diff, O_RDONLY | O_CLOEXEC);
+	if (dfd < 0) {
+		rc = yun_err_errno(err, errno, "memory file %s", diff);
+		goto out;
+	}
+	if (fstat(bfd, &sb) < 0 || fstat(dfd, &sd) < 0) {
+		rc = yun_err_errno(err, errno, "merge %s into %s: stat", diff, base);
+		goto out;
+	}
+	if (sb.st_size != sd.st_size) {
+		rc = yun_err_set(err, EINVAL, "merge: diff %s holds %lld bytes, base %s %lld: not "
+				 "the same VM's memory", diff, (long long)sd.st_size, base,
+				 (long long)sb.st_size);
+		goto out;
+	}
+	for (;;) {
+		off_t data = lseek(dfd, off, SEEK_DATA), hole;
+
+		if (data < 0) {
+			if (errno != ENXIO)
+				rc = yun_err_errno(err, errno, "memory file %s: SEEK_DATA", diff);
+			break; /* ENXIO: no data after off */
+		}
+		hole = lseek(dfd, data, SEEK_HOLE);
+		if (hole < 0) {
+			rc = yun_err_errno(err, errno, "memory file %s: SEEK_HOLE", diff);
+			break;
+		}
+		for (off = data; off < hole && !rc;) {
+			size_t n = hole - off > (1 << 20) ? (1 << 20) : (size_t)(hole - off);
+			ssize_t got = pread(dfd, buf, n, off);
+
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got <= 0) {
+				rc = yun_err_errno(err, got < 0 ? errno : EIO, "memory file %s: read",
+						   diff);
+				break;
+			}
+			if (pwrite_all(bfd, buf, (uint64_t)got, (uint64_t)off) < 0)
+				rc = yun_err_errno(err, errno, "memory file %s: write", base);
+			off += got;
+		}
+		if (rc)
+			break;
+	}
+	if (!rc && fsync(bfd) < 0)
+		rc = yun_err_errno(err, errno, "memory file %s: fsync", base);
+out:
+	if (dfd >= 0)
+		close(dfd);
+	close(bfd);
+	free(buf);
+	return rc;
+}
+
+/* ---- save ----------------------------------------------------------------- */
+
+static int put_conf(struct snap_writer *w, const struct vmm_config *cfg, struct yun_err *err)
+{
+	json_t *o = config_to_json(cfg);
+	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+	json_decref(o);
+	if (!text)
+		return yun_err_set(err, ENOMEM, "saving the configuration: out of memory");
+	snap_begin(w, "CONF", SNAP_CONF_VERSION);
+	snap_put_str(w, text);
+	snap_end(w);
+	free(text);
+	return snap_writer_error(w, err);
+}
+
+int vm_snapshot_save(struct vm *vm, const char *state_path, const char *mem_path, bool diff,
+		     struct yun_err *err)
+{
+	struct snap_writer w;
+	uint64_t t0 = now_ns(), written = 0;
+	int rc;
+
+	if (!vm_paused(vm))
+		return yun_err_set(err, EBUSY, "snapshot: the VM is running (pause it first)");
+	snap_writer_init(&w);
+	rc = put_conf(&w, vm->cfg, err);
+	/* Devices first: finishing their in-flight work may raise interrupts. */
+	if (!rc)
+		rc = vm_devices_save(vm, &w, err);
+	if (!rc)
+		rc = kvm_save_platform(&vm->kvm, &w, err);
+	for (unsigned i = 0; !rc && i < vm->nr_vcpus; i++)
+		rc = vcpu_save(&vm->vcpu[i], &w, err);
+	if (!rc)
+		rc = kvm_save_clock(&vm->kvm, &w, err);
+	if (!rc && diff)
+		rc = snap_dirty_collect(vm, err);
+	if (!rc)
+		rc = mem_file_write(vm, mem_path, diff, &written, err);
+	if (!rc)
+		rc = snap_file_write(state_path, w.buf, w.len, err);
+	snap_writer_free(&w);
+	if (rc)
+		return rc;
+	/* The next diff is relative to this snapshot. */
+	if (diff) {
+		snap_dirty_clear(vm->dirty);
+	} else {
+		struct yun_err e = { 0 };
+
+		if (snap_dirty_start(vm, &e) < 0)
+			yun_warn("snapshot: no diff snapshots after this one: %s", e.msg);
+	}
+	yun_info("snapshot: %s state %s, memory %s (%llu MiB of data) in %llu ms",
+		 diff ? "diff" : "full", state_path, mem_path,
+		 (unsigned long long)(written >> 20),
+		 (unsigned long long)((now_ns() - t0) / 1000000));
+	return 0;
+}
+
+/* ---- restore -------------------------------------------------------------- */
+
+/* Give the restored configuration the identity the clone asked for. */
+static int apply_opts(struct vmm_config *cfg, const struct vm_restore_opts *o,
+		      struct yun_err *err)
+{
+	if ((o->vsock_cid || o->vsock_socket) && !cfg->vsock)
+		return yun_err_set(err, EINVAL, "the snapshot has no vsock device to give a new "
+				   "CID or socket");
+	if (o->vsock_cid)
+		cfg->vsock_cid = o->vsock_cid;
+	if (o->vsock_socket && yun_str_set(&cfg->vsock_socket, o->vsock_socket, err))
+		return -ENOMEM;
+	for (unsigned i = 0; i < CONFIG_MAX_NETS; i++) {
+		struct vmm_net *n = &cfg->nets[i];
+
+		if ((o->tap[i] || o->mac[i]) && i >= cfg->nr_nets)
+			return yun_err_set(err, EINVAL, "the snapshot has no network card %u", i);
+		if (o->tap[i] && yun_str_set(&n->tap, o->tap[i], err))
+			return -ENOMEM;
+		if (o->mac[i] && !strcmp(o->mac[i], "random"))
+			n->has_mac = false;
+		else if (o->mac[i] && net_parse_mac(o->mac[i], n->mac) < 0)
+			return yun_err_set(err, EINVAL, "mac%u=%s: not a unicast MAC", i, o->mac[i]);
+		else if (o->mac[i])
+			n->has_mac = true;
+	}
+	for (unsigned i = 0; i < CONFIG_MAX_DISKS; i++) {
+		if (o->disk[i] && i >= cfg->nr_disks)
+			return yun_err_set(err, EINVAL, "the snapshot has no disk %u", i);
+		if (o->disk[i] && yun_str_set(&cfg->disks[i].path, o->disk[i], err))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* CONF into cfg (config_init'd), with the clone's identity applied. */
+static int read_conf(struct snap_reader *r, struct vmm_config *cfg,
+		     const struct vm_restore_opts *opts, struct yun_err *err)
+{
+	struct snap_reader s;
+	char *text = NULL;
+	int rc;
+
+	if (snap_section(r, "CONF", SNAP_CONF_VERSION, NULL, &s))
+		return snap_reader_done(&s, err);
+	snap_get_str(&s, &text, SNAP_CONF_MAX);
+	if (!s.failed && !text)
+		snap_reader_fail(&s, "no configuration");
+	rc = snap_reader_done(&s, err);
+	if (!rc)
+		rc = config_parse_json(cfg, text, "saved", err);
+	free(text);
+	if (!rc)
+		rc = apply_opts(cfg, opts, err);
+	if (!rc)
+		rc = config_validate(cfg, err);
+	return rc;
+}
+
+/* err = "<what> <path>: <err>". */
+static int prefix_err(struct yun_err *err, int rc, const char *what, const char *path)
+{
+	char msg[YUN_ERR_MSG_MAX];
+
+	if (!strncmp(err->msg, what, strlen(what)))
+		return rc; /* already names the file (snap_file_read, gm_init_file) */
+	snprintf(msg, sizeof(msg), "%s", err->msg);
+	yun_err_set(err, -rc, "%s %s: %s", what, path, msg);
+	return rc;
+}
+
+int vm_restore(struct vm *vm, struct vmm_config *cfg_out, struct console *con,
+	       const char *state_path, const char *mem_path, const struct vm_restore_opts *opts,
+	       struct yun_err *err)
+{
+	static const struct vm_restore_opts none;
+	uint64_t t0 = now_ns();
+	uint8_t *payload = NULL;
+	size_t len = 0;
+	struct snap_reader r;
+	int rc, fd;
+
+	if (!opts)
+		opts = &none;
+	config_init(cfg_out);
+	rc = snap_file_read(state_path, &payload, &len, err);
+	if (rc)
+		goto fail_cfg;
+	snap_reader_init(&r, payload, len, "sections");
+	rc = read_conf(&r, cfg_out, opts, err);
+	if (rc) {
+		prefix_err(err, rc, "state file", state_path);
+		goto fail_cfg;
+	}
+	fd = open(mem_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = yun_err_errno(err, errno, "memory file %s", mem_path);
+		goto fail_cfg;
+	}
+	rc = vm_create_from_memory(vm, cfg_out, con, fd, opts->track_dirty, err);
+	close(fd); /* the mapping keeps the file */
+	if (rc) {
+		if (!strncmp(err->msg, "memory file: ", 13)) {
+			char msg[YUN_ERR_MSG_MAX];
+
+			snprintf(msg, sizeof(msg), "%s", err->msg + 13);
+			yun_err_set(err, -rc, "memory file %s: %s", mem_path, msg);
+		}
+		goto fail_cfg; /* vm_create_from_memory destroyed the VM */
+	}
+	/* Logging from before the state is loaded: KVM's own writes count too. */
+	if (opts->track_dirty)
+		rc = snap_dirty_start(vm, err);
+	/* Parked before anything can run: devices load with the I/O thread parked. */
+	if (!rc)
+		rc = vm_pause(vm, err);
+	if (!rc)
+		rc = vm_devices_load(vm, &r, err);
+	if (!rc)
+		rc = kvm_load_platform(&vm->kvm, &r, err);
+	for (unsigned i = 0; !rc && i < vm->nr_vcpus; i++)
+		rc = vcpu_load(&vm->vcpu[i], &r, err);
+	if (!rc)
+		rc = kvm_load_clock(&vm->kvm, &r, err);
+	if (!rc)
+		rc = snap_reader_done(&r, err);
+	if (rc) {
+		prefix_err(err, rc, "state file", state_path);
+		goto fail_vm;
+	}
+	if (opts->resume) {
+		rc = vm_resume(vm, err);
+		if (rc)
+			goto fail_vm;
+	}
+	free(payload);
+	vm->restore_t0_ns = t0;
+	yun_info("restored %s + %s: %u vCPU(s), %llu MiB, %s, in %llu us", state_path, mem_path,
+		 vm->nr_vcpus, (unsigned long long)cfg_out->memory_mib,
+		 opts->resume ? "running" : "paused", (unsigned long long)((now_ns() - t0) / 1000));
+	return 0;
+fail_vm:
+	vm_destroy(vm);
+fail_cfg:
+	free(payload);
+	config_free(cfg_out);
+	return rc;
+}
