@@ -1,0 +1,423 @@
+#!/usr/bin/env python3
+"""vmm_snapshot.py - yun-vmm snapshots from the outside: save, restore, clones,
+diff snapshots and refused files.
+
+The test guest's `counter` case keeps rewriting a checksummed memory region
+and prints "YT COUNT <n> steps=<s> sum=<hex>" lines; it prints YT FAIL if the
+region's sum ever differs from the one it kept, so a restored guest that
+keeps counting has its memory intact. Snapshots are taken with yun-vmm's
+test trigger (--snapshot-on-line match=TEXT,state=F,mem=M[,diff=on]
+[,then=resume]) until the control API drives them.
+
+    vmm_snapshot.py --yun-vmm build/src/vmm/yun-vmm \\
+                    --elf build/tests/guest/yun-test-guest.elf
+
+Prints "ok - NAME" or "not ok - NAME: REASON" per test, then "N passed, N
+failed"; exits 1 if any test failed. -k WORD runs the tests whose name
+contains WORD. Python 3 standard library only.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+
+from harness import Failure
+
+EXIT_HOST_ERROR = 1
+COUNT_RE = re.compile(rb"^YT COUNT (\d+) ")
+FILE_HDR = 24  # magic 8, version 4, crc 4, length 8
+
+
+class Vmm:
+    """A running yun-vmm whose stdout (the guest's serial console) we read."""
+
+    def __init__(self, args, timeout):
+        self.p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        self.deadline = time.monotonic() + timeout
+        self.buf = b""
+        self.lines = []
+
+    def next_line(self):
+        """The next line of guest output, or None at the end or the time limit."""
+        while b"\n" not in self.buf:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                return None
+            r, _, _ = select.select([self.p.stdout], [], [], left)
+            if not r:
+                return None
+            data = os.read(self.p.stdout.fileno(), 65536)
+            if not data:
+                return None
+            self.buf += data
+        line, self.buf = self.buf.split(b"\n", 1)
+        line = line.rstrip(b"\r")
+        self.lines.append(line)
+        return line
+
+    def counts(self, n):
+        """Read until n COUNT lines were seen; their numbers. Fails on YT FAIL."""
+        seen = []
+        while len(seen) < n:
+            line = self.next_line()
+            if line is None:
+                raise Failure("after COUNT lines %s: no more output (%s); stderr: %s"
+                              % (seen, self.describe(), self.stderr_now()))
+            if line.startswith(b"YT FAIL"):
+                raise Failure("guest says %s" % line.decode(errors="replace"))
+            m = COUNT_RE.match(line)
+            if m:
+                seen.append(int(m.group(1)))
+        return seen
+
+    def describe(self):
+        rc = self.p.poll()
+        return "still running" if rc is None else "exited with status %d" % rc
+
+    def stderr_now(self):
+        if self.p.poll() is None:
+            return "(running)"
+        return self.p.stderr.read().decode(errors="replace").strip()[-600:]
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        try:
+            out, err = self.p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            out, err = self.p.communicate()
+        return self.p.returncode, err.decode(errors="replace")
+
+
+class Context:
+    def __init__(self, opts):
+        self.opts = opts
+        self.dir = tempfile.mkdtemp(prefix="yun-snap-")
+        self.vmms = []
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def start(self, args):
+        v = Vmm([self.opts.yun_vmm] + args, self.opts.timeout)
+        self.vmms.append(v)
+        return v
+
+    def run(self, args):
+        """Run yun-vmm to its end: (status, stdout, stderr)."""
+        p = subprocess.run([self.opts.yun_vmm] + args, stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=self.opts.timeout)
+        return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+    def boot_args(self, extra=()):
+        return ["--kernel", self.opts.elf, "--cmdline", "yuntest=counter", "--memory", "256",
+                "--serial", "stdio"] + list(extra)
+
+    def snapshot(self, at, state, mem, extra=()):
+        """Boot the counter and snapshot it when it prints COUNT `at`; exits 0."""
+        trig = "match=YT COUNT %d ,state=%s,mem=%s" % (at, state, mem)
+        status, out, err = self.run(self.boot_args(extra) + ["--snapshot-on-line", trig])
+        if status != 0:
+            raise Failure("snapshot run: status %d, stderr: %s" % (status, err.strip()[-400:]))
+        if "YT COUNT %d " % at not in out:
+            raise Failure("snapshot run never printed COUNT %d: %s" % (at, out[-300:]))
+        for p in (state, mem):
+            if not os.path.isfile(p):
+                raise Failure("%s was not written" % p)
+        return out
+
+    def cleanup(self):
+        for v in self.vmms:
+            v.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def last_count(out):
+    n = [int(m.group(1)) for m in re.finditer(r"^YT COUNT (\d+) ", out, re.M)]
+    return n[-1] if n else None
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def expect_continues(v, after, n=5):
+    """The restored guest goes on counting from after + 1 (one line of slack)."""
+    seen = v.counts(n)
+    if not after + 1 <= seen[0] <= after + 2:
+        raise Failure("restored guest counts %s, expected to go on after %d" % (seen, after))
+    if seen != list(range(seen[0], seen[0] + n)):
+        raise Failure("COUNT lines not consecutive: %s" % seen)
+    return seen
+
+
+# ---- the state file container, for the refusal tests -------------------------
+
+def read_state(path):
+    data = open(path, "rb").read()
+    return data[:FILE_HDR], data[FILE_HDR:]
+
+
+def write_state(path, payload, version=1):
+    hdr = b"YUNSNAP\n" + struct.pack("<IIQ", version, zlib.crc32(payload) & 0xffffffff,
+                                     len(payload))
+    with open(path, "wb") as f:
+        f.write(hdr + payload)
+
+
+def sections(payload):
+    """[(tag, version, body)] of a state payload."""
+    out, off = [], 0
+    while off < len(payload):
+        tag, ver, n = struct.unpack_from("<4sIQ", payload, off)
+        out.append((tag, ver, payload[off + 16:off + 16 + n]))
+        off += 16 + n
+    return out
+
+
+def join_sections(secs):
+    return b"".join(struct.pack("<4sIQ", t, v, len(b)) + b for t, v, b in secs)
+
+
+def expect_refused(ctx, state, mem, *words):
+    status, out, err = ctx.run(["--restore", "state=%s,mem=%s,resume=on" % (state, mem),
+                                "--serial", "stdio"])
+    if status != EXIT_HOST_ERROR:
+        raise Failure("restore: status %d, expected %d; stderr: %s" % (status, EXIT_HOST_ERROR,
+                                                                      err.strip()))
+    if "YT COUNT" in out:
+        raise Failure("the guest ran: %s" % out[:200])
+    msg = err.strip()
+    for w in words:
+        if w not in msg:
+            raise Failure("stderr does not say %r: %s" % (w, msg))
+    return msg
+
+
+# ---- tests -------------------------------------------------------------------
+
+TESTS = []
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+@test
+def restore_continues_with_memory_intact(ctx):
+    s, m = ctx.path("s"), ctx.path("m")
+    out = ctx.snapshot(5, s, m)
+    size = os.path.getsize(m)
+    used = os.stat(m).st_blocks * 512
+    if size != 256 << 20:
+        raise Failure("memory file is %d bytes, expected 256 MiB" % size)
+    if used > 16 << 20:
+        raise Failure("memory file uses %d bytes on disk: zero pages are not holes" % used)
+    before = sha256(m)
+    v = ctx.start(["--restore", "state=%s,mem=%s,resume=on" % (s, m), "--serial", "stdio"])
+    seen = expect_continues(v, last_count(out))
+    v.stop()
+    if sha256(m) != before:
+        raise Failure("restoring changed the memory file")
+    return "counted %d..%d after the snapshot at %d; file %d KiB on disk" % (
+        seen[0], seen[-1], last_count(out), used >> 10)
+
+
+@test
+def restore_paused_stays_paused(ctx):
+    s, m = ctx.path("s"), ctx.path("m")
+    ctx.snapshot(3, s, m)
+    v = ctx.start(["--restore", "state=%s,mem=%s" % (s, m), "--serial", "stdio"])
+    v.deadline = time.monotonic() + 1.5
+    line = v.next_line()
+    if line is not None:
+        raise Failure("a VM restored without resume=on printed %r" % line)
+    if v.p.poll() is not None:
+        raise Failure("yun-vmm %s" % v.describe())
+    status, err = v.stop()
+    if status != 128 + signal.SIGTERM:
+        raise Failure("SIGTERM to a paused VM: status %d (%s)" % (status, err.strip()))
+
+
+@test
+def two_clones_at_once_with_their_own_vsock(ctx):
+    s, m = ctx.path("s"), ctx.path("m")
+    out = ctx.snapshot(4, s, m, ["--vsock", "cid=3,socket=%s" % ctx.path("orig.sock")])
+    before = sha256(m)
+    socks = [ctx.path("c1.sock"), ctx.path("c2.sock")]
+    clones = [ctx.start(["--restore", "state=%s,mem=%s,resume=on,vsock_cid=%d,vsock_socket=%s"
+                         % (s, m, 10 + i, socks[i]), "--serial", "stdio", "-v"])
+              for i in range(2)]
+    for c in clones:
+        expect_continues(c, last_count(out), 4)
+    for p in socks:
+        if not os.path.exists(p):
+            raise Failure("clone socket %s missing while the clone runs" % p)
+    if os.path.exists(ctx.path("orig.sock")):
+        raise Failure("a clone took the original's vsock socket")
+    for c in clones:
+        status, err = c.stop()
+        if status != 128 + signal.SIGTERM:
+            raise Failure("clone ended with %d: %s" % (status, err.strip()[-300:]))
+    for p in socks:
+        if os.path.exists(p):
+            raise Failure("clone socket %s left behind" % p)
+    if sha256(m) != before:
+        raise Failure("clones changed the memory file")
+
+
+@test
+def diff_snapshot_merged_onto_base(ctx):
+    bs, bm, ds, dm = (ctx.path(n) for n in ("b.s", "b.m", "d.s", "d.m"))
+    status, out, err = ctx.run(ctx.boot_args() + [
+        "--snapshot-on-line", "match=YT COUNT 3 ,state=%s,mem=%s,then=resume" % (bs, bm),
+        "--snapshot-on-line", "match=YT COUNT 7 ,state=%s,mem=%s,diff=on" % (ds, dm)])
+    if status != 0:
+        raise Failure("status %d: %s" % (status, err.strip()[-400:]))
+    at = last_count(out)
+    if os.path.getsize(dm) != os.path.getsize(bm):
+        raise Failure("diff memory file is not the full size")
+    diff_used, base_used = os.stat(dm).st_blocks * 512, os.stat(bm).st_blocks * 512
+    if not 0 < diff_used < base_used:
+        raise Failure("diff holds %d bytes, base %d: expected some, and fewer" % (diff_used,
+                                                                                 base_used))
+    merged = ctx.path("merged.m")
+    subprocess.run(["cp", "--sparse=always", bm, merged], check=True)
+    status, _, err = ctx.run(["--merge-snapshot", merged, dm])
+    if status != 0:
+        raise Failure("--merge-snapshot: status %d: %s" % (status, err.strip()))
+    v = ctx.start(["--restore", "state=%s,mem=%s,resume=on" % (ds, merged), "--serial", "stdio"])
+    seen = expect_continues(v, at)
+    v.stop()
+    # Without the diff's pages the same state must not run cleanly.
+    v = ctx.start(["--restore", "state=%s,mem=%s,resume=on" % (ds, bm), "--serial", "stdio"])
+    try:
+        v.counts(5)
+        raise Failure("the diff state ran cleanly on the base memory alone: the diff "
+                      "carried nothing the guest needed")
+    except Failure as e:
+        if "carried nothing" in str(e):
+            raise
+    v.stop()
+    return "diff %d KiB vs base %d KiB; merged restore counted %d..%d" % (
+        diff_used >> 10, base_used >> 10, seen[0], seen[-1])
+
+
+@test
+def refused_files(ctx):
+    s, m = ctx.path("s"), ctx.path("m")
+    ctx.snapshot(2, s, m)
+    hdr, payload = read_state(s)
+    bad = ctx.path("bad.s")
+
+    # Truncated.
+    with open(bad, "wb") as f:
+        f.write(hdr + payload[:len(payload) // 2])
+    expect_refused(ctx, bad, m, bad, "truncated")
+    # One flipped byte in the middle: the checksum.
+    b = bytearray(payload)
+    b[len(b) // 2] ^= 0x40
+    with open(bad, "wb") as f:
+        f.write(hdr + bytes(b))
+    expect_refused(ctx, bad, m, bad, "checksum")
+    # Another container version.
+    write_state(bad, payload, version=99)
+    expect_refused(ctx, bad, m, bad, "version 99")
+    # A section version this yun-vmm does not know (checksum fixed up).
+    secs = [(t, 7 if t == b"VCPU" else v, body) for t, v, body in sections(payload)]
+    write_state(bad, join_sections(secs))
+    expect_refused(ctx, bad, m, bad, "VCPU", "version 7")
+    # Memory file of the wrong size.
+    small = ctx.path("small.m")
+    with open(small, "wb") as f:
+        f.truncate(128 << 20)
+    expect_refused(ctx, s, small, small, "bytes")
+    # Not a state file at all.
+    expect_refused(ctx, m, m, m, "not a yun-vmm state file")
+    # A configuration whose devices are not the ones saved (checksum fixed up).
+    secs = sections(payload)
+    conf = secs[0][2]
+    n = struct.unpack_from("<I", conf)[0]
+    cfg = json.loads(conf[4:4 + n])
+    cfg["rng"] = True
+    text = json.dumps(cfg).encode()
+    secs[0] = (secs[0][0], secs[0][1], struct.pack("<I", len(text)) + text)
+    write_state(bad, join_sections(secs))
+    msg = expect_refused(ctx, bad, m, bad)
+    if "rng" not in msg and "device" not in msg:
+        raise Failure("device mismatch not named: %s" % msg)
+    # Missing files.
+    expect_refused(ctx, ctx.path("none.s"), m, ctx.path("none.s"))
+    expect_refused(ctx, s, ctx.path("none.m"), ctx.path("none.m"))
+
+
+@test
+def restore_bad_usage(ctx):
+    for args, word in ((["--restore", "state=a"], "mem="),
+                       (["--restore", "state=a,mem=b", "--kernel", ctx.opts.elf], "--kernel"),
+                       (["--restore", "state=a,mem=b,vsock_cid=2"], "vsock_cid"),
+                       (["--restore", "state=a,mem=b,mac0=01:00:00:00:00:01"], "mac0"),
+                       (["--restore", "state=a,mem=b,bogus=1"], "bogus")):
+        status, _, err = ctx.run(args)
+        if status != EXIT_HOST_ERROR or word not in err:
+            raise Failure("%s: status %d, stderr %s" % (" ".join(args), status, err.strip()))
+    s, m = ctx.path("s"), ctx.path("m")
+    ctx.snapshot(1, s, m)
+    status, _, err = ctx.run(["--restore", "state=%s,mem=%s,vsock_cid=9" % (s, m)])
+    if status != EXIT_HOST_ERROR or "vsock" not in err:
+        raise Failure("new CID for a VM without vsock: status %d, %s" % (status, err.strip()))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--yun-vmm", required=True)
+    ap.add_argument("--elf", required=True, help="yun-test-guest.elf (PVH)")
+    ap.add_argument("--bzimage", help="unused; accepted like the other e2e tests")
+    ap.add_argument("--timeout", type=float, default=60, help="seconds per yun-vmm run")
+    ap.add_argument("-k", dest="only", default=None)
+    opts = ap.parse_args()
+    opts.yun_vmm = os.path.abspath(opts.yun_vmm)
+    opts.elf = os.path.abspath(opts.elf)
+    passed = failed = 0
+    for fn in TESTS:
+        if opts.only and opts.only not in fn.__name__:
+            continue
+        ctx = Context(opts)
+        t0 = time.monotonic()
+        try:
+            note = fn(ctx)
+            print("ok - %s (%.2fs)%s" % (fn.__name__, time.monotonic() - t0,
+                                         " # %s" % note if note else ""), flush=True)
+            passed += 1
+        except Failure as e:
+            print("not ok - %s: %s" % (fn.__name__, e), flush=True)
+            failed += 1
+        except Exception as e:  # a bug in the test itself is a failure too
+            print("not ok - %s: %s: %s" % (fn.__name__, type(e).__name__, e), flush=True)
+            failed += 1
+        finally:
+            ctx.cleanup()
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
