@@ -35,6 +35,7 @@ import zlib
 from harness import Failure
 
 EXIT_HOST_ERROR = 1
+SANITIZER_RE = re.compile(r"(ERROR: (Address|Leak)Sanitizer|runtime error:)")
 COUNT_RE = re.compile(rb"^YT COUNT (\d+) ")
 FILE_HDR = 24  # magic 8, version 4, crc 4, length 8
 
@@ -92,6 +93,8 @@ class Vmm:
         return self.p.stderr.read().decode(errors="replace").strip()[-600:]
 
     def stop(self):
+        if self.p.returncode is not None and hasattr(self, "err"):
+            return self.p.returncode, self.err
         if self.p.poll() is None:
             self.p.send_signal(signal.SIGTERM)
         try:
@@ -99,7 +102,9 @@ class Vmm:
         except subprocess.TimeoutExpired:
             self.p.kill()
             out, err = self.p.communicate()
-        return self.p.returncode, err.decode(errors="replace")
+        self.err = err.decode(errors="replace")
+        check_sanitizers(self.err)
+        return self.p.returncode, self.err
 
 
 class Context:
@@ -120,7 +125,9 @@ class Context:
         """Run yun-vmm to its end: (status, stdout, stderr)."""
         p = subprocess.run([self.opts.yun_vmm] + args, stdin=subprocess.DEVNULL,
                            capture_output=True, timeout=self.opts.timeout)
-        return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+        err = p.stderr.decode(errors="replace")
+        check_sanitizers(err)
+        return p.returncode, p.stdout.decode(errors="replace"), err
 
     def boot_args(self, extra=()):
         return ["--kernel", self.opts.elf, "--cmdline", "yuntest=counter", "--memory", "256",
@@ -141,8 +148,18 @@ class Context:
 
     def cleanup(self):
         for v in self.vmms:
-            v.stop()
+            try:
+                v.stop()
+            except Failure:
+                pass  # already reported by the test's own stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def check_sanitizers(err):
+    """A sanitizer report in yun-vmm's stderr fails the test (ASan/UBSan builds)."""
+    m = SANITIZER_RE.search(err)
+    if m:
+        raise Failure("sanitizer report: %s" % err[m.start():m.start() + 600])
 
 
 def last_count(out):
@@ -309,6 +326,7 @@ def diff_snapshot_merged_onto_base(ctx):
     v.stop()
     # Without the diff's pages the same state must not run cleanly.
     v = ctx.start(["--restore", "state=%s,mem=%s,resume=on" % (ds, bm), "--serial", "stdio"])
+    v.deadline = time.monotonic() + 10
     try:
         v.counts(5)
         raise Failure("the diff state ran cleanly on the base memory alone: the diff "
