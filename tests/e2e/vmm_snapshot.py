@@ -340,6 +340,34 @@ def diff_snapshot_merged_onto_base(ctx):
 
 
 @test
+def diff_of_a_restored_clone(ctx):
+    """The clone workflow: restore a base with dirty=on, let it run, save only what changed."""
+    bs, bm, ds, dm = (ctx.path(n) for n in ("b.s", "b.m", "d.s", "d.m"))
+    ctx.snapshot(3, bs, bm)
+    status, out, err = ctx.run(["--restore", "state=%s,mem=%s,resume=on,dirty=on" % (bs, bm),
+                                "--serial", "stdio", "--snapshot-on-line",
+                                "match=YT COUNT 7 ,state=%s,mem=%s,diff=on" % (ds, dm)])
+    if status != 0:
+        raise Failure("diff of the restored VM: status %d: %s" % (status, err.strip()[-400:]))
+    merged = ctx.path("merged.m")
+    subprocess.run(["cp", "--sparse=always", bm, merged], check=True)
+    status, _, err = ctx.run(["--merge-snapshot", merged, dm])
+    if status != 0:
+        raise Failure("--merge-snapshot: status %d: %s" % (status, err.strip()))
+    v = ctx.start(["--restore", "state=%s,mem=%s,resume=on" % (ds, merged), "--serial", "stdio"])
+    seen = expect_continues(v, last_count(out))
+    v.stop()
+    # A diff without a base to diff against is refused, and says why.
+    status, _, err = ctx.run(["--restore", "state=%s,mem=%s,resume=on" % (bs, bm), "--serial",
+                              "stdio", "--snapshot-on-line",
+                              "match=YT COUNT 5 ,state=%s,mem=%s,diff=on" % (ds, dm)])
+    if status == 0 or "diff" not in err:
+        raise Failure("diff with no base: status %d, %s" % (status, err.strip()))
+    return "diff %d KiB; merged restore counted %d..%d" % (os.stat(dm).st_blocks // 2,
+                                                           seen[0], seen[-1])
+
+
+@test
 def refused_files(ctx):
     s, m = ctx.path("s"), ctx.path("m")
     ctx.snapshot(2, s, m)
