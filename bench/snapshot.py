@@ -42,7 +42,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vmm_boot import Tracer, first_events  # noqa: E402  (one tracer for the benches)
+from vmm_boot import Tracer, first_events, ioctl_profile  # noqa: E402  (one tracer for the benches)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAVE_AT = b"YT COUNT 3 "
@@ -109,10 +109,11 @@ def yun_restore(a, tracer, s, m):
                 internal = int(mm.group(1)) / 1000.0
     time.sleep(0.05)
     stop(p)
-    first = first_events(tracer.stop(p.pid))
+    events = tracer.stop(p.pid)
+    first = first_events(events)
     if internal is None or "exec" not in first or "kvm_run" not in first:
         raise RuntimeError("yun restore: no KVM_RUN (%s)" % err.decode(errors="replace")[-300:])
-    return internal, (first["kvm_run"] - first["exec"]) / 1e6
+    return internal, (first["kvm_run"] - first["exec"]) / 1e6, ioctl_profile(events)[1]
 
 
 # ---- QEMU ---------------------------------------------------------------------
@@ -206,6 +207,7 @@ def main():
     a = ap.parse_args()
     d = tempfile.mkdtemp(prefix="yun-bench-snap-")
     tracer = Tracer(Tracer.FIRSTS, "snap")
+    tracer_yun = Tracer(Tracer.IOCTLS, "snap-yun")  # every ioctl: where yun's time goes
     results = {"bench": "snapshot", "date": datetime.datetime.utcnow().isoformat() + "Z",
                "host": platform.node(), "kernel": platform.release(), "runs": a.runs,
                "sizes": {}}
@@ -214,11 +216,13 @@ def main():
             log("snapshot: %d MiB: saving" % mib)
             s, m = yun_save(a, mib, d)
             mig = qemu_save(a, mib, d)
-            internal, yun_exec, qemu_exec = [], [], []
+            internal, yun_exec, qemu_exec, ioctls = [], [], [], {}
             for i in range(a.runs):
-                x, y = yun_restore(a, tracer, s, m)
+                x, y, prof = yun_restore(a, tracer_yun, s, m)
                 internal.append(x)
                 yun_exec.append(y)
+                for name, (calls, ms) in prof.items():
+                    ioctls.setdefault(name, []).append(ms)
                 qemu_exec.append(qemu_restore(a, tracer, mib, mig))
                 log("  run %d: yun internal %.2f ms, exec->KVM_RUN %.2f ms; QEMU %.2f ms"
                     % (i, x, y, qemu_exec[-1]))
@@ -226,12 +230,17 @@ def main():
                  "yun_exec_to_kvm_run_ms": summary(yun_exec),
                  "qemu_exec_to_kvm_run_ms": summary(qemu_exec),
                  "yun_mem_file_bytes_on_disk": os.stat(m).st_blocks * 512,
-                 "qemu_stream_bytes": os.path.getsize(mig)}
+                 "qemu_stream_bytes": os.path.getsize(mig),
+                 # median ms per run in each KVM ioctl before the first KVM_RUN (top 5)
+                 "yun_ioctl_ms": dict(sorted(
+                     ((k, statistics.median(v + [0.0] * (a.runs - len(v))))
+                      for k, v in ioctls.items()), key=lambda kv: -kv[1])[:5])}
             r["ratio_yun_over_qemu"] = (r["yun_exec_to_kvm_run_ms"]["median"] /
                                         r["qemu_exec_to_kvm_run_ms"]["median"])
             results["sizes"][str(mib)] = r
     finally:
         tracer.close()
+        tracer_yun.close()
         shutil.rmtree(d, ignore_errors=True)
     out = a.out
     if not out:
@@ -249,6 +258,8 @@ def main():
                                                f("yun_exec_to_kvm_run_ms"),
                                                f("qemu_exec_to_kvm_run_ms"),
                                                r["ratio_yun_over_qemu"]))
+        print("       yun ioctls (median ms): %s" % ", ".join(
+            "%s %.2f" % kv for kv in r["yun_ioctl_ms"].items()))
     print("results: %s" % os.path.relpath(out, REPO))
     return 0
 
