@@ -448,6 +448,18 @@ struct vcpu_msrs {
 	struct kvm_msr_entry e[VCPU_SNAP_MAX_MSRS];
 };
 
+/* The fixed-size pieces, as KVM hands them out. */
+struct vcpu_kvm_state {
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_fpu fpu;
+	struct kvm_xcrs xcrs;
+	struct kvm_lapic_state lapic;
+	struct kvm_mp_state mp;
+	struct kvm_vcpu_events events;
+	struct kvm_debugregs dregs;
+};
+
 static void put_blob(struct snap_writer *w, const void *p, uint32_t n)
 {
 	snap_put_u32(w, n);
@@ -544,14 +556,7 @@ static bool vcpu_has(struct vcpu *v, long cap)
 
 int vcpu_save(struct vcpu *v, struct snap_writer *w, struct yun_err *err)
 {
-	struct kvm_regs regs;
-	struct kvm_sregs sregs;
-	struct kvm_fpu fpu;
-	struct kvm_xcrs xcrs;
-	struct kvm_lapic_state lapic;
-	struct kvm_mp_state mp;
-	struct kvm_vcpu_events events;
-	struct kvm_debugregs dregs;
+	struct vcpu_kvm_state k;
 	struct vcpu_msrs *msrs = NULL;
 	struct kvm_xsave *xsave = NULL;
 	uint32_t xsave_size = 0;
@@ -564,9 +569,9 @@ int vcpu_save(struct vcpu *v, struct snap_writer *w, struct yun_err *err)
 			goto out;                                                     \
 		}                                                                     \
 	} while (0)
-	GET(KVM_GET_REGS, &regs, "registers (KVM_GET_REGS)");
-	GET(KVM_GET_SREGS, &sregs, "segment/control registers (KVM_GET_SREGS)");
-	GET(KVM_GET_FPU, &fpu, "FPU (KVM_GET_FPU)");
+	GET(KVM_GET_REGS, &k.regs, "registers (KVM_GET_REGS)");
+	GET(KVM_GET_SREGS, &k.sregs, "segment/control registers (KVM_GET_SREGS)");
+	GET(KVM_GET_FPU, &k.fpu, "FPU (KVM_GET_FPU)");
 	if (vcpu_has(v, KVM_CAP_XSAVE)) {
 		xsave_size = vcpu_xsave_size(v);
 		xsave = calloc(1, xsave_size);
@@ -579,13 +584,13 @@ int vcpu_save(struct vcpu *v, struct snap_writer *w, struct yun_err *err)
 		else
 			GET(KVM_GET_XSAVE, xsave, "XSAVE area (KVM_GET_XSAVE)");
 	}
-	memset(&xcrs, 0, sizeof(xcrs));
+	memset(&k.xcrs, 0, sizeof(k.xcrs));
 	if (vcpu_has(v, KVM_CAP_XCRS))
-		GET(KVM_GET_XCRS, &xcrs, "XCRs (KVM_GET_XCRS)");
-	GET(KVM_GET_LAPIC, &lapic, "local APIC (KVM_GET_LAPIC)");
-	GET(KVM_GET_MP_STATE, &mp, "MP state (KVM_GET_MP_STATE)");
-	GET(KVM_GET_VCPU_EVENTS, &events, "pending events (KVM_GET_VCPU_EVENTS)");
-	GET(KVM_GET_DEBUGREGS, &dregs, "debug registers (KVM_GET_DEBUGREGS)");
+		GET(KVM_GET_XCRS, &k.xcrs, "XCRs (KVM_GET_XCRS)");
+	GET(KVM_GET_LAPIC, &k.lapic, "local APIC (KVM_GET_LAPIC)");
+	GET(KVM_GET_MP_STATE, &k.mp, "MP state (KVM_GET_MP_STATE)");
+	GET(KVM_GET_VCPU_EVENTS, &k.events, "pending events (KVM_GET_VCPU_EVENTS)");
+	GET(KVM_GET_DEBUGREGS, &k.dregs, "debug registers (KVM_GET_DEBUGREGS)");
 #undef GET
 	msrs = malloc(sizeof(*msrs));
 	if (!msrs) {
@@ -598,20 +603,20 @@ int vcpu_save(struct vcpu *v, struct snap_writer *w, struct yun_err *err)
 
 	snap_begin(w, "VCPU", VCPU_SNAP_VERSION);
 	snap_put_u32(w, v->id);
-	put_blob(w, &regs, sizeof(regs));
-	put_blob(w, &sregs, sizeof(sregs));
-	put_blob(w, &fpu, sizeof(fpu));
+	put_blob(w, &k.regs, sizeof(k.regs));
+	put_blob(w, &k.sregs, sizeof(k.sregs));
+	put_blob(w, &k.fpu, sizeof(k.fpu));
 	put_blob(w, xsave, xsave_size);
-	put_blob(w, &xcrs, sizeof(xcrs));
+	put_blob(w, &k.xcrs, sizeof(k.xcrs));
 	snap_put_u32(w, msrs->hdr.nmsrs);
 	for (uint32_t i = 0; i < msrs->hdr.nmsrs; i++) {
 		snap_put_u32(w, msrs->e[i].index);
 		snap_put_u64(w, msrs->e[i].data);
 	}
-	put_blob(w, &lapic, sizeof(lapic));
-	snap_put_u32(w, mp.mp_state);
-	put_blob(w, &events, sizeof(events));
-	put_blob(w, &dregs, sizeof(dregs));
+	put_blob(w, &k.lapic, sizeof(k.lapic));
+	snap_put_u32(w, k.mp.mp_state);
+	put_blob(w, &k.events, sizeof(k.events));
+	put_blob(w, &k.dregs, sizeof(k.dregs));
 	snap_end(w);
 	rc = snap_writer_error(w, err);
 out:
@@ -638,14 +643,7 @@ static int vcpu_put_msrs(struct vcpu *v, struct kvm_msrs *m, struct yun_err *err
 
 int vcpu_load(struct vcpu *v, struct snap_reader *r, struct yun_err *err)
 {
-	struct kvm_regs regs;
-	struct kvm_sregs sregs;
-	struct kvm_fpu fpu;
-	struct kvm_xcrs xcrs;
-	struct kvm_lapic_state lapic;
-	struct kvm_mp_state mp;
-	struct kvm_vcpu_events events;
-	struct kvm_debugregs dregs;
+	struct vcpu_kvm_state k;
 	struct vcpu_msrs *msrs = NULL;
 	struct {
 		struct kvm_msrs hdr;
@@ -662,9 +660,9 @@ int vcpu_load(struct vcpu *v, struct snap_reader *r, struct yun_err *err)
 	id = snap_get_u32(&s);
 	if (!s.failed && id != v->id)
 		snap_reader_fail(&s, "holds vCPU %u where vCPU %u was expected", id, v->id);
-	get_blob(&s, "kvm_regs", &regs, sizeof(regs));
-	get_blob(&s, "kvm_sregs", &sregs, sizeof(sregs));
-	get_blob(&s, "kvm_fpu", &fpu, sizeof(fpu));
+	get_blob(&s, "kvm_regs", &k.regs, sizeof(k.regs));
+	get_blob(&s, "kvm_sregs", &k.sregs, sizeof(k.sregs));
+	get_blob(&s, "kvm_fpu", &k.fpu, sizeof(k.fpu));
 	xsave_size = snap_get_u32(&s);
 	if (!s.failed && xsave_size &&
 	    (xsave_size < sizeof(*xsave) || xsave_size > max_xsave || !vcpu_has(v, KVM_CAP_XSAVE)))
@@ -678,9 +676,9 @@ int vcpu_load(struct vcpu *v, struct snap_reader *r, struct yun_err *err)
 		}
 		snap_get_bytes(&s, xsave, xsave_size);
 	}
-	get_blob(&s, "kvm_xcrs", &xcrs, sizeof(xcrs));
-	if (!s.failed && xcrs.nr_xcrs > KVM_MAX_XCRS)
-		snap_reader_fail(&s, "%u XCRs, at most %d", xcrs.nr_xcrs, KVM_MAX_XCRS);
+	get_blob(&s, "kvm_xcrs", &k.xcrs, sizeof(k.xcrs));
+	if (!s.failed && k.xcrs.nr_xcrs > KVM_MAX_XCRS)
+		snap_reader_fail(&s, "%u XCRs, at most %d", k.xcrs.nr_xcrs, KVM_MAX_XCRS);
 	n = snap_get_u32(&s);
 	if (!s.failed && n > VCPU_SNAP_MAX_MSRS)
 		snap_reader_fail(&s, "%u MSRs, at most %d", n, VCPU_SNAP_MAX_MSRS);
@@ -701,12 +699,12 @@ int vcpu_load(struct vcpu *v, struct snap_reader *r, struct yun_err *err)
 			msrs->e[msrs->hdr.nmsrs++] = e;
 		}
 	}
-	get_blob(&s, "kvm_lapic_state", &lapic, sizeof(lapic));
-	mp.mp_state = snap_get_u32(&s);
-	if (!s.failed && mp.mp_state > KVM_MP_STATE_AP_RESET_HOLD)
-		snap_reader_fail(&s, "MP state %u is unknown", mp.mp_state);
-	get_blob(&s, "kvm_vcpu_events", &events, sizeof(events));
-	get_blob(&s, "kvm_debugregs", &dregs, sizeof(dregs));
+	get_blob(&s, "kvm_lapic_state", &k.lapic, sizeof(k.lapic));
+	k.mp.mp_state = snap_get_u32(&s);
+	if (!s.failed && k.mp.mp_state > KVM_MP_STATE_AP_RESET_HOLD)
+		snap_reader_fail(&s, "MP state %u is unknown", k.mp.mp_state);
+	get_blob(&s, "kvm_vcpu_events", &k.events, sizeof(k.events));
+	get_blob(&s, "kvm_debugregs", &k.dregs, sizeof(k.dregs));
 	rc = snap_reader_done(&s, err);
 	if (rc) {
 		char msg[YUN_ERR_MSG_MAX];
@@ -715,7 +713,7 @@ int vcpu_load(struct vcpu *v, struct snap_reader *r, struct yun_err *err)
 		rc = yun_err_set(err, EINVAL, "vCPU %u: %s", v->id, msg);
 		goto out;
 	}
-	events.flags |= KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR;
+	k.events.flags |= KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR;
 
 #define SET(req, p, what)                                                                  \
 	do {                                                                               \
@@ -726,13 +724,13 @@ int vcpu_load(struct vcpu *v, struct snap_reader *r, struct yun_err *err)
 		}                                                                          \
 	} while (0)
 	/* The order QEMU uses: registers, FPU, MSRs, then the APIC and what depends on it. */
-	SET(KVM_SET_SREGS, &sregs, "segment/control registers (KVM_SET_SREGS)");
-	SET(KVM_SET_REGS, &regs, "registers (KVM_SET_REGS)");
-	SET(KVM_SET_FPU, &fpu, "FPU (KVM_SET_FPU)");
+	SET(KVM_SET_SREGS, &k.sregs, "segment/control registers (KVM_SET_SREGS)");
+	SET(KVM_SET_REGS, &k.regs, "registers (KVM_SET_REGS)");
+	SET(KVM_SET_FPU, &k.fpu, "FPU (KVM_SET_FPU)");
 	if (xsave)
 		SET(KVM_SET_XSAVE, xsave, "XSAVE area (KVM_SET_XSAVE)");
-	if (xcrs.nr_xcrs && vcpu_has(v, KVM_CAP_XCRS))
-		SET(KVM_SET_XCRS, &xcrs, "XCRs (KVM_SET_XCRS)");
+	if (k.xcrs.nr_xcrs && vcpu_has(v, KVM_CAP_XCRS))
+		SET(KVM_SET_XCRS, &k.xcrs, "XCRs (KVM_SET_XCRS)");
 	/*
 	 * MSRs include IA32_TSC: the guest's TSC goes on from the saved value
 	 * (KVM keeps the vCPUs' TSCs in sync when they are written together),
@@ -742,13 +740,13 @@ int vcpu_load(struct vcpu *v, struct snap_reader *r, struct yun_err *err)
 	rc = vcpu_put_msrs(v, &msrs->hdr, err);
 	if (rc)
 		goto out;
-	SET(KVM_SET_MP_STATE, &mp, "MP state (KVM_SET_MP_STATE)");
-	SET(KVM_SET_LAPIC, &lapic, "local APIC (KVM_SET_LAPIC)");
+	SET(KVM_SET_MP_STATE, &k.mp, "MP state (KVM_SET_MP_STATE)");
+	SET(KVM_SET_LAPIC, &k.lapic, "local APIC (KVM_SET_LAPIC)");
 	rc = vcpu_put_msrs(v, &deadline.hdr, err);
 	if (rc)
 		goto out;
-	SET(KVM_SET_VCPU_EVENTS, &events, "pending events (KVM_SET_VCPU_EVENTS)");
-	SET(KVM_SET_DEBUGREGS, &dregs, "debug registers (KVM_SET_DEBUGREGS)");
+	SET(KVM_SET_VCPU_EVENTS, &k.events, "pending events (KVM_SET_VCPU_EVENTS)");
+	SET(KVM_SET_DEBUGREGS, &k.dregs, "debug registers (KVM_SET_DEBUGREGS)");
 #undef SET
 	rc = 0;
 out:

@@ -185,6 +185,20 @@ def expect_continues(v, after, n=5):
     return seen
 
 
+def restore_merged(ctx, base_mem, diff_state, diff_mem, after):
+    """Apply a diff to a copy of its base (--merge-snapshot), restore, expect it to go on."""
+    merged = ctx.path("merged.m")
+    subprocess.run(["cp", "--sparse=always", base_mem, merged], check=True)
+    status, _, err = ctx.run(["--merge-snapshot", merged, diff_mem])
+    if status != 0:
+        raise Failure("--merge-snapshot: status %d: %s" % (status, err.strip()))
+    v = ctx.start(["--restore", "state=%s,mem=%s,resume=on" % (diff_state, merged),
+                   "--serial", "stdio"])
+    seen = expect_continues(v, after)
+    v.stop()
+    return seen
+
+
 # ---- the state file container, for the refusal tests -------------------------
 
 def read_state(path):
@@ -316,14 +330,7 @@ def diff_snapshot_merged_onto_base(ctx):
     if not 0 < diff_used < base_used:
         raise Failure("diff holds %d bytes, base %d: expected some, and fewer" % (diff_used,
                                                                                  base_used))
-    merged = ctx.path("merged.m")
-    subprocess.run(["cp", "--sparse=always", bm, merged], check=True)
-    status, _, err = ctx.run(["--merge-snapshot", merged, dm])
-    if status != 0:
-        raise Failure("--merge-snapshot: status %d: %s" % (status, err.strip()))
-    v = ctx.start(["--restore", "state=%s,mem=%s,resume=on" % (ds, merged), "--serial", "stdio"])
-    seen = expect_continues(v, at)
-    v.stop()
+    seen = restore_merged(ctx, bm, ds, dm, at)
     # Without the diff's pages the same state must not run cleanly.
     v = ctx.start(["--restore", "state=%s,mem=%s,resume=on" % (ds, bm), "--serial", "stdio"])
     v.deadline = time.monotonic() + 10
@@ -349,14 +356,7 @@ def diff_of_a_restored_clone(ctx):
                                 "match=YT COUNT 7 ,state=%s,mem=%s,diff=on" % (ds, dm)])
     if status != 0:
         raise Failure("diff of the restored VM: status %d: %s" % (status, err.strip()[-400:]))
-    merged = ctx.path("merged.m")
-    subprocess.run(["cp", "--sparse=always", bm, merged], check=True)
-    status, _, err = ctx.run(["--merge-snapshot", merged, dm])
-    if status != 0:
-        raise Failure("--merge-snapshot: status %d: %s" % (status, err.strip()))
-    v = ctx.start(["--restore", "state=%s,mem=%s,resume=on" % (ds, merged), "--serial", "stdio"])
-    seen = expect_continues(v, last_count(out))
-    v.stop()
+    seen = restore_merged(ctx, bm, ds, dm, last_count(out))
     # A diff without a base to diff against is refused, and says why.
     status, _, err = ctx.run(["--restore", "state=%s,mem=%s,resume=on" % (bs, bm), "--serial",
                               "stdio", "--snapshot-on-line",

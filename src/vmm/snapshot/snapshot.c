@@ -186,16 +186,9 @@ static int mem_file_write(struct vm *vm, const char *path, bool diff, uint64_t *
 			}
 		}
 	}
-	if (!rc && fsync(fd) < 0)
-		rc = -errno;
-	if (close(fd) < 0 && !rc)
-		rc = -errno;
-	if (!rc && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc) {
-		unlink(tmp);
+	rc = snap_file_commit(fd, tmp, path, rc);
+	if (rc)
 		return yun_err_errno(err, -rc, "memory file %s: writing", path);
-	}
 	fsync_dir(path);
 	return 0;
 }
