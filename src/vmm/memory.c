@@ -36,30 +36,36 @@ static void gm_set_regions(struct guest_mem *gm, void *map, uint64_t size)
 	}
 }
 
+/*
+ * Map RAM private and unreserved: anonymous (fd < 0) or from a file. Guest
+ * RAM is not worth a core dump, and must not be inherited by children.
+ */
+static int gm_map(struct guest_mem *gm, uint64_t size, int fd, const char *what,
+		  struct yun_err *err)
+{
+	int flags = MAP_PRIVATE | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0);
+	void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, fd, 0);
+
+	if (map == MAP_FAILED)
+		return yun_err_errno(err, errno, "%s: mmap of %llu MiB", what,
+				     (unsigned long long)(size >> 20));
+	madvise(map, size, MADV_DONTDUMP);
+	madvise(map, size, MADV_DONTFORK);
+	gm_set_regions(gm, map, size);
+	return 0;
+}
+
 int gm_init(struct guest_mem *gm, uint64_t size, struct yun_err *err)
 {
-	void *map;
-
 	memset(gm, 0, sizeof(*gm));
 	if (gm_check_size(size, err))
 		return -EINVAL;
-	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		   -1, 0);
-	if (map == MAP_FAILED)
-		return yun_err_errno(err, errno, "memory %llu MiB: mmap",
-				     (unsigned long long)(size >> 20));
-	/* Guest RAM is not worth a core dump, and must not be inherited by children. */
-	madvise(map, size, MADV_DONTDUMP);
-	madvise(map, size, MADV_DONTFORK);
-
-	gm_set_regions(gm, map, size);
-	return 0;
+	return gm_map(gm, size, -1, "memory", err);
 }
 
 int gm_init_file(struct guest_mem *gm, uint64_t size, int fd, struct yun_err *err)
 {
 	struct stat st;
-	void *map;
 
 	memset(gm, 0, sizeof(*gm));
 	if (gm_check_size(size, err))
@@ -71,14 +77,7 @@ int gm_init_file(struct guest_mem *gm, uint64_t size, int fd, struct yun_err *er
 				   "MiB (%llu bytes)", (unsigned long long)st.st_size,
 				   (unsigned long long)(size >> 20), (unsigned long long)size);
 	/* Private: the guest's writes are copy-on-write, the file is never changed. */
-	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
-	if (map == MAP_FAILED)
-		return yun_err_errno(err, errno, "memory file: mmap of %llu MiB",
-				     (unsigned long long)(size >> 20));
-	madvise(map, size, MADV_DONTDUMP);
-	madvise(map, size, MADV_DONTFORK);
-	gm_set_regions(gm, map, size);
-	return 0;
+	return gm_map(gm, size, fd, "memory file", err);
 }
 
 void gm_free(struct guest_mem *gm)
