@@ -52,6 +52,7 @@ static int gm_map(struct guest_mem *gm, uint64_t size, int fd, const char *what,
 	madvise(map, size, MADV_DONTDUMP);
 	madvise(map, size, MADV_DONTFORK);
 	gm_set_regions(gm, map, size);
+	gm->file_backed = fd >= 0;
 	return 0;
 }
 

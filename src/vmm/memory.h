@@ -32,6 +32,7 @@ struct guest_mem {
 	uint64_t size;     /* total RAM in bytes */
 	uint8_t *map;      /* the whole host mapping */
 	uint64_t map_size;
+	bool file_backed;  /* gm_init_file: pages not yet touched hold the file's bytes */
 };
 
 /* Smallest and largest RAM the VMM accepts, in MiB. */

@@ -143,6 +143,39 @@ static void fsync_dir(const char *path)
 }
 
 /*
+ * Which pages of [host, host + pages * PAGE) were ever touched (present or
+ * swapped, from /proc/self/pagemap): one byte per page, malloc'd; NULL when
+ * pagemap cannot be read (then every page is looked at). Untouched pages of
+ * anonymous RAM are zero, so a full snapshot of a big idle guest does not
+ * fault in every page to find that out.
+ */
+static uint8_t *touched_pages(const uint8_t *host, uint64_t pages)
+{
+	const uint64_t chunk = 65536;
+	uint64_t *ent = malloc(chunk * sizeof(uint64_t));
+	uint8_t *out = malloc(pages ? pages : 1);
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	bool ok = ent && out && fd >= 0;
+
+	for (uint64_t pg = 0; ok && pg < pages; pg += chunk) {
+		uint64_t n = pages - pg < chunk ? pages - pg : chunk;
+		off_t at = (off_t)(((uintptr_t)host / PAGE + pg) * sizeof(uint64_t));
+
+		ok = pread(fd, ent, n * sizeof(uint64_t), at) == (ssize_t)(n * sizeof(uint64_t));
+		for (uint64_t i = 0; ok && i < n; i++)
+			out[pg + i] = (ent[i] >> 62) != 0; /* bit 63 present, 62 swapped */
+	}
+	if (fd >= 0)
+		close(fd);
+	free(ent);
+	if (!ok) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/*
  * RAM to a sparse file of the RAM's size: full, every non-zero page (zero
  * pages stay holes); diff, every page in the dirty bitmap (zero or not: a
  * hole in a diff means "unchanged"). Runs of pages go in one pwrite.
@@ -166,11 +199,13 @@ static int mem_file_write(struct vm *vm, const char *path, bool diff, uint64_t *
 		const struct gm_region *reg = &gm->region[r];
 		uint64_t base = (uint64_t)(reg->host - gm->map), pages = reg->size / PAGE;
 		uint64_t run = 0, start = 0;
+		uint8_t *touched = diff || gm->file_backed ? NULL : touched_pages(reg->host, pages);
 
 		for (uint64_t pg = 0; !rc && pg <= pages; pg++) {
 			bool want = pg < pages &&
 				    (diff ? snap_dirty_test(vm->dirty, r, pg)
-					  : !page_is_zero(reg->host + pg * PAGE));
+					  : (!touched || touched[pg]) &&
+						    !page_is_zero(reg->host + pg * PAGE));
 
 			if (want) {
 				if (!run)
@@ -185,6 +220,7 @@ static int mem_file_write(struct vm *vm, const char *path, bool diff, uint64_t *
 				run = 0;
 			}
 		}
+		free(touched);
 	}
 	rc = snap_file_commit(fd, tmp, path, rc);
 	if (rc)
