@@ -316,6 +316,35 @@ def two_clones_at_once_with_their_own_vsock(ctx):
 
 
 @test
+def clone_gets_its_own_tap_and_disk(ctx):
+    """A clone opens the TAP and disk image it is given, not the original's."""
+    if os.geteuid() != 0 or not os.access("/dev/net/tun", os.R_OK | os.W_OK):
+        return "skipped: needs root and /dev/net/tun"
+    tap_a, tap_b = ("ysn%d%s" % (os.getpid() % 100000, t) for t in "ab")
+    disk_a, disk_b = ctx.path("a.img"), ctx.path("b.img")
+    for d in (disk_a, disk_b):
+        with open(d, "wb") as f:
+            f.truncate(1 << 20)
+    s, m = ctx.path("s"), ctx.path("m")
+    out = ctx.snapshot(3, s, m, ["--net", "tap=%s,mac=52:54:00:aa:00:01" % tap_a,
+                                 "--disk", "path=%s" % disk_a])
+    v = ctx.start(["--restore", "state=%s,mem=%s,resume=on,tap0=%s,mac0=random,disk0=%s"
+                   % (s, m, tap_b, disk_b), "--serial", "stdio"])
+    expect_continues(v, last_count(out), 3)
+    fds = [os.readlink("/proc/%d/fd/%s" % (v.p.pid, fd))
+           for fd in os.listdir("/proc/%d/fd" % v.p.pid)]
+    has = {p: os.path.exists("/sys/class/net/" + p) for p in (tap_a, tap_b)}
+    v.stop()
+    if not has[tap_b] or has[tap_a]:
+        raise Failure("TAPs while the clone ran: %s, expected only %s" % (has, tap_b))
+    if disk_b not in fds or disk_a in fds:
+        raise Failure("the clone has %s open, expected %s" % (
+            [f for f in fds if f.endswith(".img")], disk_b))
+    if os.path.exists("/sys/class/net/" + tap_b):
+        raise Failure("the clone's TAP %s was left behind" % tap_b)
+
+
+@test
 def diff_snapshot_merged_onto_base(ctx):
     bs, bm, ds, dm = (ctx.path(n) for n in ("b.s", "b.m", "d.s", "d.m"))
     status, out, err = ctx.run(ctx.boot_args() + [
