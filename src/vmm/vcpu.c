@@ -625,19 +625,35 @@ out:
 	return rc;
 }
 
-/* KVM_SET_MSRS of m; KVM stops at the first value it refuses: name it. */
+/*
+ * KVM_SET_MSRS of m. KVM stops at the first value it refuses: one it holds
+ * already (an MSR the host may read but not write) is skipped, any other is
+ * an error naming it. m's entries are consumed.
+ */
 static int vcpu_put_msrs(struct vcpu *v, struct kvm_msrs *m, struct yun_err *err)
 {
-	int set;
+	while (m->nmsrs) {
+		struct {
+			struct kvm_msrs hdr;
+			struct kvm_msr_entry e[1];
+		} cur = { .hdr.nmsrs = 1 };
+		struct kvm_msr_entry *bad;
+		int set = ioctl(v->fd, KVM_SET_MSRS, m);
 
-	if (!m->nmsrs)
-		return 0;
-	set = ioctl(v->fd, KVM_SET_MSRS, m);
-	if (set < 0)
-		return yun_err_errno(err, errno, "vCPU %u: restoring MSRs (KVM_SET_MSRS)", v->id);
-	if ((uint32_t)set < m->nmsrs)
-		return yun_err_set(err, EINVAL, "vCPU %u: KVM refused MSR 0x%x = 0x%llx", v->id,
-				   m->entries[set].index, (unsigned long long)m->entries[set].data);
+		if (set < 0)
+			return yun_err_errno(err, errno, "vCPU %u: restoring MSRs (KVM_SET_MSRS)",
+					     v->id);
+		if ((uint32_t)set >= m->nmsrs)
+			return 0;
+		bad = &m->entries[set];
+		cur.e[0].index = bad->index;
+		if (ioctl(v->fd, KVM_GET_MSRS, &cur) != 1 || cur.e[0].data != bad->data)
+			return yun_err_set(err, EINVAL, "vCPU %u: KVM refused MSR 0x%x = 0x%llx",
+					   v->id, bad->index, (unsigned long long)bad->data);
+		/* Go on after it. */
+		m->nmsrs -= (uint32_t)set + 1;
+		memmove(m->entries, bad + 1, m->nmsrs * sizeof(*bad));
+	}
 	return 0;
 }
 

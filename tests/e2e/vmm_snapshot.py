@@ -420,6 +420,24 @@ def refused_files(ctx):
     secs = [(t, 7 if t == b"VCPU" else v, body) for t, v, body in sections(payload)]
     write_state(bad, join_sections(secs))
     expect_refused(ctx, bad, m, bad, "VCPU", "version 7")
+    # A value KVM refuses: async page faults enabled with reserved bits 4-5 set.
+    secs = sections(payload)
+    vcpu = [i for i, sec in enumerate(secs) if sec[0] == b"VCPU"][0]
+    body = bytearray(secs[vcpu][2])
+    off = 4                                  # vCPU id
+    for _ in range(5):                       # regs, sregs, fpu, xsave, xcrs: u32 size + bytes
+        off += 4 + struct.unpack_from("<I", body, off)[0]
+    nmsrs = struct.unpack_from("<I", body, off)[0]
+    for i in range(nmsrs):
+        at = off + 4 + i * 12
+        if struct.unpack_from("<I", body, at)[0] == 0x4b564d02:
+            struct.pack_into("<Q", body, at + 4, 0x30)
+            break
+    else:
+        raise Failure("no MSR_KVM_ASYNC_PF_EN among the %d saved MSRs" % nmsrs)
+    secs[vcpu] = (secs[vcpu][0], secs[vcpu][1], bytes(body))
+    write_state(bad, join_sections(secs))
+    expect_refused(ctx, bad, m, bad, "vCPU 0", "MSR 0x4b564d02")
     # Memory file of the wrong size.
     small = ctx.path("small.m")
     with open(small, "wb") as f:
