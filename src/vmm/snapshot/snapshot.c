@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,13 +11,12 @@
 #include <unistd.h>
 
 #include "../../lib/log.h"
-#include "../../lib/str.h"
 #include "../vm.h"
+#include "conf.h"
 #include "dirty.h"
 #include "stream.h"
 
 #define PAGE 4096ULL
-#define SNAP_CONF_MAX (1u << 20)
 
 static uint64_t now_ns(void)
 {
@@ -301,21 +299,6 @@ out:
 
 /* ---- save ----------------------------------------------------------------- */
 
-static int put_conf(struct snap_writer *w, const struct vmm_config *cfg, struct yun_err *err)
-{
-	json_t *o = config_to_json(cfg);
-	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-
-	json_decref(o);
-	if (!text)
-		return yun_err_set(err, ENOMEM, "saving the configuration: out of memory");
-	snap_begin(w, "CONF", SNAP_CONF_VERSION);
-	snap_put_str(w, text);
-	snap_end(w);
-	free(text);
-	return snap_writer_error(w, err);
-}
-
 int vm_snapshot_save(struct vm *vm, const char *state_path, const char *mem_path, bool diff,
 		     struct yun_err *err)
 {
@@ -326,7 +309,7 @@ int vm_snapshot_save(struct vm *vm, const char *state_path, const char *mem_path
 	if (!vm_paused(vm))
 		return yun_err_set(err, EBUSY, "snapshot: the VM is running (pause it first)");
 	snap_writer_init(&w);
-	rc = put_conf(&w, vm->cfg, err);
+	rc = snap_conf_save(&w, vm->cfg, err);
 	/* Devices first: finishing their in-flight work may raise interrupts. */
 	if (!rc)
 		rc = vm_devices_save(vm, &w, err);
@@ -363,64 +346,6 @@ int vm_snapshot_save(struct vm *vm, const char *state_path, const char *mem_path
 
 /* ---- restore -------------------------------------------------------------- */
 
-/* Give the restored configuration the identity the clone asked for. */
-static int apply_opts(struct vmm_config *cfg, const struct vm_restore_opts *o,
-		      struct yun_err *err)
-{
-	if ((o->vsock_cid || o->vsock_socket) && !cfg->vsock)
-		return yun_err_set(err, EINVAL, "the snapshot has no vsock device to give a new "
-				   "CID or socket");
-	if (o->vsock_cid)
-		cfg->vsock_cid = o->vsock_cid;
-	if (o->vsock_socket && yun_str_set(&cfg->vsock_socket, o->vsock_socket, err))
-		return -ENOMEM;
-	for (unsigned i = 0; i < CONFIG_MAX_NETS; i++) {
-		struct vmm_net *n = &cfg->nets[i];
-
-		if ((o->tap[i] || o->mac[i]) && i >= cfg->nr_nets)
-			return yun_err_set(err, EINVAL, "the snapshot has no network card %u", i);
-		if (o->tap[i] && yun_str_set(&n->tap, o->tap[i], err))
-			return -ENOMEM;
-		if (o->mac[i] && !strcmp(o->mac[i], "random"))
-			n->has_mac = false;
-		else if (o->mac[i] && net_parse_mac(o->mac[i], n->mac) < 0)
-			return yun_err_set(err, EINVAL, "mac%u=%s: not a unicast MAC", i, o->mac[i]);
-		else if (o->mac[i])
-			n->has_mac = true;
-	}
-	for (unsigned i = 0; i < CONFIG_MAX_DISKS; i++) {
-		if (o->disk[i] && i >= cfg->nr_disks)
-			return yun_err_set(err, EINVAL, "the snapshot has no disk %u", i);
-		if (o->disk[i] && yun_str_set(&cfg->disks[i].path, o->disk[i], err))
-			return -ENOMEM;
-	}
-	return 0;
-}
-
-/* CONF into cfg (config_init'd), with the clone's identity applied. */
-static int read_conf(struct snap_reader *r, struct vmm_config *cfg,
-		     const struct vm_restore_opts *opts, struct yun_err *err)
-{
-	struct snap_reader s;
-	char *text = NULL;
-	int rc;
-
-	if (snap_section(r, "CONF", SNAP_CONF_VERSION, NULL, &s))
-		return snap_reader_done(&s, err);
-	snap_get_str(&s, &text, SNAP_CONF_MAX);
-	if (!s.failed && !text)
-		snap_reader_fail(&s, "no configuration");
-	rc = snap_reader_done(&s, err);
-	if (!rc)
-		rc = config_parse_json(cfg, text, "saved", err);
-	free(text);
-	if (!rc)
-		rc = apply_opts(cfg, opts, err);
-	if (!rc)
-		rc = config_validate(cfg, err);
-	return rc;
-}
-
 /* err = "<what> <path>: <err>". */
 static int prefix_err(struct yun_err *err, int rc, const char *what, const char *path)
 {
@@ -451,7 +376,7 @@ int vm_restore(struct vm *vm, struct vmm_config *cfg_out, struct console *con,
 	if (rc)
 		goto fail_cfg;
 	snap_reader_init(&r, payload, len, "sections");
-	rc = read_conf(&r, cfg_out, opts, err);
+	rc = snap_conf_load(&r, cfg_out, opts, err);
 	if (rc) {
 		prefix_err(err, rc, "state file", state_path);
 		goto fail_cfg;

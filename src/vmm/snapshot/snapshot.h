@@ -31,11 +31,10 @@
 
 #include "../../lib/err.h"
 #include "../config.h"
+#include "conf.h"
 
 struct vm;
 struct console;
-
-#define SNAP_CONF_VERSION 1
 
 /*
  * Save the paused VM (vm_pause) to state_path and mem_path, both written
@@ -48,17 +47,6 @@ struct console;
  */
 int vm_snapshot_save(struct vm *vm, const char *state_path, const char *mem_path, bool diff,
 		     struct yun_err *err);
-
-/* How a restored VM differs from the one saved; zero/NULL fields keep the saved value. */
-struct vm_restore_opts {
-	bool resume;                        /* vCPUs run at vm_run; else they stay parked */
-	bool track_dirty;                   /* log dirty pages from now, for diff snapshots */
-	uint64_t vsock_cid;                 /* a clone's own CID */
-	const char *vsock_socket;           /* and its own host-side socket */
-	const char *tap[CONFIG_MAX_NETS];   /* per card: another TAP */
-	const char *mac[CONFIG_MAX_NETS];   /* per card: "52:54:..." or "random" */
-	const char *disk[CONFIG_MAX_DISKS]; /* per disk: another image path */
-};
 
 /*
  * Build *vm from a snapshot: read and check the state file, parse its
