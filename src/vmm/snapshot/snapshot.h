@@ -42,8 +42,10 @@ struct console;
  * a state file on disk always has its memory. Full: every non-zero page of
  * RAM, zero pages left as holes. diff: see above; the VM must have
  * dirty logging on (a previous snapshot turned it on, or a restore with
- * track_dirty). After either, the next diff is relative to this snapshot.
- * The VM stays paused and may be resumed.
+ * track_dirty). After either, the next diff is relative to this snapshot:
+ * from a full snapshot on, the VM's memory slots log dirty pages (a small
+ * cost on the guest's first write to each page after each snapshot). The
+ * VM stays paused and may be resumed.
  */
 int vm_snapshot_save(struct vm *vm, const char *state_path, const char *mem_path, bool diff,
 		     struct yun_err *err);
