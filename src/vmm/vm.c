@@ -456,6 +456,8 @@ static int vm_add_pci(struct vm *vm, struct yun_err *err)
 		if (rc)
 			return rc;
 	}
+	if (vm->defer_io)
+		return 0; /* vm_start_io, once restored state is in */
 	return iothread_start(&vm->io, "io", err);
 }
 
@@ -593,12 +595,28 @@ int vm_create_from_memory(struct vm *vm, const struct vmm_config *cfg, struct co
 	int rc;
 
 	vm_build_begin(vm, cfg, console);
+	vm->defer_io = true;
 	rc = gm_init_file(&vm->mem, cfg->memory_mib << 20, mem_fd, err);
 	if (!rc)
 		rc = vm_build_finish(vm, log_dirty, err);
 	if (rc)
 		vm_destroy(vm);
 	return rc;
+}
+
+int vm_start_io(struct vm *vm, struct yun_err *err)
+{
+	int rc;
+
+	if (!vm->defer_io || !(vm->devices_ready & DEV_IOTHREAD))
+		return 0;
+	rc = iothread_start(&vm->io, "io", err);
+	if (rc)
+		return rc;
+	vm->defer_io = false;
+	if (vm_paused(vm))
+		iothread_pause(&vm->io); /* vm_resume lets it go */
+	return 0;
 }
 
 int vm_run(struct vm *vm, struct yun_err *err)

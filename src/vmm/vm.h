@@ -108,6 +108,7 @@ struct vm {
 	/* Snapshots (snapshot/): */
 	struct snap_dirty *dirty;  /* dirty-page tracking for diff snapshots, or NULL */
 	uint64_t restore_t0_ns;    /* CLOCK_MONOTONIC at vm_restore's start; 0: not restored */
+	bool defer_io;             /* I/O thread not started until vm_start_io */
 	void (*serial_tap)(void *ctx, const uint8_t *buf, size_t n); /* sees guest output */
 	void *serial_tap_ctx;
 };
@@ -123,6 +124,13 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct console *conso
  */
 int vm_create_from_memory(struct vm *vm, const struct vmm_config *cfg, struct console *console,
 			  int mem_fd, bool log_dirty, struct yun_err *err);
+
+/*
+ * A VM from vm_create_from_memory has its I/O thread created but not
+ * started, so device state loads with nothing serving queues: start it
+ * (parked if the VM is paused). Does nothing for other VMs.
+ */
+int vm_start_io(struct vm *vm, struct yun_err *err);
 
 /* Run until the guest (or vm_request_stop) ends it. All vCPUs are joined. */
 int vm_run(struct vm *vm, struct yun_err *err);

@@ -400,7 +400,7 @@ int vm_restore(struct vm *vm, struct vmm_config *cfg_out, struct console *con,
 	/* Logging from before the state is loaded: KVM's own writes count too. */
 	if (opts->track_dirty)
 		rc = snap_dirty_start(vm, err);
-	/* Parked before anything can run: devices load with the I/O thread parked. */
+	/* Parked before anything can run; the I/O thread starts once devices are loaded. */
 	if (!rc)
 		rc = vm_pause(vm, err);
 	if (!rc)
@@ -417,11 +417,12 @@ int vm_restore(struct vm *vm, struct vmm_config *cfg_out, struct console *con,
 		prefix_err(err, rc, "state file", state_path);
 		goto fail_vm;
 	}
-	if (opts->resume) {
+	if (opts->resume)
 		rc = vm_resume(vm, err);
-		if (rc)
-			goto fail_vm;
-	}
+	if (!rc)
+		rc = vm_start_io(vm, err);
+	if (rc)
+		goto fail_vm;
 	free(payload);
 	vm->restore_t0_ns = t0;
 	yun_info("restored %s + %s: %u vCPU(s), %llu MiB, %s, in %llu us", state_path, mem_path,
