@@ -316,8 +316,9 @@ def two_clones_at_once_with_their_own_vsock(ctx):
 
 
 @test
-def clone_gets_its_own_tap_and_disk(ctx):
-    """A clone opens the TAP and disk image it is given, not the original's."""
+def clone_gets_its_own_tap_disk_and_mac(ctx):
+    """A clone opens the TAP and disk image it is given, not the original's, and its
+    card shows the MAC it asked for; the clone's own snapshot keeps that MAC."""
     if os.geteuid() != 0 or not os.access("/dev/net/tun", os.R_OK | os.W_OK):
         return "skipped: needs root and /dev/net/tun"
     tap_a, tap_b = ("ysn%d%s" % (os.getpid() % 100000, t) for t in "ab")
@@ -325,16 +326,25 @@ def clone_gets_its_own_tap_and_disk(ctx):
     for d in (disk_a, disk_b):
         with open(d, "wb") as f:
             f.truncate(1 << 20)
-    s, m = ctx.path("s"), ctx.path("m")
+    s, m, cs, cm = (ctx.path(n) for n in ("s", "m", "c.s", "c.m"))
     out = ctx.snapshot(3, s, m, ["--net", "tap=%s,mac=52:54:00:aa:00:01" % tap_a,
                                  "--disk", "path=%s" % disk_a])
-    v = ctx.start(["--restore", "state=%s,mem=%s,resume=on,tap0=%s,mac0=random,disk0=%s"
-                   % (s, m, tap_b, disk_b), "--serial", "stdio"])
-    expect_continues(v, last_count(out), 3)
+    at = last_count(out)
+    new_mac = "52:54:00:aa:00:02"
+    v = ctx.start(["--restore", "state=%s,mem=%s,resume=on,tap0=%s,mac0=%s,disk0=%s"
+                   % (s, m, tap_b, new_mac, disk_b), "--serial", "stdio",
+                   "--snapshot-on-line", "match=YT COUNT %d ,state=%s,mem=%s" % (at + 5, cs, cm)])
+    expect_continues(v, at, 2)
     fds = [os.readlink("/proc/%d/fd/%s" % (v.p.pid, fd))
            for fd in os.listdir("/proc/%d/fd" % v.p.pid)]
     has = {p: os.path.exists("/sys/class/net/" + p) for p in (tap_a, tap_b)}
-    v.stop()
+    try:
+        v.p.wait(timeout=ctx.opts.timeout)
+    except subprocess.TimeoutExpired:
+        raise Failure("the clone did not snapshot itself and exit")
+    status, err = v.stop()
+    if status != 0:
+        raise Failure("clone's own snapshot: status %d: %s" % (status, err.strip()[-300:]))
     if not has[tap_b] or has[tap_a]:
         raise Failure("TAPs while the clone ran: %s, expected only %s" % (has, tap_b))
     if disk_b not in fds or disk_a in fds:
@@ -342,6 +352,14 @@ def clone_gets_its_own_tap_and_disk(ctx):
             [f for f in fds if f.endswith(".img")], disk_b))
     if os.path.exists("/sys/class/net/" + tap_b):
         raise Failure("the clone's TAP %s was left behind" % tap_b)
+    conf = sections(read_state(cs)[1])[0][2]
+    cfg = json.loads(conf[4:4 + struct.unpack_from("<I", conf)[0]])
+    if cfg["net"][0].get("mac") != new_mac or cfg["net"][0]["tap"] != tap_b:
+        raise Failure("the clone's snapshot says card 0 is %s" % cfg["net"][0])
+    # The clone's snapshot restores (its MAC and its card's state agree).
+    v = ctx.start(["--restore", "state=%s,mem=%s,resume=on" % (cs, cm), "--serial", "stdio"])
+    expect_continues(v, at + 5, 2)
+    v.stop()
 
 
 @test

@@ -40,16 +40,15 @@ static int apply_opts(struct vmm_config *cfg, const struct vm_restore_opts *o,
 	for (unsigned i = 0; i < CONFIG_MAX_NETS; i++) {
 		struct vmm_net *n = &cfg->nets[i];
 
+		uint8_t mac[6];
+
 		if ((o->tap[i] || o->mac[i]) && i >= cfg->nr_nets)
 			return yun_err_set(err, EINVAL, "the snapshot has no network card %u", i);
 		if (o->tap[i] && yun_str_set(&n->tap, o->tap[i], err))
 			return -ENOMEM;
-		if (o->mac[i] && !strcmp(o->mac[i], "random"))
-			n->has_mac = false;
-		else if (o->mac[i] && net_parse_mac(o->mac[i], n->mac) < 0)
+		/* A new MAC is checked here but given once the card's state is in (vm_restore). */
+		if (o->mac[i] && strcmp(o->mac[i], "random") && net_parse_mac(o->mac[i], mac) < 0)
 			return yun_err_set(err, EINVAL, "mac%u=%s: not a unicast MAC", i, o->mac[i]);
-		else if (o->mac[i])
-			n->has_mac = true;
 	}
 	for (unsigned i = 0; i < CONFIG_MAX_DISKS; i++) {
 		if (o->disk[i] && i >= cfg->nr_disks)

@@ -23,7 +23,9 @@ struct vm_restore_opts {
 	uint64_t vsock_cid;                 /* a clone's own CID */
 	const char *vsock_socket;           /* and its own host-side socket */
 	const char *tap[CONFIG_MAX_NETS];   /* per card: another TAP */
-	const char *mac[CONFIG_MAX_NETS];   /* per card: "52:54:..." or "random" */
+	const char *mac[CONFIG_MAX_NETS];   /* per card: "52:54:..." or "random"; the card
+					     * shows it after the load, with a configuration-
+					     * change interrupt: the guest sees it when it asks */
 	const char *disk[CONFIG_MAX_DISKS]; /* per disk: another image path */
 };
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -346,6 +347,47 @@ int vm_snapshot_save(struct vm *vm, const char *state_path, const char *mem_path
 
 /* ---- restore -------------------------------------------------------------- */
 
+/* Under the card's lock: show the guest another MAC (its configuration space). */
+static int set_mac(void *dev, void *arg, struct yun_err *err)
+{
+	struct net *net = dev;
+
+	(void)err;
+	memcpy(net->mac, arg, 6);
+	return VIRTIO_PCI_CONFIG_CHANGED;
+}
+
+/*
+ * The MACs a clone asked for (opts->mac), once the cards' saved state is in:
+ * each card's configuration space changes and the guest's driver gets a
+ * configuration-change interrupt; cfg follows, so the clone's own
+ * snapshots keep its address.
+ */
+static int apply_macs(struct vm *vm, struct vmm_config *cfg, const struct vm_restore_opts *o,
+		      struct yun_err *err)
+{
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
+		uint8_t mac[6];
+		int rc;
+
+		if (!o->mac[i])
+			continue;
+		if (!strcmp(o->mac[i], "random")) {
+			if (getrandom(mac, sizeof(mac), 0) != sizeof(mac))
+				return yun_err_errno(err, errno, "mac%u=random: getrandom", i);
+			mac[0] = (uint8_t)((mac[0] & ~1u) | 2u); /* unicast, locally administered */
+		} else if (net_parse_mac(o->mac[i], mac) < 0) {
+			return yun_err_set(err, EINVAL, "mac%u=%s: not a unicast MAC", i, o->mac[i]);
+		}
+		rc = virtio_pci_call(&vm->net_pci[i], set_mac, mac, err);
+		if (rc)
+			return rc;
+		memcpy(cfg->nets[i].mac, mac, sizeof(mac));
+		cfg->nets[i].has_mac = true;
+	}
+	return 0;
+}
+
 /* err = "<what> <path>: <err>". */
 static int prefix_err(struct yun_err *err, int rc, const char *what, const char *path)
 {
@@ -417,6 +459,9 @@ int vm_restore(struct vm *vm, struct vmm_config *cfg_out, struct console *con,
 		prefix_err(err, rc, "state file", state_path);
 		goto fail_vm;
 	}
+	rc = apply_macs(vm, cfg_out, opts, err);
+	if (rc)
+		goto fail_vm;
 	if (opts->resume)
 		rc = vm_resume(vm, err);
 	if (!rc)

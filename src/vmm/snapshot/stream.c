@@ -131,6 +131,12 @@ void snap_put_str(struct snap_writer *w, const char *s)
 	snap_put_bytes(w, s, strlen(s));
 }
 
+void snap_put_u64s(struct snap_writer *w, const uint64_t *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		snap_put_u64(w, v[i]);
+}
+
 int snap_writer_error(const struct snap_writer *w, struct yun_err *err)
 {
 	if (w->oom)
@@ -210,6 +216,12 @@ void snap_get_bytes(struct snap_reader *r, void *p, size_t n)
 		memcpy(p, s, n);
 	else if (n)
 		memset(p, 0, n);
+}
+
+void snap_get_u64s(struct snap_reader *r, uint64_t *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		v[i] = snap_get_u64(r);
 }
 
 void snap_get_str(struct snap_reader *r, char **out, size_t max)
