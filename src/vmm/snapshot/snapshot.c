@@ -14,6 +14,7 @@
 #include "../../lib/log.h"
 #include "../vm.h"
 #include "conf.h"
+#include "devices.h"
 #include "dirty.h"
 #include "stream.h"
 
@@ -26,73 +27,6 @@ static uint64_t now_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
-
-/* ---- device state --------------------------------------------------------- */
-
-#if __has_include("devices.h")
-#include "devices.h"
-#else
-/*
- * Until the device models save their own state (snapshot/devices.c), the
- * state file only names the PCI devices in slot order, so a state that
- * does not match its configuration is still refused. Only VMs without
- * virtio devices restore correctly with this.
- */
-static unsigned snap_device_list(const struct vmm_config *cfg, const char **names)
-{
-	unsigned n = 0;
-
-	if (cfg->rng)
-		names[n++] = "virtio-rng";
-	for (unsigned i = 0; i < cfg->nr_disks; i++)
-		names[n++] = "virtio-blk";
-	if (cfg->balloon)
-		names[n++] = "virtio-balloon";
-	for (unsigned i = 0; i < cfg->nr_nets; i++)
-		names[n++] = "virtio-net";
-	if (cfg->vsock)
-		names[n++] = "virtio-vsock";
-	return n;
-}
-
-static int vm_devices_save(struct vm *vm, struct snap_writer *w, struct yun_err *err)
-{
-	const char *names[16];
-	unsigned n = snap_device_list(vm->cfg, names);
-
-	snap_begin(w, "DEVL", 1);
-	snap_put_u32(w, n);
-	for (unsigned i = 0; i < n; i++)
-		snap_put_str(w, names[i]);
-	snap_end(w);
-	return snap_writer_error(w, err);
-}
-
-static int vm_devices_load(struct vm *vm, struct snap_reader *r, struct yun_err *err)
-{
-	const char *names[16];
-	unsigned n = snap_device_list(vm->cfg, names), saved;
-	struct snap_reader s;
-
-	if (snap_section(r, "DEVL", 1, NULL, &s))
-		return snap_reader_done(&s, err);
-	saved = snap_get_u32(&s);
-	if (!s.failed && saved != n)
-		snap_reader_fail(&s, "device list does not match the configuration: %u PCI "
-				 "devices saved, the configuration builds %u", saved, n);
-	for (unsigned i = 0; i < saved && !s.failed; i++) {
-		char *name = NULL;
-
-		snap_get_str(&s, &name, 64);
-		if (!s.failed && (!name || strcmp(name, names[i])))
-			snap_reader_fail(&s, "device list does not match the configuration: PCI "
-					 "device %u saved as %s, the configuration builds %s", i,
-					 name ? name : "(none)", names[i]);
-		free(name);
-	}
-	return snap_reader_done(&s, err);
-}
-#endif
 
 /* ---- memory file ---------------------------------------------------------- */
 
