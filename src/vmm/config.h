@@ -66,6 +66,7 @@ struct vmm_config {
 	uint64_t vsock_cid;   /* the guest's CID, 3 .. 2^32 - 2 */
 	char *vsock_socket;   /* host side: Unix socket PATH (and PATH_<port> for guest connects) */
 	char *kvm_device;  /* /dev/kvm unless told otherwise (tests) */
+	bool seccomp;      /* --seccomp on|off: per-thread syscall filters, default on */
 	bool verbose;
 	bool help;
 	bool version;

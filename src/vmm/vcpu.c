@@ -13,6 +13,7 @@
 #include "../lib/log.h"
 #include "cpuid.h"
 #include "layout.h"
+#include "sandbox/seccomp.h"
 #include "vm.h"
 
 #define SIG_VCPU_KICK SIGUSR1
@@ -295,6 +296,7 @@ static void vcpu_handle_system_event(struct vcpu *v)
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
+	struct yun_err err;
 	sigset_t set;
 	char name[16];
 
@@ -303,6 +305,8 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, SIG_VCPU_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	if (sandbox_enter(SANDBOX_VCPU, &err) < 0)
+		vm_request_stop(v->vm, VM_STOP_ERROR, 1, err.msg, NULL);
 
 	while (!vm_stopping(v->vm)) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {

@@ -8,6 +8,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "../../lib/log.h"
+#include "../sandbox/seccomp.h"
+
 int iothread_init(struct iothread *io, struct yun_err *err)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
@@ -82,7 +85,12 @@ int iothread_poll(struct iothread *io, int timeout_ms)
 static void *iothread_main(void *arg)
 {
 	struct iothread *io = arg;
+	struct yun_err err;
 
+	if (sandbox_enter(SANDBOX_IO, &err) < 0) {
+		yun_error("%s: the I/O thread stops", err.msg);
+		return NULL;
+	}
 	while (iothread_poll(io, -1) >= 0)
 		;
 	return NULL;
