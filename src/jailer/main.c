@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -299,8 +300,13 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	/* The child is the first process of a new pid namespace: its pid 1. */
-	if (pipe2(pfd, O_CLOEXEC) < 0 || unshare(CLONE_NEWPID) < 0 || (pid = fork()) < 0) {
+	/*
+	 * The child is the first process of a new pid namespace: its pid 1.
+	 * clone rather than unshare + fork: the jailer itself must be able to
+	 * fork later (sanitizer runtimes do at exit) outside that namespace.
+	 */
+	if (pipe2(pfd, O_CLOEXEC) < 0 ||
+	    (pid = (pid_t)syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, 0)) < 0) {
 		yun_error("start the jailed process: %s", strerror(errno));
 		cleanup(&j, &cg, false);
 		return 1;

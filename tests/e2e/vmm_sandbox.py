@@ -350,36 +350,37 @@ def jailer_bad_arguments(ctx):
     def args(jid="bad-1", uid="40123", gid="40124", base=None, extra=(), prog=None):
         return (["--id", jid, "--uid", uid, "--gid", gid, "--chroot-base", base or ctx.tmp]
                 + list(extra) + ["--", prog or ctx.yun_vmm, "--kernel", "/k"])
-    jailer_refuses(ctx, "bad-1", args(uid="0"), "--uid 0: refusing to run the VMM as root")
-    jailer_refuses(ctx, "bad-1", args(gid="0"), "--gid 0: refusing to run the VMM as root")
-    jailer_refuses(ctx, "bad-1", args(uid="-5"), "--uid -5: not a number")
-    jailer_refuses(ctx, "bad-1", args(base="relative/dir"),
-                   "--chroot-base relative/dir: must be an absolute path")
-    jailer_refuses(ctx, "bad-1", args(base="/nonexistent-yun"),
-                   "--chroot-base /nonexistent-yun: No such file or directory")
-    jailer_refuses(ctx, None, args(jid="a/b"),
-                   "--id a/b: want 1 to 64 characters from A-Z, a-z, 0-9 and -")
-    jailer_refuses(ctx, None, args(jid="x" * 65), "--id %s: want 1 to 64" % ("x" * 65))
-    jailer_refuses(ctx, None, args(jid="..") , "--id ..: want 1 to 64")
-    jailer_refuses(ctx, "bad-1", args(prog="yun-vmm"), "yun-vmm: the program must be an "
-                   "absolute path")
-    jailer_refuses(ctx, "bad-1", args(extra=["--cgroup", "memory"]),
-                   "--cgroup memory: want <controller>.<setting>=VALUE")
-    jailer_refuses(ctx, "bad-1", args(extra=["--cgroup", "memory.limit_in_bytes=1/2"]),
-                   "value has a '/'")
-    jailer_refuses(ctx, "bad-1", args(extra=["--copy", "/etc/hostname:rel"]),
-                   "--copy /etc/hostname:rel: want SRC:DST")
-    jailer_refuses(ctx, "bad-1", args(extra=["--netns", "/nonexistent-ns"]),
-                   "--netns /nonexistent-ns: No such file or directory")
-    # Failures after the jail directory or the cgroup exist: nothing is left.
-    jailer_refuses(ctx, "bad-1", args(extra=["--copy", "/nonexistent-src:/k"]),
-                   "/nonexistent-src: No such file or directory")
-    jailer_refuses(ctx, "bad-1", args(extra=["--copy", "/etc/hostname:/a/../../x"]),
-                   "not an absolute path inside the jail")
-    jailer_refuses(ctx, "bad-1", args(extra=["--cgroup", "memory.no_such_knob=1"]),
-                   "memory.no_such_knob: No such file or directory")
-    jailer_refuses(ctx, "bad-1", args(extra=["--cgroup", "memory.limit_in_bytes=lots"]),
-                   "memory.limit_in_bytes: write \"lots\"")
+    # (id to check for leftovers or None, args(...) keywords, what stderr must say)
+    cases = [
+        ("bad-1", dict(uid="0"), "--uid 0: refusing to run the VMM as root"),
+        ("bad-1", dict(gid="0"), "--gid 0: refusing to run the VMM as root"),
+        ("bad-1", dict(uid="-5"), "--uid -5: not a number"),
+        ("bad-1", dict(base="relative/dir"), "--chroot-base relative/dir: must be an absolute path"),
+        ("bad-1", dict(base="/nonexistent-yun"),
+         "--chroot-base /nonexistent-yun: No such file or directory"),
+        (None, dict(jid="a/b"), "--id a/b: want 1 to 64 characters from A-Z, a-z, 0-9 and -"),
+        (None, dict(jid="x" * 65), "--id %s: want 1 to 64" % ("x" * 65)),
+        (None, dict(jid=".."), "--id ..: want 1 to 64"),
+        ("bad-1", dict(prog="yun-vmm"), "yun-vmm: the program must be an absolute path"),
+        ("bad-1", dict(extra=["--cgroup", "memory"]),
+         "--cgroup memory: want <controller>.<setting>=VALUE"),
+        ("bad-1", dict(extra=["--cgroup", "memory.limit_in_bytes=1/2"]), "value has a '/'"),
+        ("bad-1", dict(extra=["--copy", "/etc/hostname:rel"]),
+         "--copy /etc/hostname:rel: want SRC:DST"),
+        ("bad-1", dict(extra=["--netns", "/nonexistent-ns"]),
+         "--netns /nonexistent-ns: No such file or directory"),
+        # Failures after the jail directory or the cgroup exist: nothing is left.
+        ("bad-1", dict(extra=["--copy", "/nonexistent-src:/k"]),
+         "/nonexistent-src: No such file or directory"),
+        ("bad-1", dict(extra=["--copy", "/etc/hostname:/a/../../x"]),
+         "not an absolute path inside the jail"),
+        ("bad-1", dict(extra=["--cgroup", "memory.no_such_knob=1"]),
+         "memory.no_such_knob: No such file or directory"),
+        ("bad-1", dict(extra=["--cgroup", "memory.limit_in_bytes=lots"]),
+         "memory.limit_in_bytes: write \"lots\""),
+    ]
+    for jid, kw, must_say in cases:
+        jailer_refuses(ctx, jid, args(**kw), must_say)
     # An existing jail directory is someone else's: refused and kept.
     os.makedirs(ctx.jail_dir("taken-1"))
     jailer_refuses(ctx, None, args(jid="taken-1"), "(another jail with this id, or left over)")

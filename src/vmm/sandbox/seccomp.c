@@ -96,6 +96,8 @@ static const struct sb_rule sb_rules[] = {
 	{ "io_uring_register", A }, { "memfd_create", A },  { "sysinfo", A },
 	{ "getuid", A },           { "geteuid", A },        { "getgid", A },
 	{ "getegid", A },          { "prlimit64", A },
+	/* Threads this one starts (vCPUs again) install their own filters. */
+	{ "seccomp", A },
 };
 
 /*
@@ -233,7 +235,13 @@ static void sb_sigsys(int sig, siginfo_t *si, void *uctx)
 	sigaddset(&set, sig);
 	syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), sig);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	_exit(128 + sig); /* not reached */
+	/*
+	 * Still here: we are a pid namespace's init (yun-jailer), which the
+	 * kernel does not let die by its own default-action signals. Exit
+	 * with the status a shell would show; the raw call skips the atexit
+	 * handlers and sanitizer hooks that _exit/exit would run.
+	 */
+	syscall(SYS_exit_group, 128 + sig);
 }
 
 /* ---- building ------------------------------------------------------------ */
@@ -275,8 +283,11 @@ static int sb_build(enum sandbox_thread kind, bool reboot, scmp_filter_ctx *out,
 				   sb_kind_names[kind]);
 	/* A syscall of another ABI (i386, x32) is a violation like any other. */
 	rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_TRAP);
+	/* no_new_privs is set once for the process (sandbox_set_mode), not per load. */
+	if (!rc)
+		rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
 	if (rc < 0) {
-		rc = yun_err_errno(err, -rc, "seccomp: bad-architecture action");
+		rc = yun_err_errno(err, -rc, "seccomp: filter attributes");
 		goto out;
 	}
 	for (size_t i = 0; !rc && i < sizeof(sb_rules) / sizeof(sb_rules[0]); i++)
@@ -353,6 +364,15 @@ static void sb_resolve_names(void)
 	}
 }
 
+static void sb_release_all(void)
+{
+	for (int k = 0; k < SANDBOX_NR_KINDS; k++) {
+		if (sb_ctx[k])
+			seccomp_release(sb_ctx[k]);
+		sb_ctx[k] = NULL;
+	}
+}
+
 int sandbox_set_mode(enum sandbox_mode mode, bool reboot, struct yun_err *err)
 {
 	struct sigaction sa = { .sa_sigaction = sb_sigsys, .sa_flags = SA_SIGINFO };
@@ -361,27 +381,34 @@ int sandbox_set_mode(enum sandbox_mode mode, bool reboot, struct yun_err *err)
 
 	if (mode == SANDBOX_OFF || sb_mode == SANDBOX_ON)
 		return 0; /* filters cannot be taken back: once ON it stays ON */
-	for (int k = 0; !rc && k < SANDBOX_NR_KINDS; k++)
-		rc = sb_build(k, reboot, &sb_ctx[k], err);
-	if (rc) {
-		for (int k = 0; k < SANDBOX_NR_KINDS; k++) {
-			if (sb_ctx[k])
-				seccomp_release(sb_ctx[k]);
-			sb_ctx[k] = NULL;
-		}
-		return rc;
-	}
-	sb_resolve_names();
-	tzset(); /* glibc reads /etc/localtime on the first time conversion (the RTC's) */
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGSYS, &sa, NULL) < 0)
-		return yun_err_errno(err, errno, "seccomp: SIGSYS handler");
 	for (int k = 0; debug && *debug && k < SANDBOX_NR_KINDS; k++)
 		if (!strcmp(debug, sb_kind_names[k]))
 			sb_debug_kind = k;
 	if (debug && *debug && sb_debug_kind < 0)
 		return yun_err_set(err, EINVAL, "%s=%s: must be vcpu, io, api or main",
 				   SANDBOX_DEBUG_ENV, debug);
+	for (int k = 0; !rc && k < SANDBOX_NR_KINDS; k++)
+		rc = sb_build(k, reboot, &sb_ctx[k], err);
+	if (rc) {
+		sb_release_all();
+		return rc;
+	}
+	/*
+	 * Loading a filter needs no_new_privs (or CAP_SYS_ADMIN). Set here, in
+	 * the main thread before it starts the others, every thread inherits
+	 * it, and no thread needs prctl once filtered.
+	 */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		sb_release_all();
+		return yun_err_errno(err, errno, "seccomp: no_new_privs");
+	}
+	sb_resolve_names();
+	tzset(); /* glibc reads /etc/localtime on the first time conversion (the RTC's) */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSYS, &sa, NULL) < 0) {
+		sb_release_all();
+		return yun_err_errno(err, errno, "seccomp: SIGSYS handler");
+	}
 	sb_mode = SANDBOX_ON;
 	return 0;
 }

@@ -12,7 +12,8 @@
  * one line to stderr, async-signal-safely,
  *   yun-vmm: seccomp: thread vcpu0 (vcpu) made forbidden syscall 135 (personality); stopping
  * then resets SIGSYS to its default action and re-raises it: the whole
- * process dies by SIGSYS (a shell shows status 159 = 128 + 31). Syscall
+ * process dies by SIGSYS (a shell shows status 159 = 128 + 31; as a pid
+ * namespace's init, under yun-jailer, it exits with status 159). Syscall
  * names are resolved when the lists are built, not in the handler.
  *
  * Stacking. Filters are inherited by threads created later and stack (the
@@ -66,12 +67,14 @@ enum sandbox_mode { SANDBOX_OFF, SANDBOX_ON };
 #define SANDBOX_DEBUG_ENV "YUN_VMM_DEBUG_FORBIDDEN"
 
 /*
- * Process-wide switch, set once by main before any thread enters (default
- * OFF, so unit tests and harnesses linking the device models run
- * unfiltered; yun-vmm turns it ON unless --seccomp off). ON builds every
- * kind's filter now, so an error shows before the VM starts, and installs
- * the SIGSYS handler. `reboot`: the main thread will build VMs again under
- * its filter (see above).
+ * Process-wide switch, set once by the main thread before it starts any
+ * other thread (default OFF, so unit tests and harnesses linking the
+ * device models run unfiltered; yun-vmm turns it ON unless --seccomp off).
+ * ON builds every kind's filter now, so an error shows before the VM
+ * starts, installs the SIGSYS handler and sets no_new_privs on the calling
+ * thread, which the threads it starts inherit (loading a filter needs it;
+ * once filtered, a thread may not call prctl for it). `reboot`: the main
+ * thread will build VMs again under its filter (see above).
  */
 int sandbox_set_mode(enum sandbox_mode mode, bool reboot, struct yun_err *err);
 enum sandbox_mode sandbox_get_mode(void);
