@@ -99,6 +99,7 @@ struct vmm_config {
 	struct vmm_restore restore; /* restore.state != NULL: --restore */
 	struct vmm_snap_trigger triggers[CONFIG_MAX_SNAP_TRIGGERS];
 	unsigned nr_triggers;
+	bool seccomp;      /* --seccomp on|off: per-thread syscall filters, default on */
 	bool verbose;
 	bool help;
 	bool version;

@@ -19,6 +19,7 @@
 #include "console.h"
 #include "snapshot/snapshot.h"
 #include "snapshot/trigger.h"
+#include "sandbox/seccomp.h"
 #include "vm.h"
 
 #define EXIT_HOST_ERROR 1
@@ -38,8 +39,11 @@ static void fatal_signal(int sig)
 static void *signal_thread(void *arg)
 {
 	sigset_t *set = arg;
+	struct yun_err err;
 	int sig;
 
+	if (sandbox_enter(SANDBOX_MAIN, &err) < 0)
+		yun_error("%s", err.msg);
 	for (;;) {
 		if (sigwait(set, &sig) != 0)
 			continue;
@@ -214,6 +218,7 @@ int main(int argc, char **argv)
 	if (config_validate(&cfg, &err) < 0 ||
 	    console_parse(cfg.serial ? cfg.serial : CONFIG_DEFAULT_SERIAL, &spec, &err) < 0 ||
 	    console_log_path(&spec, cfg.serial_log, &err) < 0 ||
+	    sandbox_set_mode(cfg.seccomp ? SANDBOX_ON : SANDBOX_OFF, cfg.reboot, &err) < 0 ||
 	    setup_signals(&term, &err) < 0) {
 		yun_error("%s", err.msg);
 		config_free(&cfg);

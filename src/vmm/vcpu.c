@@ -15,6 +15,7 @@
 #include "cpuid.h"
 #include "layout.h"
 #include "snapshot/stream.h"
+#include "sandbox/seccomp.h"
 #include "vm.h"
 
 #define SIG_VCPU_KICK SIGUSR1
@@ -325,6 +326,7 @@ static void vcpu_log_restore_time(struct vcpu *v)
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
+	struct yun_err err;
 	sigset_t set;
 	char name[16];
 
@@ -333,6 +335,8 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, SIG_VCPU_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	if (sandbox_enter(SANDBOX_VCPU, &err) < 0)
+		vm_request_stop(v->vm, VM_STOP_ERROR, 1, err.msg, NULL);
 
 	while (!vm_stopping(v->vm)) {
 		if (__atomic_load_n(&v->vm->pause_req, __ATOMIC_ACQUIRE)) {

@@ -10,6 +10,7 @@
 #include "boot/acpi.h"
 #include "boot/loader.h"
 #include "snapshot/dirty.h"
+#include "sandbox/seccomp.h"
 
 enum {
 	DEV_SERIAL = 1 << 0,
@@ -630,6 +631,9 @@ int vm_run(struct vm *vm, struct yun_err *err)
 			break;
 		}
 	}
+	/* Last, once every thread of the VM exists: see sandbox/seccomp.h on stacking. */
+	if (!rc && (rc = sandbox_enter(SANDBOX_MAIN, err)) < 0)
+		vm_request_stop(vm, VM_STOP_ERROR, 1, err->msg, NULL);
 	pthread_mutex_lock(&vm->stop_lock);
 	while (!vm->stopping)
 		pthread_cond_wait(&vm->stop_cond, &vm->stop_lock);
