@@ -32,6 +32,9 @@ struct guest_mem {
 	uint64_t size;     /* total RAM in bytes */
 	uint8_t *map;      /* the whole host mapping */
 	uint64_t map_size;
+	/* Dirty tracking for live migration (gm_track_*); see below. */
+	uint64_t *track;   /* one bit per 4 KiB page of map; allocated once, freed by gm_free */
+	bool tracking;     /* read and written atomically */
 };
 
 /* Smallest and largest RAM the VMM accepts, in MiB. */
@@ -64,5 +67,40 @@ bool gm_is_ram(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
 
 /* End (exclusive) of the RAM region below 4 GiB. */
 uint64_t gm_low_end(const struct guest_mem *gm);
+
+/*
+ * ---- Dirty tracking of the VMM's own writes (live migration) ----
+ *
+ * KVM's dirty log sees only what vCPUs write. Device models write guest
+ * RAM too (used rings, block reads, net rx), always through gm_ptr(); while
+ * tracking is on, gm_ptr() marks every page of the range it returns as
+ * dirty. gm_ptr() cannot tell a read from a write, so reads are marked too:
+ * conservative (a page may be sent once more than needed), never missing a
+ * write made through the returned pointer during the call that got it.
+ * The cost when tracking is off is one relaxed atomic load; when on, one
+ * load per page plus an atomic OR when the bit was clear.
+ *
+ * A device that keeps a pointer from gm_ptr() and writes through it later
+ * (an io_uring read completing into guest RAM) must call gm_track_mark()
+ * for that range when the write has completed, or the write can fall
+ * between two fetches and be lost to the destination.
+ */
+
+/* Start tracking with every page clean. -ENOMEM when the bitmap cannot be had. */
+int gm_track_start(struct guest_mem *gm, struct yun_err *err);
+
+/* Stop marking (the bitmap is kept until gm_free: a racing gm_ptr may still touch it). */
+void gm_track_stop(struct guest_mem *gm);
+
+/*
+ * OR into bitmap the pages of RAM region `region` marked since the last
+ * fetch (bit i = page region.gpa + i * 4096; 64-bit words, LSB first, as
+ * KVM_GET_DIRTY_LOG) and clear them. -EINVAL for a bad region or when
+ * tracking never started.
+ */
+int gm_track_fetch(struct guest_mem *gm, int region, uint64_t *bitmap);
+
+/* Mark [gpa, gpa + len) dirty (ignored when tracking is off or the range is not RAM). */
+void gm_track_mark(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
 
 #endif
