@@ -141,17 +141,22 @@ static void track_mark_host(const struct guest_mem *gm, const uint8_t *host, uin
 	}
 }
 
+static size_t track_words(const struct guest_mem *gm)
+{
+	return (size_t)((gm->map_size >> GM_PAGE_SHIFT) + 63) / 64;
+}
+
 int gm_track_start(struct guest_mem *gm, struct yun_err *err)
 {
-	size_t words = (size_t)((gm->map_size >> GM_PAGE_SHIFT) + 63) / 64;
+	size_t words = track_words(gm);
 
 	if (!gm->track) {
-		gm->track = calloc(words, sizeof(uint64_t));
+		gm->track = calloc(2 * words, sizeof(uint64_t));
 		if (!gm->track)
-			return yun_err_set(err, ENOMEM, "memory: dirty bitmap of %zu KiB",
-					   words * 8 / 1024);
+			return yun_err_set(err, ENOMEM, "memory: dirty bitmaps of %zu KiB",
+					   2 * words * 8 / 1024);
 	} else {
-		for (size_t i = 0; i < words; i++)
+		for (size_t i = 0; i < 2 * words; i++)
 			__atomic_store_n(&gm->track[i], 0, __ATOMIC_RELAXED);
 	}
 	/* Release: a thread that sees tracking on also sees the bitmap. */
@@ -167,10 +172,12 @@ void gm_track_stop(struct guest_mem *gm)
 int gm_track_fetch(struct guest_mem *gm, int region, uint64_t *bitmap)
 {
 	const struct gm_region *r;
-	uint64_t first, pages;
+	uint64_t first, pages, *cur, *prev;
 
 	if (region < 0 || region >= gm->nr_regions || !gm->track)
 		return -EINVAL;
+	cur = gm->track;
+	prev = gm->track + track_words(gm); /* only the fetching thread touches it */
 	r = &gm->region[region];
 	first = (uint64_t)(r->host - gm->map) >> GM_PAGE_SHIFT;
 	pages = r->size >> GM_PAGE_SHIFT;
@@ -178,21 +185,24 @@ int gm_track_fetch(struct guest_mem *gm, int region, uint64_t *bitmap)
 		uint64_t words = (pages + 63) / 64;
 
 		for (uint64_t i = 0; i < words; i++) {
-			uint64_t keep = 0, v;
+			uint64_t keep = 0, v, *pw = &prev[first / 64 + i];
 
 			/* The last word may hold the next region's first pages: leave those. */
 			if (i == words - 1 && pages % 64)
 				keep = ~((1ULL << (pages % 64)) - 1);
-			v = __atomic_fetch_and(&gm->track[first / 64 + i], keep, __ATOMIC_ACQ_REL);
-			bitmap[i] |= v & ~keep;
+			v = __atomic_fetch_and(&cur[first / 64 + i], keep, __ATOMIC_ACQ_REL) & ~keep;
+			bitmap[i] |= v | (*pw & ~keep);
+			*pw = (*pw & keep) | v;
 		}
 		return 0;
 	}
 	for (uint64_t i = 0; i < pages; i++) {
 		uint64_t pg = first + i, m = 1ULL << (pg % 64);
+		bool now = __atomic_fetch_and(&cur[pg / 64], ~m, __ATOMIC_ACQ_REL) & m;
 
-		if (__atomic_fetch_and(&gm->track[pg / 64], ~m, __ATOMIC_ACQ_REL) & m)
+		if (now || (prev[pg / 64] & m))
 			bitmap[i / 64] |= 1ULL << (i % 64);
+		prev[pg / 64] = now ? prev[pg / 64] | m : prev[pg / 64] & ~m;
 	}
 	return 0;
 }

@@ -33,7 +33,8 @@ struct guest_mem {
 	uint8_t *map;      /* the whole host mapping */
 	uint64_t map_size;
 	/* Dirty tracking for live migration (gm_track_*); see below. */
-	uint64_t *track;   /* one bit per 4 KiB page of map; allocated once, freed by gm_free */
+	uint64_t *track;   /* two bitmaps (marked; reported by the last fetch), a bit per page
+			    * of map; allocated once, freed by gm_free */
 	bool tracking;     /* read and written atomically */
 };
 
@@ -80,10 +81,16 @@ uint64_t gm_low_end(const struct guest_mem *gm);
  * The cost when tracking is off is one relaxed atomic load; when on, one
  * load per page plus an atomic OR when the bit was clear.
  *
- * A device that keeps a pointer from gm_ptr() and writes through it later
- * (an io_uring read completing into guest RAM) must call gm_track_mark()
- * for that range when the write has completed, or the write can fall
- * between two fetches and be lost to the destination.
+ * The mark comes before the write it covers, so a fetch may take the mark
+ * while the write is still under way and the page be copied before the
+ * write lands. So every mark is reported by two consecutive fetches: a
+ * write made through a pointer obtained before fetch N is seen by fetch
+ * N + 1, provided it has completed by then. Device writes are memcpy's of
+ * microseconds against migration rounds of milliseconds, and the VM is
+ * paused (devices quiesced) before the last fetch, which therefore sees
+ * every write. A device that keeps a pointer from gm_ptr() and writes
+ * through it later (an io_uring read completing into guest RAM) must call
+ * gm_track_mark() for the range when the write has completed.
  */
 
 /* Start tracking with every page clean. -ENOMEM when the bitmap cannot be had. */
@@ -93,10 +100,11 @@ int gm_track_start(struct guest_mem *gm, struct yun_err *err);
 void gm_track_stop(struct guest_mem *gm);
 
 /*
- * OR into bitmap the pages of RAM region `region` marked since the last
- * fetch (bit i = page region.gpa + i * 4096; 64-bit words, LSB first, as
- * KVM_GET_DIRTY_LOG) and clear them. -EINVAL for a bad region or when
- * tracking never started.
+ * OR into bitmap the pages of RAM region `region` marked since the previous
+ * fetch or the one before it (bit i = page region.gpa + i * 4096; 64-bit
+ * words, LSB first, as KVM_GET_DIRTY_LOG). -EINVAL for a bad region or when
+ * tracking never started. One fetching thread at a time (marking threads
+ * may run concurrently).
  */
 int gm_track_fetch(struct guest_mem *gm, int region, uint64_t *bitmap);
 

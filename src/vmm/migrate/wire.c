@@ -617,7 +617,7 @@ int wire_recv(struct wire *w, uint16_t *type, const uint8_t **payload, size_t *l
 	w->rx_dead = true; /* until this frame proves good */
 	rc = read_full(w->fd, hdr, WIRE_HDR_LEN, w->timeout_ms);
 	if (rc < 0)
-		return yun_err_set(err, -rc, "migration stream %s %s: frame %llu: %s",
+		return yun_err_set(err, -rc, "migration stream %s %s: receiving frame %llu: %s",
 				   dir_word(w), w->peer, seq, io_reason(rc));
 	n = (uint32_t)hdr[4] | (uint32_t)hdr[5] << 8 | (uint32_t)hdr[6] << 16 |
 	    (uint32_t)hdr[7] << 24;
@@ -638,7 +638,8 @@ int wire_recv(struct wire *w, uint16_t *type, const uint8_t **payload, size_t *l
 	}
 	rc = read_full(w->fd, w->rx_buf, (size_t)n + WIRE_MAC_LEN, w->timeout_ms);
 	if (rc < 0)
-		return yun_err_set(err, -rc, "migration stream %s %s: frame %llu (%u bytes): %s",
+		return yun_err_set(err, -rc,
+				   "migration stream %s %s: receiving frame %llu (%u bytes): %s",
 				   dir_word(w), w->peer, seq, n, io_reason(rc));
 	if (mac_frame(w->rx, w->seq_rx, hdr, w->rx_buf, n, mac) < 0 ||
 	    CRYPTO_memcmp(mac, w->rx_buf + n, WIRE_MAC_LEN) != 0)
