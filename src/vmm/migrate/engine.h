@@ -8,7 +8,10 @@
  *   round 0   send every page of guest RAM (an all-zero page is sent as a
  *             marker, not 4 KiB of zeroes) with dirty tracking already on
  *   round n   fetch the pages dirtied since the last fetch and send them;
- *             bandwidth is measured per round
+ *             every round ends with SYNC / SYNC_OK, so nothing is left in
+ *             socket buffers when the guest pauses (it would count as
+ *             downtime) and the bandwidth measured per round is what the
+ *             destination really absorbed
  *   converge  when dirty bytes / bandwidth (+ one round trip) <= downtime_ms,
  *             or at max_rounds (forced), go to stop-and-copy. When the dirty
  *             set stops shrinking (fails to fall by 10% in a round), the
@@ -24,8 +27,11 @@
  *   S->D SETUP     u32 version, u32 page size, u32 nr regions,
  *                  nr x (u64 gpa, u64 size), u32 info length, info bytes
  *   D->S SETUP_OK  (destination's RAM is ready: ops->prepare succeeded)
- *   S->D PAGES     u32 count, u32 round, count x u64 (gpa | MIGRATE_PAGE_ZERO),
- *                  then 4 KiB of data for each descriptor without the zero bit
+ *   S->D PAGES     u32 count, u32 round, then count times: u64 (gpa |
+ *                  MIGRATE_PAGE_ZERO), followed by 4 KiB of data unless the
+ *                  zero bit is set
+ *   S->D SYNC      u32 round: the round is complete
+ *   D->S SYNC_OK   u32 round: everything before SYNC has been written to RAM
  *   S->D STATE     a chunk of the state payload (in order)
  *   S->D COMMIT    u64 state length, u64 descriptors sent, u32 rounds
  *   D->S READY     everything received and loaded; the guest is NOT running
@@ -94,6 +100,8 @@ enum migrate_msg {
 	MIGRATE_MSG_RUNNING,
 	MIGRATE_MSG_NOT_STARTED,
 	MIGRATE_MSG_ERROR,
+	MIGRATE_MSG_SYNC,
+	MIGRATE_MSG_SYNC_OK,
 };
 
 /* One contiguous range of guest RAM. size and gpa are multiples of 4 KiB. */
@@ -158,6 +166,12 @@ struct migrate_dest_ops {
 struct migrate_dest_vm {
 	const struct migrate_dest_ops *ops;
 	void *ctx;
+	/*
+	 * prepare() returns RAM that reads as zero (fresh anonymous memory): a
+	 * zero marker for a page not yet written is then skipped instead of
+	 * checked, which would fault in every page of an idle guest.
+	 */
+	bool ram_zeroed;
 };
 
 struct migrate_params {
