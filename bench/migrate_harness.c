@@ -13,6 +13,17 @@
  *     RATE       page writes per second (0: idle, "max": as fast as it can)
  *
  * Exit status 1 if the migration failed or the guest arrived damaged.
+ *
+ * As two processes (for migrations between network namespaces):
+ *   migrate_harness --listen ADDR MIB DATA_MIB [ACCEPT_MS]
+ *     the destination: prints "listening" when bound, receives the guest,
+ *     runs it for 200 ms and checks its checksum and counter. Exit 0 when it
+ *     arrived intact and runs; 1 otherwise (it aborted).
+ *   migrate_harness --send ADDR MIB DATA_MIB RATE [DOWNTIME_MS]
+ *     the source. Exit 0 when the destination runs the guest; 3 when the
+ *     migration failed and the guest still runs here, checksum intact (it is
+ *     run for 200 ms more and checked); 1 otherwise.
+ * Both take the token from $MIGRATE_TOKEN and print one JSON line.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -42,6 +53,90 @@ static void *dest_main(void *arg)
 	return NULL;
 }
 
+static const char *token_env(void)
+{
+	const char *t = getenv("MIGRATE_TOKEN");
+
+	return t ? t : TOKEN;
+}
+
+static int listen_main(const char *addr, uint64_t mib, uint64_t data_mib, unsigned accept_ms)
+{
+	struct fake_vm dst;
+	struct dest_run d;
+	struct yun_err err;
+	uint64_t c0, counter, sum;
+	bool ok;
+
+	fake_dest_init(&dst, 1 << 20, data_mib << 20);
+	d = (struct dest_run){ .f = &dst, .p = { .token = token_env(), .accept_ms = accept_ms } };
+	d.lfd = migrate_listen(addr, &err);
+	if (d.lfd < 0) {
+		fprintf(stderr, "migrate_harness: %s\n", err.msg);
+		return 1;
+	}
+	printf("listening\n");
+	fflush(stdout);
+	dest_main(&d);
+	if (d.rc < 0) {
+		printf("{\"role\": \"destination\", \"ok\": false, \"aborts\": %d, "
+		       "\"rejected\": %u, \"error\": \"%s\"}\n", dst.aborts, d.st.rejected, d.err.msg);
+		return 1;
+	}
+	(void)mib;
+	dst.rate = 2000;
+	usleep(200000);          /* it runs here now */
+	fake_park(&dst);
+	fake_header(&dst, &c0, &sum);
+	counter = c0;
+	ok = fake_consistent(&dst) && counter > dst.loaded_counter;
+	printf("{\"role\": \"destination\", \"ok\": %s, \"loaded_counter\": %llu, "
+	       "\"counter_after_200ms\": %llu, \"checksum_ok\": %s, \"pages\": %llu, "
+	       "\"rejected\": %u}\n", ok ? "true" : "false",
+	       (unsigned long long)dst.loaded_counter, (unsigned long long)counter,
+	       fake_consistent(&dst) ? "true" : "false", (unsigned long long)d.st.pages,
+	       d.st.rejected);
+	fake_destroy(&dst);
+	return ok ? 0 : 1;
+}
+
+static int send_main(const char *addr, uint64_t mib, uint64_t data_mib, uint32_t rate,
+		     unsigned downtime)
+{
+	struct fake_vm src;
+	struct migrate_source_vm vm;
+	struct migrate_params p = { .token = token_env(), .downtime_ms = downtime,
+				    .timeout_ms = 3000 };
+	struct migrate_stats st;
+	struct yun_err err;
+	uint64_t c0, c1, sum;
+	int rc, status;
+
+	if (data_mib < 1 || data_mib + 1 > mib || fake_source_init(&src, mib, data_mib, rate) < 0)
+		return 2;
+	usleep(100000);
+	fake_source_vm(&src, &vm, &fake_source_ops);
+	rc = migrate_source(addr, &vm, &p, &st, &err);
+	fake_header(&src, &c0, &sum);
+	if (rc == 0) {
+		status = 0;
+	} else if (st.outcome == MIGRATE_FAILED && st.source_running && !src.paused) {
+		usleep(200000);
+		fake_park(&src);
+		fake_header(&src, &c1, &sum);
+		status = fake_consistent(&src) && (rate == 0 || c1 > c0) ? 3 : 1;
+	} else {
+		status = 1;
+	}
+	printf("{\"role\": \"source\", \"outcome\": \"%s\", \"source_running\": %s, "
+	       "\"total_ms\": %.2f, \"downtime_ms\": %.2f, \"rounds\": %u, \"pages\": %llu, "
+	       "\"status\": %d, \"error\": \"%s\"}\n", migrate_outcome_name(st.outcome),
+	       st.source_running ? "true" : "false", st.total_ms, st.downtime_ms, st.rounds,
+	       (unsigned long long)st.pages, status, rc ? err.msg : "");
+	fake_destroy(&src);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	struct fake_vm src, dst;
@@ -59,6 +154,14 @@ int main(int argc, char **argv)
 	bool same = true, ok;
 	int rc;
 
+	if (argc >= 5 && strcmp(argv[1], "--listen") == 0)
+		return listen_main(argv[2], strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10),
+				   argc > 5 ? (unsigned)strtoul(argv[5], NULL, 10) : 60000);
+	if (argc >= 6 && strcmp(argv[1], "--send") == 0)
+		return send_main(argv[2], strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10),
+				 strcmp(argv[5], "max") == 0 ? FAKE_RATE_MAX :
+							      (uint32_t)strtoul(argv[5], NULL, 10),
+				 argc > 6 ? (unsigned)strtoul(argv[6], NULL, 10) : 50);
 	if (argc < 4) {
 		fprintf(stderr, "usage: migrate_harness MIB DATA_MIB RATE|max [DOWNTIME_MS]\n");
 		return 2;
