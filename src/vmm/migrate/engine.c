@@ -436,8 +436,8 @@ static bool converged(struct source *s, uint64_t n, double bw_bytes_ms, double r
 
 static void auto_converge(struct source *s, uint64_t n, uint64_t prev)
 {
-	if (!s->ops->throttle || n * 10 < prev * 9)
-		return; /* no throttle, or still shrinking by 10% a round */
+	if (!s->ops->throttle || prev == UINT64_MAX || n * 10 < prev * 9)
+		return; /* no throttle, first dirty round, or still shrinking by 10% a round */
 	if (!s->throttle)
 		s->throttle = s->p.throttle_start;
 	else
