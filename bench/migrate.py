@@ -8,6 +8,7 @@ real engine and stream (src/vmm/migrate) with the fake guest dirtying
 random pages of its RAM throughout:
 
   idle    no writes; 1 MiB of data, the rest zero (what an idle small guest is)
+  full    no writes; 255 MiB of random data (every page must cross the wire)
   slow    2000 pages/s   (~8 MiB/s) over 255 MiB of random data
   medium  20000 pages/s  (~78 MiB/s)
   fast    as fast as one thread can (auto-converge / forced stop-and-copy)
@@ -16,8 +17,15 @@ QEMU (the anchor, same run): two qemu-system-x86_64 -M microvm -m 256
 -enable-kvm processes running the project's test guest in its `serial`
 case (it waits for input: an idle guest), the destination with
 -incoming tcp:127.0.0.1:PORT; QMP `migrate` on the source, then
-`query-migrate` until completed for its downtime and total-time. QEMU's
-default downtime-limit (300 ms) and max-bandwidth are left alone.
+`query-migrate` until completed for its downtime and total-time. Two
+anchors:
+
+  qemu-idle  QEMU's defaults (downtime-limit 300 ms, max-bandwidth
+             128 MiB/s); against Yun's idle case
+  qemu-full  guest RAM backed by a private mapping of a file of 256 MiB of
+             random bytes (the guest does not touch it), downtime-limit 50 ms
+             and max-bandwidth unlimited, as Yun runs; against Yun's full
+             case (the same amount of data, the same budget)
 
 Figures are medians over --rounds runs (rounds interleave Yun and QEMU);
 ratios are Yun's median over QEMU's.
@@ -41,6 +49,7 @@ import time
 
 CASES = {  # name: (mib, data_mib, rate)
     "idle": (256, 1, "0"),
+    "full": (256, 255, "0"),
     "slow": (256, 255, "2000"),
     "medium": (256, 255, "20000"),
     "fast": (256, 255, "max"),
@@ -107,7 +116,7 @@ def free_port():
     return port
 
 
-def qemu_once(args, tmp):
+def qemu_once(args, tmp, full):
     port = free_port()
     serial = os.path.join(tmp, "serial.log")
     qmp_path = os.path.join(tmp, "qmp.sock")
@@ -117,10 +126,21 @@ def qemu_once(args, tmp):
     base = [args.qemu, "-enable-kvm", "-M", "microvm,rtc=on", "-m", "256", "-smp", "1",
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             "-kernel", args.elf, "-append", "yuntest=serial"]
-    src = subprocess.Popen(base + ["-serial", "file:" + serial,
+    src_extra = []
+    if full:
+        ram = os.path.join(tmp, "ram.bin")
+        if not os.path.exists(ram):
+            with open(ram, "wb") as f:
+                f.write(os.urandom(256 << 20))
+        base[base.index("microvm,rtc=on")] = "microvm,rtc=on,memory-backend=mem"
+        src_extra = ["-object", "memory-backend-file,id=mem,size=256M,mem-path=%s,share=off"
+                     % ram]
+        dst_extra = ["-object", "memory-backend-ram,id=mem,size=256M"]
+    src = subprocess.Popen(base + src_extra + ["-serial", "file:" + serial,
                                    "-qmp", "unix:%s,server=on,wait=off" % qmp_path],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    dst = subprocess.Popen(base + ["-serial", "null", "-incoming", "tcp:127.0.0.1:%d" % port],
+    dst = subprocess.Popen(base + (dst_extra if full else []) +
+                           ["-serial", "null", "-incoming", "tcp:127.0.0.1:%d" % port],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 60
@@ -131,6 +151,9 @@ def qemu_once(args, tmp):
                 raise RuntimeError("QEMU source guest never reached YT READY")
             time.sleep(0.02)
         qmp = QMP(qmp_path)
+        if full:
+            qmp.cmd("migrate-set-parameters", **{"downtime-limit": 50,
+                                                 "max-bandwidth": 100 << 30})
         qmp.cmd("migrate", uri="tcp:127.0.0.1:%d" % port)
         deadline = time.time() + 120
         while True:
@@ -142,7 +165,8 @@ def qemu_once(args, tmp):
             time.sleep(0.005)
         qmp.close()
         ram = st.get("ram", {})
-        return {"total_ms": float(st["total-time"]), "downtime_ms": float(st["downtime"]),
+        return {"anchor": "qemu-full" if full else "qemu-idle",
+                "total_ms": float(st["total-time"]), "downtime_ms": float(st["downtime"]),
                 "setup_ms": float(st.get("setup-time", 0)),
                 "bytes": ram.get("transferred"), "rounds": ram.get("dirty-sync-count")}
     finally:
@@ -160,7 +184,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default=os.path.join(root, "build"))
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--cases", default="idle,slow,medium,fast")
+    ap.add_argument("--cases", default="idle,full,slow,medium,fast")
     ap.add_argument("--qemu", default="qemu-system-x86_64")
     ap.add_argument("--elf", default=None)
     args = ap.parse_args()
@@ -171,15 +195,16 @@ def main():
             ap.error("unknown case %s" % c)
 
     yun = {c: [] for c in cases}
-    qemu = []
+    qemu = {"qemu-idle": [], "qemu-full": []}
     failed = False
     with tempfile.TemporaryDirectory(prefix="yun-migrate-bench-") as tmp:
         for rnd in range(args.rounds):
-            order = ["qemu"] + cases if rnd % 2 == 0 else cases + ["qemu"]
+            anchors = list(qemu)
+            order = anchors + cases if rnd % 2 == 0 else cases + anchors
             for what in order:
                 try:
-                    if what == "qemu":
-                        qemu.append(qemu_once(args, tmp))
+                    if what in qemu:
+                        qemu[what].append(qemu_once(args, tmp, what == "qemu-full"))
                     else:
                         r = yun_once(args, what)
                         if not (r["ram_identical"] and r["checksum_ok"] and r["counter_ok"]):
@@ -190,19 +215,21 @@ def main():
                     failed = True
 
     results = []
-    q_down = med(qemu, "downtime_ms") if qemu else None
-    q_total = med(qemu, "total_ms") if qemu else None
-    print("%-8s %12s %12s %7s %9s %9s %11s %11s" % (
-        "case", "downtime ms", "total ms", "rounds", "throttle", "forced", "down/QEMU",
-        "total/QEMU"))
-    if qemu:
-        print("%-8s %12.1f %12.1f %7s %9s %9s %11s %11s" % (
-            "qemu", q_down, q_total, med(qemu, "rounds"), "-", "-", "1.00", "1.00"))
+    anchor_of = {c: ("qemu-idle" if c == "idle" else "qemu-full") for c in cases}
+    q = {a: (med(r, "downtime_ms"), med(r, "total_ms")) for a, r in qemu.items() if r}
+    print("%-10s %12s %12s %7s %9s %7s %10s %11s %11s" % (
+        "case", "downtime ms", "total ms", "rounds", "throttle", "forced", "anchor",
+        "down/anchor", "total/anchor"))
+    for a, (d, t) in q.items():
+        print("%-10s %12.1f %12.1f %7s %9s %7s %10s %11s %11s" % (
+            a, d, t, med(qemu[a], "rounds"), "-", "-", "-", "-", "-"))
     for c in cases:
         runs = yun[c]
         if not runs:
             continue
         d, t = med(runs, "downtime_ms"), med(runs, "total_ms")
+        a = anchor_of[c]
+        qd, qt = q.get(a, (None, None))
         row = {
             "bench": "migrate", "case": c, "guest_mib": CASES[c][0], "data_mib": CASES[c][1],
             "rate_pages_s": CASES[c][2], "runs": len(runs),
@@ -210,26 +237,27 @@ def main():
             "rounds": med(runs, "rounds"), "throttle_max": max(r["throttle"] for r in runs),
             "forced_runs": sum(1 for r in runs if r["forced"]),
             "bandwidth_mib_s": round(med(runs, "bandwidth_mib_s"), 1),
-            "qemu_idle_downtime_ms": q_down, "qemu_idle_total_ms": q_total,
-            "downtime_ratio": round(d / q_down, 3) if q_down else None,
-            "total_ratio": round(t / q_total, 3) if q_total else None,
+            "anchor": a, "anchor_downtime_ms": qd, "anchor_total_ms": qt,
+            "downtime_ratio": round(d / qd, 3) if qd else None,
+            "total_ratio": round(t / qt, 3) if qt else None,
             "per_run": runs,
         }
         results.append(row)
-        print("%-8s %12.1f %12.1f %7s %9s %9s %11s %11s" % (
+        print("%-10s %12.1f %12.1f %7s %9s %7s %10s %11s %11s" % (
             c, d, t, row["rounds"], "%d%%" % row["throttle_max"],
-            "%d/%d" % (row["forced_runs"], len(runs)),
-            "%.2f" % row["downtime_ratio"] if q_down else "-",
-            "%.2f" % row["total_ratio"] if q_total else "-"))
+            "%d/%d" % (row["forced_runs"], len(runs)), a,
+            "%.2f" % row["downtime_ratio"] if qd else "-",
+            "%.2f" % row["total_ratio"] if qt else "-"))
     for row in results:
         print(json.dumps({k: v for k, v in row.items() if k != "per_run"}))
-    if qemu:
-        print(json.dumps({"bench": "migrate", "case": "qemu-idle", "runs": len(qemu),
-                          "downtime_ms": q_down, "total_ms": q_total, "per_run": qemu}))
+    for a, runs in qemu.items():
+        if runs:
+            print(json.dumps({"bench": "migrate", "case": a, "runs": len(runs),
+                              "downtime_ms": q[a][0], "total_ms": q[a][1], "per_run": runs}))
     os.makedirs(os.path.join(root, "bench/results"), exist_ok=True)
     path = os.path.join(root, "bench/results/migrate-%s.json" % time.strftime("%Y%m%d-%H%M%S"))
     with open(path, "w") as f:
-        json.dump({"yun": results, "qemu_idle": qemu}, f, indent=1)
+        json.dump({"yun": results, "qemu": qemu}, f, indent=1)
     print("wrote %s" % path)
     return 1 if failed else 0
 
