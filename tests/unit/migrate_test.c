@@ -36,41 +36,35 @@ struct end {
 	pthread_t t;
 };
 
-static void *source_main(void *arg)
+/* One end of a migration: over TCP (addr / listener), or a socketpair end. */
+static void run_end(struct end *e, enum wire_role role)
 {
-	struct end *e = arg;
-	struct migrate_source_vm vm;
+	struct migrate_source_vm svm;
+	/* Fresh RAM from gm_init reads as zero; the socketpair runs check it anyway. */
+	struct migrate_dest_vm dvm = { .ops = &fake_dest_ops, .ctx = e->f, .ram_zeroed = !e->pair };
 	struct wire w;
 
-	fake_source_vm(e->f, &vm, &fake_source_ops);
-	if (!e->pair) {
-		e->rc = migrate_source(e->addr, &vm, &e->p, &e->st, &e->err);
-		return NULL;
-	}
-	e->rc = wire_handshake(&w, e->fd, WIRE_SOURCE, e->p.token, 0, &e->err);
-	if (e->rc == 0) {
-		e->rc = migrate_source_session(&w, &vm, &e->p, &e->st, &e->err);
+	fake_source_vm(e->f, &svm, &fake_source_ops);
+	if (!e->pair)
+		e->rc = role == WIRE_SOURCE ? migrate_source(e->addr, &svm, &e->p, &e->st, &e->err) :
+					      migrate_dest(e->fd, &dvm, &e->p, &e->st, &e->err);
+	else if ((e->rc = wire_handshake(&w, e->fd, role, e->p.token, 0, &e->err)) == 0) {
+		e->rc = role == WIRE_SOURCE ?
+				migrate_source_session(&w, &svm, &e->p, &e->st, &e->err) :
+				migrate_dest_session(&w, &dvm, &e->p, &e->st, &e->err);
 		wire_close(&w);
 	}
+}
+
+static void *source_main(void *arg)
+{
+	run_end(arg, WIRE_SOURCE);
 	return NULL;
 }
 
 static void *dest_main(void *arg)
 {
-	struct end *e = arg;
-	/* Fresh RAM from gm_init reads as zero; the socketpair runs check it anyway. */
-	struct migrate_dest_vm vm = { .ops = &fake_dest_ops, .ctx = e->f, .ram_zeroed = !e->pair };
-	struct wire w;
-
-	if (!e->pair) {
-		e->rc = migrate_dest(e->fd, &vm, &e->p, &e->st, &e->err);
-		return NULL;
-	}
-	e->rc = wire_handshake(&w, e->fd, WIRE_DEST, e->p.token, 0, &e->err);
-	if (e->rc == 0) {
-		e->rc = migrate_dest_session(&w, &vm, &e->p, &e->st, &e->err);
-		wire_close(&w);
-	}
+	run_end(arg, WIRE_DEST);
 	return NULL;
 }
 

@@ -297,28 +297,25 @@ static int send_pending(struct source *s, struct yun_err *err)
 	return 0;
 }
 
-static int await(struct source *s, uint16_t *type, const uint8_t **p, size_t *len,
-		 struct yun_err *err);
+static int await(struct source *s, uint16_t want, const char *waiting, const uint8_t **p,
+		 size_t *len, struct yun_err *err);
 
 /* SYNC and wait for SYNC_OK: the destination has consumed the round. */
 static int sync_round(struct source *s, struct yun_err *err)
 {
 	const uint8_t *p;
-	uint16_t type;
 	uint8_t r[4];
 	size_t len;
 	int rc;
 
 	put32(r, s->round);
 	rc = wire_send(s->w, MIGRATE_MSG_SYNC, r, 4, err);
-	if (rc < 0)
-		return rc;
-	rc = await(s, &type, &p, &len, err);
-	if (rc < 0)
-		return rc;
-	if (type != MIGRATE_MSG_SYNC_OK || len != 4 || get32(p) != s->round)
-		return unexpected(s->w, type, "waiting for SYNC_OK", err);
-	return 0;
+	if (rc == 0)
+		rc = await(s, MIGRATE_MSG_SYNC_OK, "waiting for SYNC_OK", &p, &len, err);
+	if (rc == 0 && (len != 4 || get32(p) != s->round))
+		rc = yun_err_set(err, EPROTO, "migration stream to %s: SYNC_OK for another round",
+				 s->w->peer);
+	return rc;
 }
 
 static int fetch_dirty(struct source *s, uint64_t *count, struct yun_err *err)
@@ -333,16 +330,19 @@ static int fetch_dirty(struct source *s, uint64_t *count, struct yun_err *err)
 	return 0;
 }
 
-/* Wait for one reply frame; ERROR becomes err. */
-static int await(struct source *s, uint16_t *type, const uint8_t **p, size_t *len,
-		 struct yun_err *err)
+/* Wait for a reply of type want; ERROR (and anything else) becomes err. */
+static int await(struct source *s, uint16_t want, const char *waiting, const uint8_t **p,
+		 size_t *len, struct yun_err *err)
 {
-	int rc = wire_recv(s->w, type, p, len, err);
+	uint16_t type;
+	int rc = wire_recv(s->w, &type, p, len, err);
 
 	if (rc < 0)
 		return rc;
-	if (*type == MIGRATE_MSG_ERROR)
+	if (type == MIGRATE_MSG_ERROR)
 		return peer_error(s->w, "destination", *p, *len, err);
+	if (type != want)
+		return unexpected(s->w, type, waiting, err);
 	return 0;
 }
 
@@ -478,13 +478,10 @@ static int source_run(struct source *s, struct yun_err *err)
 	s->batch_len = 8;
 
 	rc = send_setup(s, err);
+	if (rc == 0)
+		rc = await(s, MIGRATE_MSG_SETUP_OK, "waiting for SETUP_OK", &p, &len, err);
 	if (rc < 0)
 		return rc;
-	rc = await(s, &type, &p, &len, err);
-	if (rc < 0)
-		return rc;
-	if (type != MIGRATE_MSG_SETUP_OK)
-		return unexpected(s->w, type, "waiting for SETUP_OK", err);
 	rtt = now_ms() - t0; /* includes the destination's prepare: an upper bound */
 
 	rc = s->ops->dirty_start(vm->ctx, err);
@@ -533,16 +530,12 @@ static int source_run(struct source *s, struct yun_err *err)
 		return rc;
 	s->st->final_pages = n;
 	rc = send_pending(s, err);
+	if (rc == 0)
+		rc = send_state(s, err);
+	if (rc == 0)
+		rc = await(s, MIGRATE_MSG_READY, "waiting for READY", &p, &len, err);
 	if (rc < 0)
 		return rc;
-	rc = send_state(s, err);
-	if (rc < 0)
-		return rc;
-	rc = await(s, &type, &p, &len, err);
-	if (rc < 0)
-		return rc;
-	if (type != MIGRATE_MSG_READY)
-		return unexpected(s->w, type, "waiting for READY", err);
 
 	/* From here on the guest may run over there. */
 	rc = wire_send(s->w, MIGRATE_MSG_GO, NULL, 0, err);

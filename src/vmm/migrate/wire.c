@@ -415,14 +415,27 @@ static int hello_check(struct wire *w, const uint8_t *h, int role, struct yun_er
 	return 0;
 }
 
+/* One send or receive of the handshake; `step` names it in the error. */
+static int hs_io(struct wire *w, bool send, void *buf, size_t n, const char *step,
+		 struct yun_err *err)
+{
+	int rc = send ? write_full(w->fd, buf, n, w->timeout_ms) :
+			read_full(w->fd, buf, n, w->timeout_ms);
+
+	if (rc < 0)
+		yun_err_set(err, -rc, "migration handshake %s %s: %s: %s", dir_word(w), w->peer,
+			    step, io_reason(rc));
+	return rc;
+}
+
 int wire_handshake(struct wire *w, int fd, enum wire_role role, const char *token,
 		   unsigned timeout_ms, struct yun_err *err)
 {
+	static const char proof_label[] = "yun-migrate proof";
 	uint8_t mine[HELLO_LEN], theirs[HELLO_LEN];
-	uint8_t ns[WIRE_NONCE_LEN], nd[WIRE_NONCE_LEN];
-	uint8_t proof[WIRE_MAC_LEN], want[WIRE_MAC_LEN];
+	uint8_t proof_s[WIRE_MAC_LEN], proof_d[WIRE_MAC_LEN], got[WIRE_MAC_LEN];
 	int peer_role = role == WIRE_SOURCE ? WIRE_DEST : WIRE_SOURCE;
-	const char *step;
+	const uint8_t *ns, *nd;
 	int rc;
 
 	wire_init(w, fd, role, timeout_ms);
@@ -446,62 +459,48 @@ int wire_handshake(struct wire *w, int fd, enum wire_role role, const char *toke
 		goto fail;
 	}
 
+	/* Hellos: the destination checks the stranger's before saying anything. */
 	if (role == WIRE_SOURCE) {
-		step = "sending hello";
-		rc = write_full(fd, mine, HELLO_LEN, w->timeout_ms);
-		if (rc < 0)
-			goto io_fail;
-		step = "reading hello";
-		rc = read_full(fd, theirs, HELLO_LEN, w->timeout_ms);
-		if (rc < 0)
-			goto io_fail;
-		rc = hello_check(w, theirs, peer_role, err);
-		if (rc < 0)
-			goto fail;
-		memcpy(ns, mine + 9, WIRE_NONCE_LEN);
-		memcpy(nd, theirs + 9, WIRE_NONCE_LEN);
-		hmac_token(token, "yun-migrate proof", ns, nd, WIRE_SOURCE, proof);
-		step = "sending proof";
-		rc = write_full(fd, proof, WIRE_MAC_LEN, w->timeout_ms);
-		if (rc < 0)
-			goto io_fail;
-		step = "reading proof (the destination refused our token?)";
-		rc = read_full(fd, proof, WIRE_MAC_LEN, w->timeout_ms);
-		if (rc < 0)
-			goto io_fail;
-		hmac_token(token, "yun-migrate proof", ns, nd, WIRE_DEST, want);
+		rc = hs_io(w, true, mine, HELLO_LEN, "sending hello", err);
+		if (rc == 0)
+			rc = hs_io(w, false, theirs, HELLO_LEN, "reading hello", err);
+		if (rc == 0)
+			rc = hello_check(w, theirs, peer_role, err);
 	} else {
-		step = "reading hello";
-		rc = read_full(fd, theirs, HELLO_LEN, w->timeout_ms);
-		if (rc < 0)
-			goto io_fail;
-		rc = hello_check(w, theirs, peer_role, err);
-		if (rc < 0)
-			goto fail;
-		step = "sending hello";
-		rc = write_full(fd, mine, HELLO_LEN, w->timeout_ms);
-		if (rc < 0)
-			goto io_fail;
-		memcpy(ns, theirs + 9, WIRE_NONCE_LEN);
-		memcpy(nd, mine + 9, WIRE_NONCE_LEN);
-		step = "reading proof";
-		rc = read_full(fd, proof, WIRE_MAC_LEN, w->timeout_ms);
-		if (rc < 0)
-			goto io_fail;
-		hmac_token(token, "yun-migrate proof", ns, nd, WIRE_SOURCE, want);
+		rc = hs_io(w, false, theirs, HELLO_LEN, "reading hello", err);
+		if (rc == 0)
+			rc = hello_check(w, theirs, peer_role, err);
+		if (rc == 0)
+			rc = hs_io(w, true, mine, HELLO_LEN, "sending hello", err);
 	}
-	if (CRYPTO_memcmp(proof, want, WIRE_MAC_LEN) != 0) {
+	if (rc < 0)
+		goto fail;
+	ns = (role == WIRE_SOURCE ? mine : theirs) + 9;
+	nd = (role == WIRE_SOURCE ? theirs : mine) + 9;
+	hmac_token(token, proof_label, ns, nd, WIRE_SOURCE, proof_s);
+	hmac_token(token, proof_label, ns, nd, WIRE_DEST, proof_d);
+
+	/* Proofs: the source's first; the destination answers only a valid one. */
+	if (role == WIRE_SOURCE) {
+		rc = hs_io(w, true, proof_s, WIRE_MAC_LEN, "sending proof", err);
+		if (rc == 0)
+			rc = hs_io(w, false, got, WIRE_MAC_LEN,
+				   "reading proof (the destination refused our token?)", err);
+	} else {
+		rc = hs_io(w, false, got, WIRE_MAC_LEN, "reading proof", err);
+	}
+	if (rc < 0)
+		goto fail;
+	if (CRYPTO_memcmp(got, role == WIRE_SOURCE ? proof_d : proof_s, WIRE_MAC_LEN) != 0) {
 		rc = yun_err_set(err, EACCES,
 				 "migration handshake %s %s: token proof does not match",
 				 dir_word(w), w->peer);
 		goto fail;
 	}
 	if (role == WIRE_DEST) {
-		hmac_token(token, "yun-migrate proof", ns, nd, WIRE_DEST, proof);
-		step = "sending proof";
-		rc = write_full(fd, proof, WIRE_MAC_LEN, w->timeout_ms);
+		rc = hs_io(w, true, proof_d, WIRE_MAC_LEN, "sending proof", err);
 		if (rc < 0)
-			goto io_fail;
+			goto fail;
 	}
 	rc = session_keys(w, token, ns, nd);
 	if (rc < 0) {
@@ -510,9 +509,6 @@ int wire_handshake(struct wire *w, int fd, enum wire_role role, const char *toke
 	}
 	return 0;
 
-io_fail:
-	yun_err_set(err, -rc, "migration handshake %s %s: %s: %s", dir_word(w), w->peer, step,
-		    io_reason(rc));
 fail:
 	close(fd);
 	w->fd = -1;
@@ -531,7 +527,7 @@ int wire_accept(int lfd, const char *token, unsigned timeout_ms, struct wire *w,
 	if (rc < 0)
 		return rc;
 	for (;;) {
-		uint64_t now = now_ms();
+		uint64_t now = now_ms(), left;
 		int fd;
 
 		if (now >= deadline)
@@ -552,9 +548,9 @@ int wire_accept(int lfd, const char *token, unsigned timeout_ms, struct wire *w,
 		}
 		/* A stranger holds the listener for at most one handshake timeout. */
 		now = now_ms();
+		left = deadline > now ? deadline - now : 1;
 		rc = wire_handshake(w, fd, WIRE_DEST, token,
-				    deadline - now < WIRE_HANDSHAKE_MS && deadline > now ?
-					    (unsigned)(deadline - now) : WIRE_HANDSHAKE_MS,
+				    left < WIRE_HANDSHAKE_MS ? (unsigned)left : WIRE_HANDSHAKE_MS,
 				    &herr);
 		if (rc == 0) {
 			w->timeout_ms = WIRE_TIMEOUT_MS;
