@@ -169,6 +169,7 @@ struct source {
 	unsigned batch_count, round;
 	bool tracking, paused, go_sent;
 	unsigned throttle;
+	double rtt_ms;     /* smallest round trip seen (SETUP, then each SYNC) */
 };
 
 static uint64_t words_of(uint64_t pages)
@@ -308,10 +309,14 @@ static int sync_round(struct source *s, struct yun_err *err)
 	size_t len;
 	int rc;
 
+	double t0 = now_ms();
+
 	put32(r, s->round);
 	rc = wire_send(s->w, MIGRATE_MSG_SYNC, r, 4, err);
 	if (rc == 0)
 		rc = await(s, MIGRATE_MSG_SYNC_OK, "waiting for SYNC_OK", &p, &len, err);
+	if (rc == 0 && now_ms() - t0 < s->rtt_ms)
+		s->rtt_ms = now_ms() - t0; /* a round's tail drains first: an upper bound */
 	if (rc == 0 && (len != 4 || get32(p) != s->round))
 		rc = yun_err_set(err, EPROTO, "migration stream to %s: SYNC_OK for another round",
 				 s->w->peer);
@@ -452,7 +457,7 @@ static void auto_converge(struct source *s, uint64_t n, uint64_t prev)
 static int source_run(struct source *s, struct yun_err *err)
 {
 	const struct migrate_source_vm *vm = s->vm;
-	double t0 = now_ms(), t, t_pause, rtt, bw = 0;
+	double t0 = now_ms(), t, t_pause, bw = 0;
 	const uint8_t *p;
 	uint16_t type;
 	size_t len;
@@ -482,7 +487,7 @@ static int source_run(struct source *s, struct yun_err *err)
 		rc = await(s, MIGRATE_MSG_SETUP_OK, "waiting for SETUP_OK", &p, &len, err);
 	if (rc < 0)
 		return rc;
-	rtt = now_ms() - t0; /* includes the destination's prepare: an upper bound */
+	s->rtt_ms = now_ms() - t0; /* includes the destination's prepare: an upper bound */
 
 	rc = s->ops->dirty_start(vm->ctx, err);
 	if (rc < 0)
@@ -509,7 +514,7 @@ static int source_run(struct source *s, struct yun_err *err)
 		rc = fetch_dirty(s, &n, err);
 		if (rc < 0)
 			return rc;
-		if (converged(s, n, bw, rtt))
+		if (converged(s, n, bw, s->rtt_ms))
 			break;
 		if (s->round > s->p.max_rounds) {
 			s->st->forced = true;

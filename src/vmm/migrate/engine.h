@@ -128,7 +128,11 @@ struct migrate_source_ops {
 	 */
 	int (*dirty_fetch)(void *ctx, int region, uint64_t *bitmap, struct yun_err *err);
 	void (*dirty_stop)(void *ctx);
-	/* Stop every vCPU and device that writes guest RAM; resume undoes it. */
+	/*
+	 * Stop every vCPU and device that writes guest RAM (in-flight device
+	 * I/O into guest RAM completed and marked); resume undoes it. A pause
+	 * that fails must leave the VM running: the engine does not resume it.
+	 */
 	int (*pause)(void *ctx, struct yun_err *err);
 	int (*resume)(void *ctx, struct yun_err *err);
 	/* The paused VM's device and vCPU state as stream.h sections. */
