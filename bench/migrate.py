@@ -120,7 +120,8 @@ def qemu_once(args, tmp, full):
     port = free_port()
     serial = os.path.join(tmp, "serial.log")
     qmp_path = os.path.join(tmp, "qmp.sock")
-    for p in (serial, qmp_path):
+    dqmp_path = os.path.join(tmp, "qmp-dest.sock")
+    for p in (serial, qmp_path, dqmp_path):
         if os.path.exists(p):
             os.unlink(p)
     base = [args.qemu, "-enable-kvm", "-M", "microvm,rtc=on", "-m", "256", "-smp", "1",
@@ -140,7 +141,8 @@ def qemu_once(args, tmp, full):
                                    "-qmp", "unix:%s,server=on,wait=off" % qmp_path],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     dst = subprocess.Popen(base + (dst_extra if full else []) +
-                           ["-serial", "null", "-incoming", "tcp:127.0.0.1:%d" % port],
+                           ["-serial", "null", "-incoming", "tcp:127.0.0.1:%d" % port,
+                            "-qmp", "unix:%s,server=on,wait=off" % dqmp_path],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 60
@@ -150,6 +152,11 @@ def qemu_once(args, tmp, full):
             if time.time() > deadline or src.poll() is not None:
                 raise RuntimeError("QEMU source guest never reached YT READY")
             time.sleep(0.02)
+        # The destination answers QMP once its -incoming socket listens.
+        dqmp = QMP(dqmp_path)
+        if dqmp.cmd("query-status").get("status") != "inmigrate":
+            raise RuntimeError("QEMU destination is not waiting for a migration")
+        dqmp.close()
         qmp = QMP(qmp_path)
         if full:
             qmp.cmd("migrate-set-parameters", **{"downtime-limit": 50,

@@ -431,12 +431,17 @@ static void source_back_out(struct source *s, struct yun_err *err)
 	s->st->source_running = true;
 }
 
-/* Decide, after a fetch of n dirty pages, whether to stop and copy now. */
+/*
+ * Decide, after a fetch of n dirty pages, whether to stop and copy now: the
+ * pages at the measured bandwidth plus the two round trips of the handover
+ * (COMMIT/READY, GO/RUNNING) must fit three quarters of the budget, so a
+ * dip in bandwidth during the stop-and-copy still fits the whole of it.
+ */
 static bool converged(struct source *s, uint64_t n, double bw_bytes_ms, double rtt_ms)
 {
-	double est = (double)n * MIGRATE_PAGE_SIZE / bw_bytes_ms + rtt_ms;
+	double est = (double)n * MIGRATE_PAGE_SIZE / bw_bytes_ms + 2 * rtt_ms;
 
-	return n == 0 || est <= (double)s->p.downtime_ms;
+	return n == 0 || est <= 0.75 * (double)s->p.downtime_ms;
 }
 
 static void auto_converge(struct source *s, uint64_t n, uint64_t prev)

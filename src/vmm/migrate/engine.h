@@ -12,8 +12,9 @@
  *             socket buffers when the guest pauses (it would count as
  *             downtime) and the bandwidth measured per round is what the
  *             destination really absorbed
- *   converge  when dirty bytes / bandwidth (+ one round trip) <= downtime_ms,
- *             or at max_rounds (forced), go to stop-and-copy. When the dirty
+ *   converge  when dirty bytes / bandwidth + the handover's two round trips
+ *             <= 3/4 of downtime_ms (headroom for a bandwidth dip), or at
+ *             max_rounds (forced), go to stop-and-copy. When the dirty
  *             set stops shrinking (fails to fall by 10% in a round), the
  *             guest's vCPUs are throttled through ops->throttle (auto-
  *             converge): throttle_start %, then +throttle_step % per round
