@@ -163,42 +163,39 @@ def fast_link():
         sh("tc", "-n", ns, "qdisc", "del", "dev", link, "root", check=False)
 
 
-def check_source_survived(rs, s):
-    if rs != 3 or s["outcome"] != "failed" or not s["source_running"]:
-        raise Failure("source: status %d %s (want 3: failed, guest still running here)"
-                      % (rs, s))
-
-
-def test_kill_dest(args):
-    addr = "%s:4714" % IP_B
+def break_midway(args, port, breaker):
+    """Start a 256 MiB migration on a slowed link, call breaker(dst) 2 s in,
+    and return the source's (status, result) and the destination's process."""
+    addr = "%s:%d" % (IP_B, port)
     slow_link()
     try:
         dst = start_dest(args, addr, 256, 255)
         src = start_source(args, addr, 256, 255, 2000)
         time.sleep(2)
-        dst.kill()
-        dst.wait()
+        breaker(dst)
         rs, s = result(src, "source", timeout=60)
     finally:
+        sh("ip", "-n", NS_B, "link", "set", LINK_B, "up", check=False)
         fast_link()
-    check_source_survived(rs, s)
+    if rs != 3 or s["outcome"] != "failed" or not s["source_running"]:
+        raise Failure("source: status %d %s (want 3: failed, guest still running here)"
+                      % (rs, s))
+    return s, dst
+
+
+def test_kill_dest(args):
+    def kill(dst):
+        dst.kill()
+        dst.wait()
+
+    s, dst = break_midway(args, 4714, kill)
     return s["error"]
 
 
 def test_cut(args):
-    addr = "%s:4715" % IP_B
-    slow_link()
-    try:
-        dst = start_dest(args, addr, 256, 255)
-        src = start_source(args, addr, 256, 255, 2000)
-        time.sleep(2)
-        sh("ip", "-n", NS_B, "link", "set", LINK_B, "down")
-        rs, s = result(src, "source", timeout=60)
-        rd, d = result(dst, "destination", timeout=60)
-    finally:
-        sh("ip", "-n", NS_B, "link", "set", LINK_B, "up", check=False)
-        fast_link()
-    check_source_survived(rs, s)
+    s, dst = break_midway(args, 4715,
+                          lambda dst: sh("ip", "-n", NS_B, "link", "set", LINK_B, "down"))
+    rd, d = result(dst, "destination", timeout=60)
     if rd == 0 or d["ok"]:
         raise Failure("destination: status %d %s (want aborted)" % (rd, d))
     return "source: %s; destination: %s" % (s["error"], d["error"])

@@ -277,6 +277,18 @@ static void migrate_tcp(struct fake_vm *src, struct fake_vm *dst, struct migrate
 	close(de->fd);
 }
 
+/* Both ends say the migration is done; the reasons are printed if not. */
+static void check_done(const struct end *se, const struct end *de)
+{
+	if (se->rc)
+		fprintf(stderr, "  source: %s\n", se->err.msg);
+	if (de->rc)
+		fprintf(stderr, "  dest: %s\n", de->err.msg);
+	CHECK_EQ(se->rc, 0);
+	CHECK_EQ(de->rc, 0);
+	CHECK_EQ(se->st.outcome, MIGRATE_DONE);
+}
+
 /* ---- tests ----------------------------------------------------------------- */
 
 /* Idle guest over a socketpair: byte-for-byte copy, zero pages as markers. */
@@ -295,13 +307,7 @@ static void test_idle_guest_arrives_whole(void)
 	pthread_create(&se.t, NULL, source_main, &se);
 	pthread_join(se.t, NULL);
 	pthread_join(de.t, NULL);
-	if (se.rc)
-		fprintf(stderr, "  source: %s\n", se.err.msg);
-	if (de.rc)
-		fprintf(stderr, "  dest: %s\n", de.err.msg);
-	CHECK_EQ(se.rc, 0);
-	CHECK_EQ(de.rc, 0);
-	CHECK_EQ(se.st.outcome, MIGRATE_DONE);
+	check_done(&se, &de);
 	CHECK(!se.st.source_running && src.paused && src.resumes == 0);
 	CHECK_EQ(src.dirty_stops, 1);
 	CHECK_EQ(dst.starts, 1);
@@ -328,13 +334,7 @@ static void test_busy_guest_over_tcp_keeps_going(void)
 	usleep(50000);
 	migrate_tcp(&src, &dst, (struct migrate_params){ .token = TOKEN }, NULL, (struct cut){ 0 },
 		    &se, &de);
-	if (se.rc)
-		fprintf(stderr, "  source: %s\n", se.err.msg);
-	if (de.rc)
-		fprintf(stderr, "  dest: %s\n", de.err.msg);
-	CHECK_EQ(se.rc, 0);
-	CHECK_EQ(de.rc, 0);
-	CHECK_EQ(se.st.outcome, MIGRATE_DONE);
+	check_done(&se, &de);
 	CHECK(se.st.rounds >= 2);
 	print_stats("busy 128 MiB, TCP", &se.st);
 	/* The source is paused at what it sent: the destination got exactly that. */
