@@ -212,6 +212,11 @@ static int set_console(struct ct_config *cfg, const char *s, struct yun_err *err
 	return 0;
 }
 
+/*
+ * The last of --userns and --uid-map/--gid-map wins: "off" or "auto" after
+ * explicit maps drops them, so no maps are kept that would not be used (and
+ * state.json, which writes maps as maps, reads back the mode in effect).
+ */
 static int set_userns(struct ct_config *cfg, const char *s, struct yun_err *err)
 {
 	if (!strcmp(s, "off") || !strcmp(s, "host"))
@@ -220,6 +225,7 @@ static int set_userns(struct ct_config *cfg, const char *s, struct yun_err *err)
 		cfg->userns = CT_USERNS_AUTO;
 	else
 		return yun_err_set(err, EINVAL, "userns %s: unknown mode (off or auto)", s);
+	cfg->n_uid_map = cfg->n_gid_map = 0;
 	return 0;
 }
 
@@ -419,8 +425,9 @@ int ct_parse_signal(const char *s, int *sig, struct yun_err *err)
 	if (!strncasecmp(n, "RTMIN", 5)) {
 		int64_t off = 0;
 
-		if ((n[5] == '\0' || (n[5] == '+' && yun_parse_i64(n + 6, &off) == 0)) && off >= 0 &&
-		    SIGRTMIN + off <= SIGRTMAX) {
+		/* off <= RTMAX - RTMIN, not RTMIN + off <= RTMAX: off can be near 2^63. */
+		if ((n[5] == '\0' || (n[5] == '+' && yun_parse_i64(n + 6, &off) == 0)) &&
+		    off >= 0 && off <= SIGRTMAX - SIGRTMIN) {
 			*sig = SIGRTMIN + (int)off;
 			return 0;
 		}
@@ -441,14 +448,19 @@ int ct_parse_signal(const char *s, int *sig, struct yun_err *err)
 static int json_as_text(json_t *v, const char *key, const char *origin, char *buf, size_t len,
 			struct yun_err *err)
 {
+	int n;
+
 	if (json_is_string(v))
-		snprintf(buf, len, "%s", json_string_value(v));
+		n = snprintf(buf, len, "%s", json_string_value(v));
 	else if (json_is_integer(v))
-		snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+		n = snprintf(buf, len, "%lld", (long long)json_integer_value(v));
 	else if (json_is_real(v))
-		snprintf(buf, len, "%.17g", json_real_value(v));
+		n = snprintf(buf, len, "%.17g", json_real_value(v));
 	else
 		return yun_err_set(err, EINVAL, "%s: \"%s\" must be a number", origin, key);
+	/* Cut short, "0.5<60 zeros>1" would pass as 0.5. */
+	if (n < 0 || (size_t)n >= len)
+		return yun_err_set(err, EINVAL, "%s: \"%s\" is too long for a number", origin, key);
 	return 0;
 }
 
@@ -604,7 +616,8 @@ static int json_field(struct ct_config *cfg, const char *key, json_t *v, const c
 			return set_count("cpu-shares", text, CT_SHARES_MIN, CT_SHARES_MAX,
 					 &cfg->limits.cpu_shares, err);
 		rc = set_count("blkio-weight", text, CT_BLKIO_MIN, CT_BLKIO_MAX, &n, err);
-		cfg->limits.blkio_weight = (uint16_t)n;
+		if (!rc)
+			cfg->limits.blkio_weight = (uint16_t)n;
 		return rc;
 	}
 	return yun_err_set(err, EINVAL, "%s: unknown setting \"%s\"", origin, key);
@@ -692,10 +705,29 @@ static const char *net_name(enum ct_net_mode m)
 	}
 }
 
+/*
+ * "MODE" or "MODE=ARG" as a JSON string. Allocated to fit: a fixed buffer
+ * would cut a long netns path, perhaps inside a UTF-8 sequence, and then
+ * json_string() refuses it and the key goes missing.
+ */
+static json_t *mode_arg_json(const char *mode, const char *arg)
+{
+	json_t *j;
+	char *s;
+
+	if (!arg)
+		return json_string(mode);
+	if (asprintf(&s, "%s=%s", mode, arg) < 0)
+		return NULL;
+	j = json_string(s);
+	free(s);
+	return j;
+}
+
 json_t *ct_config_to_json(const struct ct_config *cfg)
 {
 	json_t *o = json_object(), *mounts = json_array();
-	char buf[4096];
+	char buf[64];
 
 	if (!o || !mounts) {
 		json_decref(o);
@@ -731,9 +763,7 @@ json_t *ct_config_to_json(const struct ct_config *cfg)
 		json_object_set_new(o, "pids", json_integer(cfg->limits.pids));
 	if (cfg->limits.blkio_weight)
 		json_object_set_new(o, "blkio_weight", json_integer(cfg->limits.blkio_weight));
-	snprintf(buf, sizeof(buf), "%s%s%s", net_name(cfg->net), cfg->net_arg ? "=" : "",
-		 cfg->net_arg ? cfg->net_arg : "");
-	json_object_set_new(o, "net", json_string(buf));
+	json_object_set_new(o, "net", mode_arg_json(net_name(cfg->net), cfg->net_arg));
 	for (size_t i = 0; i < cfg->n_mounts; i++) {
 		json_t *m =
 		    json_pack("{s:s, s:s, s:b}", "source", cfg->mounts[i].src, "destination",
@@ -749,15 +779,15 @@ json_t *ct_config_to_json(const struct ct_config *cfg)
 		json_object_set_new(o, "console", json_string("pty"));
 		break;
 	case CT_CONSOLE_SOCKET:
-		snprintf(buf, sizeof(buf), "socket=%s", cfg->console_path);
-		json_object_set_new(o, "console", json_string(buf));
+		json_object_set_new(o, "console", mode_arg_json("socket", cfg->console_path));
 		break;
 	default:
 		break;
 	}
 	if (cfg->userns == CT_USERNS_AUTO)
 		json_object_set_new(o, "userns", json_string("auto"));
-	if (cfg->n_uid_map || cfg->n_gid_map) {
+	/* Maps read back as CT_USERNS_MAP: write them only in that mode. */
+	if (cfg->userns == CT_USERNS_MAP) {
 		json_object_set_new(o, "uid_map", idmap_json(cfg->uid_map, cfg->n_uid_map));
 		json_object_set_new(o, "gid_map", idmap_json(cfg->gid_map, cfg->n_gid_map));
 	}
@@ -1039,11 +1069,12 @@ static int check_idmaps(const char *what, const struct ct_idmap *m, size_t n, st
 	for (size_t i = 0; i < n; i++) {
 		if (m[i].inside == 0)
 			root = true;
+		/* In 64 bits: a range may end at 2^32, which wraps to 0 in 32. */
 		for (size_t j = 0; j < i; j++) {
-			bool in = m[i].inside < m[j].inside + m[j].count &&
-				  m[j].inside < m[i].inside + m[i].count;
-			bool out = m[i].outside < m[j].outside + m[j].count &&
-				   m[j].outside < m[i].outside + m[i].count;
+			bool in = m[i].inside < (uint64_t)m[j].inside + m[j].count &&
+				  m[j].inside < (uint64_t)m[i].inside + m[i].count;
+			bool out = m[i].outside < (uint64_t)m[j].outside + m[j].count &&
+				   m[j].outside < (uint64_t)m[i].outside + m[i].count;
 
 			if (in || out)
 				return yun_err_set(err, EINVAL, "%s: ranges %zu and %zu overlap",

@@ -17,6 +17,8 @@
 #include "../lib/log.h"
 #include "config.h"
 #include "console.h"
+#include "snapshot/snapshot.h"
+#include "snapshot/trigger.h"
 #include "vm.h"
 
 #define EXIT_HOST_ERROR 1
@@ -91,20 +93,56 @@ static void console_quit(void *ctx)
 	vm_request_stop(ctx, VM_STOP_POWEROFF, 0, "quit from the console (Ctrl-A x)", NULL);
 }
 
-/* Build and run one VM; *reset tells whether the guest asked for a reset. */
-static int run_once(const struct vmm_config *cfg, struct console *con, bool *reset)
+/* --restore's options as vm_restore takes them. */
+static void restore_opts(const struct vmm_restore *r, struct vm_restore_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->resume = r->resume;
+	o->track_dirty = r->dirty;
+	o->vsock_cid = r->vsock_cid;
+	o->vsock_socket = r->vsock_socket;
+	for (unsigned i = 0; i < CONFIG_MAX_NETS; i++) {
+		o->tap[i] = r->tap[i];
+		o->mac[i] = r->mac[i];
+	}
+	for (unsigned i = 0; i < CONFIG_MAX_DISKS; i++)
+		o->disk[i] = r->disk[i];
+}
+
+/*
+ * Build and run one VM; *reset tells whether the guest asked for a reset.
+ * With restored != NULL the VM comes from cfg's --restore snapshot and its
+ * configuration is left in *restored (for a reboot of that VM).
+ */
+static int run_once(const struct vmm_config *cfg, struct console *con,
+		    struct vmm_config *restored, bool *reset)
 {
 	struct yun_err err = { 0 };
 	struct vm *vm = calloc(1, sizeof(*vm));
-	int status;
+	struct vm_restore_opts opts;
+	struct snap_trigger trigger;
+	int status, rc;
 
 	*reset = false;
 	if (!vm) {
 		yun_error("out of memory");
 		return EXIT_HOST_ERROR;
 	}
-	if (vm_create(vm, cfg, con, &err) < 0) {
+	if (restored) {
+		restore_opts(&cfg->restore, &opts);
+		rc = vm_restore(vm, restored, con, cfg->restore.state, cfg->restore.mem, &opts,
+				&err);
+	} else {
+		rc = vm_create(vm, cfg, con, &err);
+	}
+	if (rc < 0) {
 		yun_error("%s", err.msg);
+		free(vm);
+		return EXIT_HOST_ERROR;
+	}
+	if (snap_trigger_start(&trigger, vm, cfg, &err) < 0) {
+		yun_error("%s", err.msg);
+		vm_destroy(vm);
 		free(vm);
 		return EXIT_HOST_ERROR;
 	}
@@ -119,6 +157,7 @@ static int run_once(const struct vmm_config *cfg, struct console *con, bool *res
 	pthread_mutex_lock(&current_lock);
 	current_vm = NULL;
 	pthread_mutex_unlock(&current_lock);
+	snap_trigger_stop(&trigger);
 
 	status = vm->exit_status;
 	switch (vm->stop_reason) {
@@ -141,7 +180,7 @@ static int run_once(const struct vmm_config *cfg, struct console *con, bool *res
 
 int main(int argc, char **argv)
 {
-	struct vmm_config cfg;
+	struct vmm_config cfg, restored;
 	struct console_spec spec;
 	struct console con = { 0 };
 	struct yun_err err = { 0 };
@@ -150,7 +189,15 @@ int main(int argc, char **argv)
 	int status, rc;
 
 	yun_log_init("yun-vmm", YUN_LOG_WARN);
+	if (argc == 4 && !strcmp(argv[1], "--merge-snapshot")) {
+		if (snap_mem_merge(argv[2], argv[3], &err) < 0) {
+			yun_error("%s", err.msg);
+			return EXIT_HOST_ERROR;
+		}
+		return 0;
+	}
 	config_init(&cfg);
+	config_init(&restored);
 	if (config_parse_args(&cfg, argc, argv, &err) < 0) {
 		yun_error("%s", err.msg);
 		config_free(&cfg);
@@ -187,13 +234,23 @@ int main(int argc, char **argv)
 	if (console_pty_path(&con))
 		fprintf(stderr, "yun-vmm: serial console on %s\n", console_pty_path(&con));
 
-	do {
-		status = run_once(&cfg, &con, &reset);
-		if (reset && cfg.reboot)
+	if (cfg.restore.state) {
+		/* From the snapshot; a reboot then boots its kernel afresh. */
+		status = run_once(&cfg, &con, &restored, &reset);
+		if (reset && restored.reboot)
 			yun_info("rebooting");
-	} while (reset && cfg.reboot);
+		while (reset && restored.reboot)
+			status = run_once(&restored, &con, NULL, &reset);
+	} else {
+		do {
+			status = run_once(&cfg, &con, NULL, &reset);
+			if (reset && cfg.reboot)
+				yun_info("rebooting");
+		} while (reset && cfg.reboot);
+	}
 
 	console_close(&con);
+	config_free(&restored);
 	config_free(&cfg);
 	return status;
 }

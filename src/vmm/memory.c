@@ -5,27 +5,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "layout.h"
 
-int gm_init(struct guest_mem *gm, uint64_t size, struct yun_err *err)
+static int gm_check_size(uint64_t size, struct yun_err *err)
 {
-	uint64_t low;
-	void *map;
-
-	memset(gm, 0, sizeof(*gm));
 	if (size < GM_MIN_MIB << 20 || size > GM_MAX_MIB << 20 || (size & ((1ULL << 20) - 1)))
 		return yun_err_set(err, EINVAL,
 				   "memory %llu MiB: must be a whole number of MiB from %llu to %llu",
 				   (unsigned long long)(size >> 20), GM_MIN_MIB, GM_MAX_MIB);
-	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		   -1, 0);
-	if (map == MAP_FAILED)
-		return yun_err_errno(err, errno, "memory %llu MiB: mmap",
-				     (unsigned long long)(size >> 20));
-	/* Guest RAM is not worth a core dump, and must not be inherited by children. */
-	madvise(map, size, MADV_DONTDUMP);
-	madvise(map, size, MADV_DONTFORK);
+	return 0;
+}
+
+/* The regions of RAM mapped at `map` (see memory.h). */
+static void gm_set_regions(struct guest_mem *gm, void *map, uint64_t size)
+{
+	uint64_t low;
 
 	gm->map = map;
 	gm->map_size = size;
@@ -39,7 +35,51 @@ int gm_init(struct guest_mem *gm, uint64_t size, struct yun_err *err)
 		};
 		gm->nr_regions = 2;
 	}
+}
+
+/*
+ * Map RAM private and unreserved: anonymous (fd < 0) or from a file. Guest
+ * RAM is not worth a core dump, and must not be inherited by children.
+ */
+static int gm_map(struct guest_mem *gm, uint64_t size, int fd, const char *what,
+		  struct yun_err *err)
+{
+	int flags = MAP_PRIVATE | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0);
+	void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, fd, 0);
+
+	if (map == MAP_FAILED)
+		return yun_err_errno(err, errno, "%s: mmap of %llu MiB", what,
+				     (unsigned long long)(size >> 20));
+	madvise(map, size, MADV_DONTDUMP);
+	madvise(map, size, MADV_DONTFORK);
+	gm_set_regions(gm, map, size);
+	gm->file_backed = fd >= 0;
 	return 0;
+}
+
+int gm_init(struct guest_mem *gm, uint64_t size, struct yun_err *err)
+{
+	memset(gm, 0, sizeof(*gm));
+	if (gm_check_size(size, err))
+		return -EINVAL;
+	return gm_map(gm, size, -1, "memory", err);
+}
+
+int gm_init_file(struct guest_mem *gm, uint64_t size, int fd, struct yun_err *err)
+{
+	struct stat st;
+
+	memset(gm, 0, sizeof(*gm));
+	if (gm_check_size(size, err))
+		return -EINVAL;
+	if (fstat(fd, &st) < 0)
+		return yun_err_errno(err, errno, "memory file");
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)
+		return yun_err_set(err, EINVAL, "memory file: %llu bytes, but the guest has %llu "
+				   "MiB (%llu bytes)", (unsigned long long)st.st_size,
+				   (unsigned long long)(size >> 20), (unsigned long long)size);
+	/* Private: the guest's writes are copy-on-write, the file is never changed. */
+	return gm_map(gm, size, fd, "memory file", err);
 }
 
 void gm_free(struct guest_mem *gm)

@@ -32,6 +32,7 @@ struct guest_mem {
 	uint64_t size;     /* total RAM in bytes */
 	uint8_t *map;      /* the whole host mapping */
 	uint64_t map_size;
+	bool file_backed;  /* gm_init_file: pages not yet touched hold the file's bytes */
 	/* Dirty tracking for live migration (gm_track_*); see below. */
 	uint64_t *track;   /* two bitmaps (marked; reported by the last fetch), a bit per page
 			    * of map; allocated once, freed by gm_free */
@@ -44,6 +45,13 @@ struct guest_mem {
 
 /* Map `size` bytes of RAM (a multiple of 1 MiB). */
 int gm_init(struct guest_mem *gm, uint64_t size, struct yun_err *err);
+/*
+ * Map RAM from the memory file fd (a snapshot's) MAP_PRIVATE: pages are
+ * read from the file when the guest first touches them and copied when it
+ * writes them; the file is never changed and the cost does not grow with
+ * `size`. The file must be a regular file of exactly `size` bytes.
+ */
+int gm_init_file(struct guest_mem *gm, uint64_t size, int fd, struct yun_err *err);
 void gm_free(struct guest_mem *gm);
 
 /*

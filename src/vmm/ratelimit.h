@@ -28,6 +28,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../lib/err.h"
+
 #define RATELIMIT_WINDOW_MS 100 /* refill window: the bucket holds 100 ms of traffic */
 #define RATELIMIT_NS        1000000000ULL
 
@@ -49,6 +51,12 @@ struct ratelimit_params {
 	uint64_t rate;       /* per second; 0: unlimited */
 	uint64_t burst;      /* one-time extra tokens, 0: none */
 	uint32_t window_ms;  /* refill window (bucket size = rate * window), 0: the default */
+};
+
+/* A run-time change to a limiter: each bucket set anew (full) or kept as it is. */
+struct ratelimit_update {
+	bool set_bytes, set_ops;
+	struct ratelimit_params bytes, ops;
 };
 
 /* Set both buckets up (full) at time now_ns. */
@@ -77,5 +85,35 @@ void ratelimit_charge(struct ratelimit *rl, uint64_t bytes, uint64_t ops, uint64
  * succeed, if nothing else is consumed meanwhile; 0: it would now.
  */
 uint64_t ratelimit_wait_ns(struct ratelimit *rl, uint64_t bytes, uint64_t ops, uint64_t now_ns);
+
+/* Apply u at now_ns: the buckets it sets start full, the others are untouched. */
+void ratelimit_update(struct ratelimit *rl, const struct ratelimit_update *u, uint64_t now_ns);
+
+/*
+ * Firecracker's token bucket, as its API takes it ("bandwidth" or "ops" of
+ * a rate limiter): `size` tokens (bytes or operations) refilled every
+ * `refill_time` ms, plus an optional `one_time_burst`. Size or refill_time
+ * 0 means no limit. Our bucket is the same shape: rate = size * 1000 /
+ * refill_time per second (rounded up, so the bucket holds at least `size`),
+ * window = refill_time, burst = one_time_burst. Errors name the field:
+ * "<field>.refill_time: must be at most 86400000 ms (one day)",
+ * "<field>: size 1 per refill_time 10000 ms is below 1 per second (the slowest rate)".
+ */
+int ratelimit_params_from_bucket(uint64_t size, uint64_t one_time_burst, uint64_t refill_time_ms,
+				 const char *field, struct ratelimit_params *out,
+				 struct yun_err *err);
+
+/*
+ * The same from the JSON: `limiter` is Firecracker's RateLimiter object
+ * {"bandwidth": {"size", "refill_time", "one_time_burst"?}?, "ops": {...}?}
+ * named `field` in errors ("rx_rate_limiter"); a bucket that is there is set
+ * (u->set_bytes / set_ops), one that is not is kept (a PATCH changes only
+ * what it names). Unknown keys, wrong types, negative or fractional numbers
+ * are errors: "rx_rate_limiter.ops.size: must be a non-negative integer".
+ * Pure: reads the object only.
+ */
+struct json_t;
+int ratelimit_update_from_json(const struct json_t *limiter, const char *field,
+			       struct ratelimit_update *u, struct yun_err *err);
 
 #endif

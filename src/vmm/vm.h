@@ -4,6 +4,11 @@
  *
  * Life cycle: vm_create() (everything built, kernel loaded, nothing
  * running) -> vm_run() (vCPUs run until a stop request) -> vm_destroy().
+ * While vm_run() waits, another thread may vm_pause() and vm_resume() it:
+ * a paused VM has every vCPU parked outside KVM_RUN with its last exit
+ * completed (KVM_RUN re-entered with immediate_exit, as the KVM API asks
+ * before state is read) and the I/O thread parked between handlers, so
+ * its state can be saved.
  * The console (host side of COM1) is owned by the caller and outlives the
  * VM, so a rebooting guest keeps its terminal, pty or socket.
  */
@@ -50,6 +55,8 @@ struct vm_msix {
 /* Exit status when the guest crashes (triple fault, KVM internal error). */
 #define VM_EXIT_GUEST_CRASH 2
 
+struct snap_dirty;
+
 struct vm {
 	const struct vmm_config *cfg;
 	struct console *console;
@@ -87,17 +94,43 @@ struct vm {
 	struct vm_stopper stopper;
 	unsigned devices_ready;   /* bit per device initialised, for vm_destroy */
 
-	pthread_mutex_t stop_lock;
-	pthread_cond_t stop_cond;
+	pthread_mutex_t stop_lock; /* also guards the pause state below */
+	pthread_cond_t stop_cond;  /* stop requests, parks and resumes */
 	bool stopping;            /* read by vCPU threads without the lock */
+	bool pause_req;           /* vCPUs park at their next exit; read without the lock */
+	bool paused;              /* vm_pause() finished, vm_resume() not yet called */
+	unsigned parked;          /* vCPUs parked now */
 	enum vm_stop_reason stop_reason;
 	int exit_status;
 	char stop_msg[YUN_ERR_MSG_MAX + 64];
 	char stop_detail[2048];   /* register dump for crashes */
+
+	/* Snapshots (snapshot/): */
+	struct snap_dirty *dirty;  /* dirty-page tracking for diff snapshots, or NULL */
+	uint64_t restore_t0_ns;    /* CLOCK_MONOTONIC at vm_restore's start; 0: not restored */
+	bool defer_io;             /* I/O thread not started until vm_start_io */
+	void (*serial_tap)(void *ctx, const uint8_t *buf, size_t n); /* sees guest output */
+	void *serial_tap_ctx;
 };
 
 int vm_create(struct vm *vm, const struct vmm_config *cfg, struct console *console,
 	      struct yun_err *err);
+
+/*
+ * As vm_create, but guest RAM is the memory file mem_fd mapped copy-on-write
+ * (gm_init_file) and no kernel is loaded: vCPUs are at their reset state
+ * for vm_restore to load. log_dirty: memory slots log dirty pages from the
+ * start. On error the VM is destroyed.
+ */
+int vm_create_from_memory(struct vm *vm, const struct vmm_config *cfg, struct console *console,
+			  int mem_fd, bool log_dirty, struct yun_err *err);
+
+/*
+ * A VM from vm_create_from_memory has its I/O thread created but not
+ * started, so device state loads with nothing serving queues: start it
+ * (parked if the VM is paused). Does nothing for other VMs.
+ */
+int vm_start_io(struct vm *vm, struct yun_err *err);
 
 /* Run until the guest (or vm_request_stop) ends it. All vCPUs are joined. */
 int vm_run(struct vm *vm, struct yun_err *err);
@@ -107,6 +140,22 @@ void vm_destroy(struct vm *vm);
 /* First request wins. msg/detail may be NULL. Safe from any thread. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int exit_status,
 		     const char *msg, const char *detail);
+
+/*
+ * Park all vCPUs (and the I/O thread) and return once they are parked.
+ * Before vm_run() it only marks the VM so its vCPUs park as they start (a
+ * restored VM that should not run yet). -EALREADY when paused, -ESHUTDOWN
+ * when the VM is stopping (err says so). Not from a vCPU or the I/O thread.
+ */
+int vm_pause(struct vm *vm, struct yun_err *err);
+
+/* Let parked vCPUs and the I/O thread go on. -EALREADY when not paused. */
+int vm_resume(struct vm *vm, struct yun_err *err);
+
+bool vm_paused(struct vm *vm);
+
+/* vCPU thread: park here while a pause is requested (see vcpu.c). */
+void vm_park_vcpu(struct vm *vm);
 
 static inline bool vm_stopping(struct vm *vm)
 {

@@ -5,6 +5,8 @@
  * host address outside the mapping would also show as a fault), or loop.
  *
  * FUZZ_SOURCES: src/vmm/memory.c src/vmm/virtio/queue.c src/vmm/virtio/balloon.c src/lib/err.c src/lib/log.c
+ * FUZZ_SOURCES: src/vmm/snapshot/stream.c
+ * FUZZ_LIBS: -ljansson -lz
  *
  * Input: byte 0 queue size (2^(n % 9)), byte 1 flags (EVENT_IDX, INDIRECT,
  * which queue, MUST_TELL_HOST accepted, the host asking for statistics),

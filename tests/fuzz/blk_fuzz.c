@@ -4,7 +4,8 @@
  * (ASan) or the image outside its size, or loop.
  *
  * FUZZ_SOURCES: src/vmm/memory.c src/vmm/virtio/queue.c src/vmm/virtio/blk.c src/vmm/virtio/throttle.c src/vmm/ratelimit.c src/lib/err.c src/lib/log.c
- * FUZZ_LIBS: -luring
+ * FUZZ_SOURCES: src/vmm/snapshot/stream.c
+ * FUZZ_LIBS: -luring -ljansson -lz
  *
  * Three small disks on temporary images (in /dev/shm when there is one, so
  * FLUSH costs nothing), opened with YUN_BLK_NO_URING=1 so every request
@@ -109,7 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (ops->queue_notify(blk, 0, &vq) == 0) {
 		/* A throttled disk goes on when its timer fires; a few rounds of that. */
-		for (int i = 0; i < 4 && blk_timer_fd(blk) >= 0; i++)
+		for (int i = 0; i < 4 && throttle_enabled(&blk->throttle); i++)
 			if (blk_timer_fired(blk, 0, &vq) < 0)
 				break;
 	}

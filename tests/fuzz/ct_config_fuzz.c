@@ -81,6 +81,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #else /* FUZZ_WRITE_SEEDS */
 
+#include "seed_text.h"
+
 static const char *const seeds[] = {
     "{}",
     "{\"rootfs\": \"/srv/rootfs\", \"command\": [\"/bin/true\"]}",
@@ -102,27 +104,14 @@ static const char *const seeds[] = {
     "{\"rootfs\": \"/srv/r\", \"memory\": \"-5\"}",
     "{\"rootfs\": \"/srv/r\", \"uid_map\": [\"0:1:2\", \"1:2:3\"]}",
     "[1, 2]",
+    /* Crashed this target once: RTMIN+N overflow (UBSan); maps kept under "userns": "off". */
+    "{\"rootfs\": \"/srv/r\", \"stop_signal\": \"RTMIN+9223372036854775807\"}",
+    "{\"rootfs\": \"/srv/r\", \"uid_map\": [\"1:1:1\"], \"userns\": \"off\"}",
 };
 
 int main(int argc, char **argv)
 {
-	char path[4096];
-
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
-		return 2;
-	}
-	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
-		FILE *f;
-
-		snprintf(path, sizeof(path), "%s/seed-%02zu.json", argv[1], i);
-		f = fopen(path, "w");
-		if (!f || fputs(seeds[i], f) < 0 || fclose(f) != 0) {
-			perror(path);
-			return 1;
-		}
-	}
-	return 0;
+	return seed_text_main(argc, argv, seeds, sizeof(seeds) / sizeof(seeds[0]));
 }
 
 #endif /* FUZZ_WRITE_SEEDS */

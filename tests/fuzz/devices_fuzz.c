@@ -2,11 +2,14 @@
  * devices_fuzz.c - libFuzzer target for the legacy device models: the guest
  * controls every port access, so random access sequences (any port of any
  * device, any width, reads and writes, interleaved with host input into
- * the UART) must never crash, trip a sanitizer, or break an invariant a
- * guest would see (the IRQ line only toggles between 0 and 1; the UART
- * never accepts more input than its FIFO holds).
+ * the UART and Ctrl+Alt+Del typed by the host) must never crash, trip a
+ * sanitizer, or break an invariant a guest would see (the IRQ line only
+ * toggles between 0 and 1; the UART never accepts more input than its FIFO
+ * holds).
  *
  * FUZZ_SOURCES: src/vmm/devices src/vmm/io_bus.c src/lib/err.c src/lib/log.c
+ * FUZZ_SOURCES: src/vmm/snapshot/stream.c
+ * FUZZ_LIBS: -lz
  */
 #include "vmm/devices/debug_exit.h"
 #include "vmm/devices/i8042.h"
@@ -16,6 +19,7 @@
 #include "vmm/io_bus.h"
 #include "vmm/layout.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -113,6 +117,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			size_t took = serial_rx_push(&uart, in, n);
 
 			INVARIANT(took <= n && took <= room && room <= SERIAL_FIFO_SIZE);
+			continue;
+		}
+		if ((op & 0xC0) == 0x80 && sel == 0xCA) {
+			/* The host types Ctrl+Alt+Del (the control API) in whatever state. */
+			int rc = i8042_send_ctrl_alt_del(&kbc);
+
+			INVARIANT(rc == 0 || rc == -ENOSPC);
 			continue;
 		}
 		io_bus_access(&bus, ports[sel % (sizeof(ports) / sizeof(ports[0]))], buf,

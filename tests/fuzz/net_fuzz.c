@@ -3,6 +3,8 @@
  * nothing may crash, read or write outside guest RAM (ASan), or loop.
  *
  * FUZZ_SOURCES: src/vmm/memory.c src/vmm/virtio/queue.c src/vmm/virtio/net.c src/vmm/virtio/iothread.c src/vmm/virtio/throttle.c src/vmm/ratelimit.c src/lib/err.c src/lib/log.c
+ * FUZZ_SOURCES: src/vmm/snapshot/stream.c
+ * FUZZ_LIBS: -ljansson -lz
  *
  * The TAP is replaced by a SOCK_DGRAM socketpair (one datagram = one frame,
  * as a TAP read gives): tx frames are written to it and thrown away, rx

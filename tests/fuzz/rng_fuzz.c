@@ -6,6 +6,8 @@
  * with random bytes.)
  *
  * FUZZ_SOURCES: src/vmm/memory.c src/vmm/virtio/queue.c src/vmm/virtio/rng.c src/lib/err.c
+ * FUZZ_SOURCES: src/vmm/snapshot/stream.c
+ * FUZZ_LIBS: -lz
  *
  * Input: byte 0 queue size (2^(n % 7), up to RNG_QUEUE_SIZE), byte 1 flags
  * (EVENT_IDX, INDIRECT, how many kicks), then bytes copied over the avail

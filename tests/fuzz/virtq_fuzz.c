@@ -4,6 +4,8 @@
  * inside guest RAM (ASan catches any host access outside the mapping).
  *
  * FUZZ_SOURCES: src/vmm/memory.c src/vmm/virtio/queue.c src/vmm/virtio/rng.c src/lib/err.c
+ * FUZZ_SOURCES: src/vmm/snapshot/stream.c
+ * FUZZ_LIBS: -lz
  *
  * Input: 2 bytes of flags/size, then bytes copied over the avail ring, the
  * descriptor table and the RAM after it (where indirect tables and

@@ -36,6 +36,10 @@ import tempfile
 import threading
 import time
 
+# http.client over a Unix socket, as the end-to-end tests talk to yund (stdlib only)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+from harness import UnixHTTPConnection  # noqa: E402
+
 STATUS_PASS = 33  # debug-exit 0x10: (0x10 << 1) | 1
 STATUS_FAIL = 35  # debug-exit 0x11
 MIB = 1 << 20
@@ -242,6 +246,7 @@ class Context:
         self.disk_orig = b""
         self.tap = None  # TapPort of the running virtio-net case
         self.balloon = None  # BalloonState of the running virtio-balloon case
+        self.api = None  # ApiState of the running shutdown case
         self.vsock = None  # VsockHost of the running virtio-vsock case
 
     def make_disk(self, readonly):
@@ -742,9 +747,11 @@ def check_virtio_net(ctx, run, vmm, case):
 # ---- virtio-balloon: the target set through the VMM's monitor, RSS read ---
 
 BALLOON_MIB = 64  # the guest's range (cases/virtio_balloon.c REGION_BYTES)
-# yun-vmm has no control API yet: its target schedule is on the command line,
-# `--balloon target=64,deflate_after_ms=N` (64 MiB from the start, 0 once the
-# guest has held it N ms), and its stats reports are read from its -v log.
+# yun-vmm with a control API (--api-sock in --help): PATCH /balloon
+# {"amount_mib": N} as QEMU's target is set. Without one, its target schedule
+# is on the command line, `--balloon target=64,deflate_after_ms=N` (64 MiB
+# from the start, 0 once the guest has held it N ms). Either way its stats
+# reports are read from its -v log.
 YUN_BALLOON_DEFLATE_MS = 300
 
 
@@ -813,10 +820,11 @@ def vm_rss_kib(pid):
 
 
 class BalloonState:
-    def __init__(self, vmm, case, qmp_path):
+    def __init__(self, vmm, case, qmp_path, api_path=None):
         self.vmm = vmm
         self.memory = case.memory
         self.qmp_path = qmp_path
+        self.api_path = api_path  # yun-vmm with --api-sock: PATCH /balloon
         self.qmp = None
         self.rss = {}  # phase -> KiB
         self.notes = []
@@ -827,7 +835,11 @@ class BalloonState:
 
     def set_target(self, mib):
         if self.vmm == "yun":
-            return  # fixed on its command line (vmm_argv)
+            if self.api_path:
+                # Firecracker's amount_mib is the balloon's size, not the guest's.
+                api_request(self.api_path, "PATCH", "/balloon",
+                            {"amount_mib": self.memory - mib})
+            return  # else fixed on its command line (vmm_argv)
         if not self.qmp:
             self.qmp = Qmp(self.qmp_path)
         self.qmp.cmd("balloon", value=mib * MIB)
@@ -855,6 +867,10 @@ def balloon_on_line(ctx, text, proc):
     elif text.startswith("YT BALLOON INFLATED"):
         b.rss["inflated"] = vm_rss_kib(proc.pid)
         b.inflated = True
+        if b.vmm == "yun" and b.api_path:
+            # yun-vmm hands the stats buffer back only when asked: go on now.
+            balloon_deflate(b, proc)
+            return
         if b.vmm == "yun":
             # The target was there before TOUCHED was read: the peak RSS is
             # the touched figure. Deflate once yun-vmm's timer dropped it.
@@ -929,6 +945,69 @@ def check_virtio_balloon(ctx, run, vmm, case):
     return ("RSS MiB: start %.0f, touched %.0f, inflated %.0f (-%.1f), deflated %.0f (+%.1f); "
             "%s" % (r.get("start", 0) / 1024, r["touched"] / 1024, r["inflated"] / 1024,
                     drop / 1024, r["deflated"] / 1024, regain / 1024, stats_note))
+
+
+# ---- shutdown: Ctrl+Alt+Del typed by the host --------------------------------
+# QEMU: QMP send-key (ctrl, alt, delete). yun-vmm: its control API on the
+# Unix socket given with --api-sock, Firecracker's
+# PUT /actions {"action_type": "SendCtrlAltDel"}.
+
+def api_request(path, method, url, body=None, timeout=5.0):
+    """One request to yun-vmm's control API; waits for the socket to appear.
+    Returns the response body; a status >= 300 raises OSError."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    conn = UnixHTTPConnection(path, timeout)
+    try:
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        conn.request(method, url, body=data, headers=headers)
+        resp = conn.getresponse()
+        text = resp.read().decode("utf-8", "replace")
+        if resp.status >= 300:
+            raise OSError("API %s %s: %d %s" % (method, url, resp.status, text.strip()))
+        return text
+    finally:
+        conn.close()
+
+
+class ApiState:
+    """The VMM's control socket for the running case: QMP or yun-vmm's API."""
+
+    def __init__(self, vmm, path):
+        self.vmm = vmm
+        self.path = path
+        self.sent = False
+
+
+def shutdown_on_line(ctx, text, proc):
+    api = ctx.api
+    if text != "YT READY" or not api or api.sent:
+        return
+    api.sent = True
+    if api.vmm == "qemu":
+        qmp = Qmp(api.path)
+        try:
+            qmp.cmd("send-key", keys=[{"type": "qcode", "data": k}
+                                      for k in ("ctrl", "alt", "delete")])
+        finally:
+            qmp.close()
+    else:
+        api_request(api.path, "PUT", "/actions", {"action_type": "SendCtrlAltDel"})
+
+
+def check_shutdown(ctx, run, vmm, case):
+    require(not run.values("FAIL"), "guest says FAIL: %s" % (run.values("FAIL") or [""])[0])
+    harness = [t for _, t in run.lines if t.startswith("# harness:")]
+    require(not harness, harness[0] if harness else "")
+    cad = run.value("CAD")
+    require(cad, "the guest saw no Ctrl+Alt+Del")
+    if "yt.kbd=xlate" in case.extra:
+        require("set=1" in cad, "translation on, but the keys did not come in set 1: %s" % cad)
+    ways = run.values("RESET")
+    require(run.status == 0, "exit status %s after the guest's reset, want 0" % run.status)
+    return "%s; reset by %s" % (cad, ways[-1] if ways else "?")
 
 
 # ---- virtio-vsock: a host end per VMM --------------------------------------
@@ -1095,6 +1174,11 @@ def cases():
            on_line=balloon_on_line),
         mk("virtio-vsock", "virtio-vsock", check_virtio_vsock, devices=("vsock",),
            on_line=vsock_on_line),
+        # QEMU microvm has no PS/2 controller unless asked for one
+        mk("shutdown", "shutdown", check_shutdown, expect="exit0", devices=("api",),
+           on_line=shutdown_on_line, qemu_extra=("-device", "i8042")),
+        mk("shutdown-xlate", "shutdown", check_shutdown, expect="exit0", devices=("api",),
+           on_line=shutdown_on_line, qemu_extra=("-device", "i8042"), extra="yt.kbd=xlate"),
     ]
 
 
@@ -1114,8 +1198,9 @@ def full_cmdline(ctx, case):
 
 
 # yun-vmm flag each virtio device needs; a yun-vmm without it skips the case.
+# "api" is no device: the case needs the control API's socket.
 YUN_DEVICE_FLAGS = {"rng": "--rng", "disk": "--disk", "disk-ro": "--disk", "net": "--net",
-                    "balloon": "--balloon", "vsock": "--vsock"}
+                    "balloon": "--balloon", "vsock": "--vsock", "api": "--api-sock"}
 
 
 # Runs that cannot happen on this host, with the reason (a skip, not a pass).
@@ -1125,8 +1210,8 @@ def host_cannot_run(vmm, case):
     return None
 
 
-def yun_missing_flags(args, case):
-    """The device flags this case needs that `yun-vmm --help` does not list."""
+def yun_has_flag(args, flag):
+    """Does `yun-vmm --help` list flag?"""
     if not hasattr(args, "yun_help"):
         try:
             out = subprocess.run([args.yun_vmm, "--help"], capture_output=True, text=True,
@@ -1134,8 +1219,13 @@ def yun_missing_flags(args, case):
             args.yun_help = out.stdout + out.stderr
         except (OSError, subprocess.TimeoutExpired):
             args.yun_help = ""
+    return bool(re.search(r"(^|\s)" + re.escape(flag) + r"\b", args.yun_help))
+
+
+def yun_missing_flags(args, case):
+    """The device flags this case needs that `yun-vmm --help` does not list."""
     flags = sorted({YUN_DEVICE_FLAGS[d] for d in case.devices})
-    return [f for f in flags if not re.search(r"(^|\s)" + re.escape(f) + r"\b", args.yun_help)]
+    return [f for f in flags if not yun_has_flag(args, f)]
 
 
 def vmm_argv(args, vmm, ctx, case):
@@ -1155,14 +1245,18 @@ def vmm_argv(args, vmm, ctx, case):
                     ctx.disk_path, ",readonly=on" if dev == "disk-ro" else "", DISK_ID)]
             elif dev == "net":
                 argv += ["--net", "tap=%s,mac=%s" % (ctx.tap.name, NET_GUEST_MAC)]
+            elif dev == "balloon" and ctx.balloon.api_path:
+                argv += ["-v", "--balloon", "--api-sock", ctx.balloon.api_path]
             elif dev == "balloon":
                 argv += ["-v", "--balloon", "target=%d,deflate_after_ms=%d"
                          % (BALLOON_MIB, YUN_BALLOON_DEFLATE_MS)]
+            elif dev == "api":
+                argv += ["--api-sock", ctx.api.path]
             elif dev == "vsock":
                 argv += ["--vsock", "cid=%d,socket=%s" % (VSOCK_CID, ctx.vsock.path)]
         return argv
     machine = "microvm,rtc=on"
-    if case.devices:
+    if any(d != "api" for d in case.devices):
         # QEMU's GPEX host bridge has no MCFG table on microvm: name ECAM.
         machine = "microvm,pcie=on,rtc=on"
         cmdline += " yt.ecam=0x%x" % ECAM_QEMU
@@ -1191,6 +1285,8 @@ def vmm_argv(args, vmm, ctx, case):
                      "-device", "virtio-balloon-pci,id=balloon0%s" % bus]
         elif dev == "vsock":
             argv += ["-device", "vhost-vsock-pci,guest-cid=%d%s" % (VSOCK_CID, bus)]
+        elif dev == "api":
+            argv += ["-qmp", "unix:%s,server=on,wait=off" % ctx.api.path]
     return argv + ["-append", cmdline]
 
 
@@ -1213,7 +1309,12 @@ def run_case(args, ctx, case, vmm):
         if "net" in case.devices:
             ctx.tap = TapPort("ytap%d" % (os.getpid() % 100000))
         if "balloon" in case.devices:
-            ctx.balloon = BalloonState(vmm, case, os.path.join(ctx.tmpdir, "qmp.sock"))
+            api = (os.path.join(ctx.tmpdir, "api.sock")
+                   if vmm == "yun" and yun_has_flag(args, "--api-sock") else None)
+            ctx.balloon = BalloonState(vmm, case, os.path.join(ctx.tmpdir, "qmp.sock"), api)
+        if "api" in case.devices:
+            ctx.api = ApiState(vmm, os.path.join(ctx.tmpdir,
+                                                 "qmp.sock" if vmm == "qemu" else "api.sock"))
         if "vsock" in case.devices:
             ctx.vsock = VsockHost(vmm, ctx.tmpdir)
         run = execute(vmm_argv(args, vmm, ctx, case), args.timeout, feed, on_line)
@@ -1225,6 +1326,12 @@ def run_case(args, ctx, case, vmm):
         if ctx.balloon:
             ctx.balloon.close()
             ctx.balloon = None
+        ctx.api = None
+        for sock in ("api.sock", "qmp.sock"):
+            try:
+                os.unlink(os.path.join(ctx.tmpdir, sock))
+            except OSError:
+                pass
         if ctx.vsock:
             ctx.vsock.close()
             ctx.vsock = None

@@ -173,6 +173,9 @@ static void test_syntax_errors(void)
 	CHECK_FAILS("gid-map: none given", "--rootfs", "/r", "--uid-map", "0:100000:10");
 	CHECK_FAILS("overlap", "--rootfs", "/r", "--uid-map", "0:100000:10", "--uid-map",
 		    "5:200000:10", "--gid-map", "0:100000:10");
+	/* Ranges that end at 2^32 (where 32-bit sums wrap to 0) still overlap. */
+	CHECK_FAILS("overlap", "--rootfs", "/r", "--uid-map", "0:0:1", "--uid-map",
+		    "4294967295:5:1", "--uid-map", "4294967295:6:1", "--gid-map", "0:0:1");
 	CHECK_FAILS("mount data", "--rootfs", "/r", "--mount", "data");
 	CHECK_FAILS("option \"rx\"", "--rootfs", "/r", "--mount", "/a:/b:rx");
 	CHECK_FAILS("absolute", "--rootfs", "/r", "--mount", "rel:/b");
@@ -264,6 +267,96 @@ static void test_json(void)
 	CHECK_FAILS("\"command\"[1] must be a string", "--config",
 		    write_file("c2.json", "{\"rootfs\": \"/r\", \"command\": [\"a\", 1]}"));
 	CHECK_FAILS("No such file", "--config", "/nonexistent/c.json");
+	/* A number is not cut to fit the parser's buffer and then accepted. */
+	CHECK_FAILS("\"cpus\" is too long", "--config",
+		    write_file("n.json", "{\"rootfs\": \"/r\", \"cpus\": \"0.5000000000000000"
+					 "0000000000000000000000000000000000000000000000001\"}"));
+}
+
+/* Parse JSON, validate, write state.json's form and read it back the same. */
+static void check_round_trip(const char *text, struct ct_config *cfg, json_t **j)
+{
+	struct ct_config back;
+	struct yun_err err = {0};
+	json_t *jb;
+	char *again;
+
+	ct_config_init(cfg);
+	CHECK_EQ(ct_config_parse_json(cfg, text, "test", &err), 0);
+	CHECK_EQ(ct_config_validate(cfg, &err), 0);
+	*j = ct_config_to_json(cfg);
+	again = json_dumps(*j, JSON_SORT_KEYS);
+	CHECK(again != NULL);
+	ct_config_init(&back);
+	CHECK_EQ(ct_config_parse_json(&back, again, "state", &err), 0);
+	CHECK_EQ(ct_config_validate(&back, &err), 0);
+	CHECK_EQ(back.userns, cfg->userns);
+	jb = ct_config_to_json(&back);
+	CHECK(json_equal(*j, jb));
+	json_decref(jb);
+	ct_config_free(&back);
+	free(again);
+}
+
+/* Inputs that broke ct_config_fuzz's round trip: state.json did not read back. */
+static void test_json_round_trip(void)
+{
+	struct ct_config cfg;
+	struct yun_err err;
+	json_t *j;
+	const char *net;
+	char *text, *path;
+	size_t len;
+
+	/*
+	 * "userns": "off" after maps: the maps were kept (unused) and written
+	 * out, reading back as explicit maps, here invalid (no gid_map).
+	 */
+	check_round_trip("{\"rootfs\": \"/r\", \"uid_map\": [\"1:1:1\"], \"userns\": \"off\"}",
+			 &cfg, &j);
+	CHECK_EQ(cfg.userns, CT_USERNS_OFF);
+	CHECK_EQ(cfg.n_uid_map, 0);
+	CHECK(json_object_get(j, "uid_map") == NULL);
+	json_decref(j);
+	ct_config_free(&cfg);
+	check_round_trip("{\"rootfs\": \"/r\", \"uid_map\": [\"0:1:1\"], \"gid_map\": [\"0:1:1\"],"
+			 " \"userns\": \"auto\"}",
+			 &cfg, &j);
+	CHECK_EQ(cfg.userns, CT_USERNS_AUTO);
+	CHECK(json_object_get(j, "uid_map") == NULL);
+	json_decref(j);
+	ct_config_free(&cfg);
+	/* Maps after --userns still win. */
+	CHECK_EQ(parse(&cfg, &err, "--rootfs", "/r", "--userns", "auto", "--uid-map", "0:1:1",
+		       "--gid-map", "0:1:1", NULL),
+		 0);
+	CHECK_EQ(cfg.userns, CT_USERNS_MAP);
+	ct_config_free(&cfg);
+	CHECK_EQ(parse(&cfg, &err, "--rootfs", "/r", "--uid-map", "1:1:1", "--userns", "off", NULL),
+		 0);
+	CHECK_EQ(cfg.n_uid_map, 0);
+	ct_config_free(&cfg);
+
+	/*
+	 * A netns path longer than the old 4 KiB buffer, cut inside the UTF-8
+	 * of its last character: "net" went missing from the JSON.
+	 */
+	len = 4200;
+	path = malloc(len + 1);
+	text = malloc(len + 64);
+	CHECK(path && text);
+	path[0] = '/';
+	memset(path + 1, 'a', len - 1);
+	memcpy(path + 4088, "\xc3\xa9", 2);
+	path[len] = '\0';
+	snprintf(text, len + 64, "{\"rootfs\": \"/r\", \"net\": \"netns=%s\"}", path);
+	check_round_trip(text, &cfg, &j);
+	net = json_string_value(json_object_get(j, "net"));
+	CHECK(net && !strncmp(net, "netns=", 6) && !strcmp(net + 6, path));
+	json_decref(j);
+	ct_config_free(&cfg);
+	free(text);
+	free(path);
 }
 
 static void test_signals_and_ids(void)
@@ -281,6 +374,10 @@ static void test_signals_and_ids(void)
 	CHECK(ct_parse_signal("RTMIN+3", &sig, &err) == 0 && sig == SIGRTMIN + 3);
 	CHECK(ct_parse_signal("SIGRTMIN", &sig, &err) == 0 && sig == SIGRTMIN);
 	CHECK(ct_parse_signal("RTMIN+99", &sig, &err) < 0);
+	/* SIGRTMIN + N overflowed (UBSan in ct_config_fuzz) before the range check. */
+	CHECK(ct_parse_signal("RTMIN+9223372036854775807", &sig, &err) < 0);
+	CHECK_STR_CONTAINS(err.msg, "RTMIN+N must stay below RTMAX");
+	CHECK(ct_parse_signal("RTMIN+9223372036854775790", &sig, &err) < 0);
 	CHECK_EQ(ct_parse_id("web.1_a-b", &err), 0);
 	CHECK(ct_parse_id("", &err) < 0);
 	CHECK(ct_parse_id("a b", &err) < 0);
@@ -354,6 +451,7 @@ int main(void)
 	RUN(test_range_errors);
 	RUN(test_syntax_errors);
 	RUN(test_json);
+	RUN(test_json_round_trip);
 	RUN(test_signals_and_ids);
 	RUN(test_check_host);
 	{

@@ -1,6 +1,10 @@
 /* i8042_test.c - the PS/2 controller as Linux's i8042 and atkbd drivers probe it. */
 #include "vmm/devices/i8042.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <time.h>
+
 #include "check.h"
 
 #define STS_OBF     0x01
@@ -199,6 +203,129 @@ static void test_aux_loop(void)
 	i8042_destroy(&r.k);
 }
 
+/* Read what the guest would: status, then data while OBF; returns bytes read. */
+static size_t read_all(struct rig *r, uint8_t *out, size_t max)
+{
+	size_t n = 0;
+
+	while (n < max && (status(r) & STS_OBF))
+		out[n++] = data_in(r);
+	return n;
+}
+
+static const uint8_t cad1[] = { 0x1D, 0x38, 0xE0, 0x53, 0xE0, 0xD3, 0xB8, 0x9D };
+static const uint8_t cad2[] = { 0x14, 0x11, 0xE0, 0x71, 0xE0, 0xF0, 0x71, 0xF0, 0x11, 0xF0, 0x14 };
+static const uint8_t cad3[] = { 0x11, 0x19, 0x64, 0xF0, 0x64, 0xF0, 0x19, 0xF0, 0x11 };
+
+static void test_ctrl_alt_del(void)
+{
+	uint8_t got[32];
+	struct rig r;
+	size_t n;
+
+	/* Firmware's state: translation on, so the guest sees set 1. */
+	rig_init(&r);
+	CHECK_EQ(i8042_send_ctrl_alt_del(&r.k), 0);
+	CHECK_EQ(r.kbd_pulses, 1);           /* the first byte is in the buffer: IRQ1 */
+	CHECK_EQ(r.aux_pulses, 0);
+	n = read_all(&r, got, sizeof(got));
+	CHECK_EQ(n, sizeof(cad1));
+	CHECK(!memcmp(got, cad1, sizeof(cad1)));
+	CHECK_EQ(r.kbd_pulses, (int)sizeof(cad1)); /* one per byte, as each moves in */
+	CHECK_EQ(r.stops, 0);                /* the guest reboots, not the controller */
+
+	/* Translation off (command byte 0x05): the keyboard's set 2 as it is. */
+	cmd(&r, 0x60);
+	data_out(&r, 0x05);
+	r.kbd_pulses = 0;
+	CHECK_EQ(i8042_send_ctrl_alt_del(&r.k), 0);
+	n = read_all(&r, got, sizeof(got));
+	CHECK_EQ(n, sizeof(cad2));
+	CHECK(!memcmp(got, cad2, sizeof(cad2)));
+	CHECK_EQ(r.kbd_pulses, (int)sizeof(cad2));
+
+	/* Set 3 chosen by the guest (0xF0 0x03), translation still off. */
+	data_out(&r, 0xF0);
+	data_out(&r, 0x03);
+	CHECK_EQ(read_all(&r, got, sizeof(got)), 2); /* two ACKs */
+	CHECK_EQ(i8042_send_ctrl_alt_del(&r.k), 0);
+	n = read_all(&r, got, sizeof(got));
+	CHECK_EQ(n, sizeof(cad3));
+	CHECK(!memcmp(got, cad3, sizeof(cad3)));
+
+	/* Keyboard interrupt disabled (command byte 0x04): bytes, no IRQ1. */
+	cmd(&r, 0x60);
+	data_out(&r, 0x44);
+	r.kbd_pulses = 0;
+	CHECK_EQ(i8042_send_ctrl_alt_del(&r.k), 0);
+	CHECK_EQ(read_all(&r, got, sizeof(got)), sizeof(cad1));
+	CHECK_EQ(r.kbd_pulses, 0);
+
+	/* A guest not reading: two sequences fill the 16 bytes, a third is refused whole. */
+	CHECK_EQ(i8042_send_ctrl_alt_del(&r.k), 0);
+	CHECK_EQ(i8042_send_ctrl_alt_del(&r.k), 0);
+	CHECK_EQ(i8042_send_ctrl_alt_del(&r.k), -ENOSPC);
+	CHECK_EQ(read_all(&r, got, sizeof(got)), 2 * sizeof(cad1));
+	i8042_destroy(&r.k);
+}
+
+#define CAD_ROUNDS 200
+
+struct cad_race {
+	struct rig *r;
+	uint8_t got[CAD_ROUNDS * sizeof(cad1)];
+	size_t n;
+	int full;               /* -ENOSPC answers (the reader fell behind) */
+};
+
+static void *cad_sender(void *arg)
+{
+	struct cad_race *c = arg;
+
+	for (int i = 0; i < CAD_ROUNDS;) {
+		int rc = i8042_send_ctrl_alt_del(&c->r->k);
+
+		if (rc == 0) {
+			i++;
+		} else {
+			c->full++;
+			sched_yield();
+		}
+	}
+	return NULL;
+}
+
+/* The API thread injects while a vCPU thread polls the ports: whole sequences, in order. */
+static void test_ctrl_alt_del_concurrent(void)
+{
+	struct timespec t0, t;
+	struct cad_race c = { 0 };
+	pthread_t sender;
+	struct rig r;
+
+	rig_init(&r);
+	c.r = &r;
+	CHECK_EQ(pthread_create(&sender, NULL, cad_sender, &c), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (c.n < sizeof(c.got)) {
+		c.n += read_all(&r, c.got + c.n, sizeof(c.got) - c.n);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec > 20)
+			break;
+	}
+	pthread_join(sender, NULL);
+	CHECK_EQ(c.n, sizeof(c.got));
+	for (size_t i = 0; i + sizeof(cad1) <= c.n; i += sizeof(cad1))
+		if (memcmp(c.got + i, cad1, sizeof(cad1))) {
+			CHECK(!"a sequence was torn");
+			break;
+		}
+	CHECK_EQ(r.kbd_pulses, (int)sizeof(c.got));
+	fprintf(stderr, "   %d sequences, %d refused while the queue was full\n", CAD_ROUNDS,
+		c.full);
+	i8042_destroy(&r.k);
+}
+
 int main(void)
 {
 	RUN(test_reset_pulse);
@@ -207,5 +334,7 @@ int main(void)
 	RUN(test_command_byte);
 	RUN(test_keyboard);
 	RUN(test_aux_loop);
+	RUN(test_ctrl_alt_del);
+	RUN(test_ctrl_alt_del_concurrent);
 	return CHECK_DONE();
 }

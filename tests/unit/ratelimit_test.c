@@ -4,8 +4,12 @@
  * the bucket starts full and refills, a one-time burst is spent once,
  * wait_ns says exactly when a request passes, both buckets must agree,
  * rate 0 is unlimited, and huge rates, requests and time jumps neither
- * overflow nor let anything through for free.
+ * overflow nor let anything through for free; run-time updates touch only
+ * the bucket they name; Firecracker's token-bucket JSON converts to the
+ * same bucket (size per refill_time) and bad fields are refused by name.
  */
+#include <jansson.h>
+
 #include "check.h"
 #include "vmm/ratelimit.h"
 
@@ -197,6 +201,142 @@ static void test_huge_values(void)
 	CHECK(ratelimit_consume(&rl, 1, 0, UINT64_MAX));
 }
 
+static void test_update(void)
+{
+	struct ratelimit rl;
+	struct ratelimit_update u = { .set_bytes = true, .bytes = { .rate = 1000 } };
+
+	ratelimit_init(&rl, NULL, &(struct ratelimit_params){ .rate = 10 }, 0);
+	CHECK(ratelimit_consume(&rl, 0, 1, 0)); /* ops bucket: 1 token, now spent */
+	ratelimit_update(&rl, &u, 5 * MS);
+	/* bytes limited now (full: 100), ops untouched (still empty). */
+	CHECK_EQ(rl.bytes.rate, 1000);
+	CHECK_EQ(rl.bytes.tokens, 100);
+	CHECK_EQ(rl.ops.tokens, 0);
+	CHECK(!ratelimit_consume(&rl, 1, 1, 5 * MS));
+	CHECK(ratelimit_consume(&rl, 100, 0, 5 * MS));
+	CHECK(!ratelimit_consume(&rl, 1, 0, 5 * MS));
+	/* Lifted (rate 0): everything passes, the other bucket still counts. */
+	u.bytes.rate = 0;
+	ratelimit_update(&rl, &u, 6 * MS);
+	CHECK(ratelimit_consume(&rl, 1 << 30, 0, 6 * MS));
+	CHECK(ratelimit_enabled(&rl));
+	u = (struct ratelimit_update){ .set_ops = true };
+	ratelimit_update(&rl, &u, 6 * MS);
+	CHECK(!ratelimit_enabled(&rl));
+}
+
+static void test_firecracker_bucket(void)
+{
+	struct ratelimit_params p;
+	struct yun_err err = { 0 };
+	struct ratelimit rl;
+
+	/* 1 MiB per 100 ms: 10 MiB/s, a bucket of exactly 1 MiB, the burst on top. */
+	CHECK_EQ(ratelimit_params_from_bucket(1 << 20, 4096, 100, "bw", &p, &err), 0);
+	CHECK_EQ(p.rate, 10 << 20);
+	CHECK_EQ(p.window_ms, 100);
+	CHECK_EQ(p.burst, 4096);
+	ratelimit_init(&rl, &p, NULL, 0);
+	CHECK_EQ(rl.bytes.size, 1 << 20);
+	/* 1000 ops per second in a one-second bucket. */
+	CHECK_EQ(ratelimit_params_from_bucket(1000, 0, 1000, "ops", &p, &err), 0);
+	CHECK_EQ(p.rate, 1000);
+	ratelimit_init(&rl, NULL, &p, 0);
+	CHECK_EQ(rl.ops.size, 1000);
+	/* Rounding up: 1000 per 3 ms holds at least 1000. */
+	CHECK_EQ(ratelimit_params_from_bucket(1000, 0, 3, "x", &p, &err), 0);
+	CHECK_EQ(p.rate, 333334);
+	ratelimit_init(&rl, &p, NULL, 0);
+	CHECK(rl.bytes.size >= 1000);
+	/* Size or refill_time 0: no limit (as Firecracker). */
+	CHECK_EQ(ratelimit_params_from_bucket(0, 5, 100, "x", &p, &err), 0);
+	CHECK_EQ(p.rate, 0);
+	CHECK_EQ(ratelimit_params_from_bucket(100, 5, 0, "x", &p, &err), 0);
+	CHECK_EQ(p.rate, 0);
+	/* Out of range, named. */
+	CHECK(ratelimit_params_from_bucket(1, 0, 10000, "rx_rate_limiter.ops", &p, &err) < 0);
+	CHECK_STR_CONTAINS(err.msg, "rx_rate_limiter.ops: size 1 per refill_time 10000 ms");
+	CHECK_STR_CONTAINS(err.msg, "below 1 per second");
+	CHECK(ratelimit_params_from_bucket(1, 0, 86400001, "b", &p, &err) < 0);
+	CHECK_STR_CONTAINS(err.msg, "b.refill_time: must be at most 86400000 ms");
+	CHECK(ratelimit_params_from_bucket(UINT64_MAX / 2, 0, 1, "b", &p, &err) < 0);
+	CHECK_STR_CONTAINS(err.msg, "above 2^64-1 per second");
+}
+
+/* Parse `text` as the limiter named "tx_rate_limiter"; returns the rc, err filled. */
+static int from_json(const char *text, struct ratelimit_update *u, struct yun_err *err)
+{
+	json_error_t je;
+	json_t *j = json_loads(text, JSON_DECODE_ANY, &je);
+	int rc;
+
+	CHECK(j != NULL);
+	if (!j)
+		return -1;
+	rc = ratelimit_update_from_json(j, "tx_rate_limiter", u, err);
+	json_decref(j);
+	return rc;
+}
+
+static void expect_json_error(const char *text, const char *want)
+{
+	struct ratelimit_update u;
+	struct yun_err err = { 0 };
+
+	CHECK(from_json(text, &u, &err) < 0);
+	CHECK_STR_CONTAINS(err.msg, want);
+	CHECK(!u.set_bytes && !u.set_ops);
+}
+
+static void test_firecracker_json(void)
+{
+	struct ratelimit_update u;
+	struct yun_err err = { 0 };
+
+	CHECK_EQ(from_json("{\"bandwidth\": {\"size\": 1048576, \"refill_time\": 100, "
+			   "\"one_time_burst\": 8192}, "
+			   "\"ops\": {\"size\": 50, \"refill_time\": 1000}}",
+			   &u, &err), 0);
+	CHECK(u.set_bytes && u.set_ops);
+	CHECK_EQ(u.bytes.rate, 10 << 20);
+	CHECK_EQ(u.bytes.burst, 8192);
+	CHECK_EQ(u.ops.rate, 50);
+	CHECK_EQ(u.ops.window_ms, 1000);
+	/* A PATCH naming only ops keeps bandwidth; an empty limiter changes nothing. */
+	CHECK_EQ(from_json("{\"ops\": {\"size\": 10, \"refill_time\": 100}}", &u, &err), 0);
+	CHECK(!u.set_bytes && u.set_ops);
+	CHECK_EQ(u.ops.rate, 100);
+	CHECK_EQ(from_json("{}", &u, &err), 0);
+	CHECK(!u.set_bytes && !u.set_ops);
+	/* size 0: that bucket is set, unlimited. */
+	CHECK_EQ(from_json("{\"bandwidth\": {\"size\": 0, \"refill_time\": 100}}", &u, &err), 0);
+	CHECK(u.set_bytes && !u.bytes.rate);
+
+	expect_json_error("[]", "tx_rate_limiter: must be an object");
+	expect_json_error("{\"bandwith\": {}}", "tx_rate_limiter: unknown field \"bandwith\"");
+	expect_json_error("{\"ops\": 5}", "tx_rate_limiter.ops: must be an object");
+	expect_json_error("{\"ops\": {\"size\": 5}}", "tx_rate_limiter.ops.refill_time: missing");
+	expect_json_error("{\"ops\": {\"refill_time\": 5}}", "tx_rate_limiter.ops.size: missing");
+	expect_json_error("{\"bandwidth\": {\"size\": -1, \"refill_time\": 100}}",
+			  "tx_rate_limiter.bandwidth.size: must be a non-negative integer");
+	expect_json_error("{\"bandwidth\": {\"size\": 1.5, \"refill_time\": 100}}",
+			  "tx_rate_limiter.bandwidth.size: must be a non-negative integer");
+	expect_json_error("{\"bandwidth\": {\"size\": \"1M\", \"refill_time\": 100}}",
+			  "tx_rate_limiter.bandwidth.size: must be a non-negative integer");
+	expect_json_error("{\"bandwidth\": {\"size\": 1, \"refill_time\": 100, "
+			  "\"one_time_burst\": -5}}",
+			  "tx_rate_limiter.bandwidth.one_time_burst: must be a non-negative");
+	expect_json_error("{\"bandwidth\": {\"size\": 1, \"refill_time\": 100, \"burst\": 5}}",
+			  "tx_rate_limiter.bandwidth: unknown field \"burst\"");
+	expect_json_error("{\"ops\": {\"size\": 1, \"refill_time\": 5000}}",
+			  "tx_rate_limiter.ops: size 1 per refill_time 5000 ms is below 1 per");
+	/* A good bucket beside a bad one: nothing is set. */
+	expect_json_error("{\"bandwidth\": {\"size\": 1, \"refill_time\": 1}, \"ops\": {\"size\": "
+			  "1, \"refill_time\": 99999999999}}",
+			  "tx_rate_limiter.ops.refill_time: must be at most");
+}
+
 int main(void)
 {
 	RUN(test_rate_holds);
@@ -208,5 +348,8 @@ int main(void)
 	RUN(test_slow_ops);
 	RUN(test_unlimited);
 	RUN(test_huge_values);
+	RUN(test_update);
+	RUN(test_firecracker_bucket);
+	RUN(test_firecracker_json);
 	return CHECK_DONE();
 }

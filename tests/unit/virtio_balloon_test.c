@@ -9,7 +9,9 @@
  * and handed back on request, and the deflate_after_ms stop-gap fires.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -480,6 +482,74 @@ static void test_deflate_after_ms(void)
 	stop();
 }
 
+static void *set_amounts(void *arg)
+{
+	struct yun_err err;
+
+	(void)arg;
+	for (unsigned i = 0; i < 2000; i++)
+		CHECK_EQ(balloon_set_amount_mib(&bal, i % 64, &err), 0);
+	return NULL;
+}
+
+/* Firecracker's /balloon and /balloon/statistics, from another thread while the driver runs. */
+static void test_control_api(void)
+{
+	uint8_t *buf = gm_ptr(&gm, STAT_BUF, 30);
+	struct { uint16_t tag; uint64_t val; } __attribute__((packed)) st[3] = {
+		{ BALLOON_S_MEMFREE, 100 << 20 }, { BALLOON_S_MAJFLT, 7 }, { BALLOON_S_SWAP_IN, 0 },
+	};
+	struct yun_err err = { 0 };
+	pthread_t t;
+	json_t *j;
+
+	start(0, 0);
+	driver_up((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_BALLOON_F_STATS_VQ));
+	enable_msix();
+	CHECK_EQ(balloon_set_amount_mib(&bal, 16, &err), 0);
+	CHECK_EQ(rd(VIRTIO_PCI_DEVICE_OFF, 4), 16 * 256);
+	CHECK_EQ(fired[0], 1);
+	CHECK(balloon_set_amount_mib(&bal, 65, &err) < 0); /* the guest has 64 MiB */
+	CHECK_STR_CONTAINS(err.msg, "balloon: amount_mib 65 is more than the guest's 64 MiB");
+	CHECK_EQ(rd(VIRTIO_PCI_DEVICE_OFF, 4), 16 * 256);
+	CHECK_EQ(fired[0], 1);
+
+	j = balloon_config_json(&bal);
+	CHECK(j && json_integer_value(json_object_get(j, "amount_mib")) == 16);
+	CHECK(json_is_false(json_object_get(j, "deflate_on_oom")));
+	CHECK(json_integer_value(json_object_get(j, "stats_polling_interval_s")) == 0);
+	json_decref(j);
+
+	/* The driver holds 8 MiB so far and reported three figures. */
+	wr(VIRTIO_PCI_DEVICE_OFF + 4, 8 * 256, 4);
+	memcpy(buf, st, sizeof(st));
+	post(BALLOON_STATSQ, STAT_BUF, sizeof(st));
+	j = balloon_statistics_json(&bal);
+	CHECK(j != NULL);
+	CHECK_EQ(json_integer_value(json_object_get(j, "target_pages")), 4096);
+	CHECK_EQ(json_integer_value(json_object_get(j, "actual_pages")), 2048);
+	CHECK_EQ(json_integer_value(json_object_get(j, "target_mib")), 16);
+	CHECK_EQ(json_integer_value(json_object_get(j, "actual_mib")), 8);
+	CHECK_EQ(json_integer_value(json_object_get(j, "free_memory")), 100 << 20);
+	CHECK_EQ(json_integer_value(json_object_get(j, "major_faults")), 7);
+	CHECK(json_is_integer(json_object_get(j, "swap_in")));
+	CHECK(!json_object_get(j, "total_memory")); /* not reported: absent */
+	CHECK_EQ(json_object_size(j), 7);
+	json_decref(j);
+
+	/* The API thread sets targets while this one plays the driver reading them. */
+	CHECK_EQ(pthread_create(&t, NULL, set_amounts, NULL), 0);
+	for (unsigned i = 0; i < 2000; i++) {
+		uint32_t v = (uint32_t)rd(VIRTIO_PCI_DEVICE_OFF, 4);
+
+		CHECK(v % 256 == 0 && v < 64 * 256);
+		rd(VIRTIO_PCI_COMMON_CFGGEN, 1);
+	}
+	pthread_join(t, NULL);
+	CHECK_EQ(rd(VIRTIO_PCI_DEVICE_OFF, 4), 1999 % 64 * 256);
+	stop();
+}
+
 int main(void)
 {
 	struct yun_err err;
@@ -494,6 +564,7 @@ int main(void)
 	RUN(test_set_target_interrupts);
 	RUN(test_stats);
 	RUN(test_deflate_after_ms);
+	RUN(test_control_api);
 	gm_free(&gm);
 	return CHECK_DONE();
 }

@@ -6,14 +6,24 @@
  * checksums, FLUSH, GET_ID, DISCARD (zeros and fewer blocks on the host),
  * WRITE_ZEROES, read-only refusals, requests past the end (also sectors
  * near UINT64_MAX), malformed chains, O_DIRECT with unaligned buffers,
- * reset with requests in flight, and the start-up errors.
+ * reset with requests in flight, and the start-up errors; the control API's
+ * run-time operations: the backing file replaced with a request in flight
+ * (held there by a userfaultfd on its guest buffer), bad replacement paths,
+ * and rate limits changed while requests wait.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/userfaultfd.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -543,6 +553,23 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Play the I/O thread until every posted chain is used; returns the seconds it took. */
+static double drain(double t0)
+{
+	while (used()->idx != nposted && now_s() - t0 < 10) {
+		struct pollfd p[2] = { { blk_event_fd(&blk), POLLIN, 0 },
+				       { blk_timer_fd(&blk), POLLIN, 0 } };
+
+		poll(p, 2, 100);
+		if (p[0].revents)
+			virtio_pci_run(&vp, 0, blk_complete);
+		if (p[1].revents)
+			virtio_pci_run(&vp, 0, blk_timer_fired);
+	}
+	CHECK_EQ(used()->idx, nposted);
+	return now_s() - t0;
+}
+
 /*
  * Post n reads of `len` bytes at once, kick once, and play the I/O thread
  * (completions and the rate limiter's timer) until all are used; returns
@@ -556,17 +583,7 @@ static double timed_reads(unsigned n, uint32_t len)
 		post_rq(i, VIRTIO_BLK_T_IN, (uint64_t)i * len / 512 % SECTORS,
 			DATA + (uint64_t)i * len % (1u << 20), len, 1);
 	wr(VIRTIO_PCI_NOTIFY_OFF, 0, 2);
-	while (used()->idx != nposted && now_s() - t0 < 10) {
-		struct pollfd p[2] = { { blk_event_fd(&blk), POLLIN, 0 },
-				       { blk_timer_fd(&blk), POLLIN, 0 } };
-
-		poll(p, 2, 100);
-		if (p[0].revents)
-			virtio_pci_run(&vp, 0, blk_complete);
-		if (p[1].revents)
-			virtio_pci_run(&vp, 0, blk_timer_fired);
-	}
-	CHECK_EQ(used()->idx, nposted);
+	drain(t0);
 	for (unsigned i = 0; i < n; i++)
 		CHECK_EQ(*status_of(i), VIRTIO_BLK_S_OK);
 	CHECK_EQ(dev_status() & VIRTIO_STATUS_NEEDS_RESET, 0);
@@ -581,7 +598,8 @@ static void test_rate_limits(void)
 	make_image(image, DISK);
 	/* Unlimited: 1 MiB of reads is a page-cache copy. */
 	start(image, NULL, false, false);
-	CHECK_EQ(blk_timer_fd(&blk), -1);
+	CHECK(blk_timer_fd(&blk) >= 0); /* made anyway: limits may come at run time */
+	CHECK(!throttle_enabled(&blk.throttle));
 	t = timed_reads(16, 65536);
 	CHECK(t < 0.2);
 	stop();
@@ -658,6 +676,320 @@ static void test_open_errors(void)
 	}
 }
 
+/* ---- run-time operations (the control API) ------------------------------------ */
+
+#define GATED 0x600000ULL /* one guest page whose first touch blocks (userfaultfd) */
+
+/*
+ * A guest page that blocks whoever touches it first until `delay_ms` after
+ * the fault, then fills with `fill`: an io_uring request using it as its
+ * buffer stays in flight (io-wq waits in the fault) for as long as the
+ * test wants, deterministically.
+ */
+struct gate {
+	int uffd;
+	void *page;
+	uint8_t fill;
+	int delay_ms;
+	bool faulted;
+	pthread_t thread;
+};
+
+static void *gate_main(void *arg)
+{
+	struct gate *g = arg;
+	struct pollfd p = { g->uffd, POLLIN, 0 };
+	struct uffd_msg msg;
+	struct uffdio_copy copy;
+	static uint8_t src[4096] __attribute__((aligned(4096)));
+	struct timespec d = { 0, (long)g->delay_ms * 1000000L };
+
+	if (poll(&p, 1, 5000) != 1 || read(g->uffd, &msg, sizeof(msg)) != sizeof(msg) ||
+	    msg.event != UFFD_EVENT_PAGEFAULT)
+		return NULL;
+	g->faulted = true;
+	nanosleep(&d, NULL);
+	memset(src, g->fill, sizeof(src));
+	copy = (struct uffdio_copy){ (uint64_t)(uintptr_t)g->page, (uint64_t)(uintptr_t)src,
+				     4096, 0, 0 };
+	ioctl(g->uffd, UFFDIO_COPY, &copy);
+	return NULL;
+}
+
+static bool gate_open(struct gate *g, uint8_t fill, int delay_ms)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg;
+
+	*g = (struct gate){ .fill = fill, .delay_ms = delay_ms };
+	g->page = gm_ptr(&gm, GATED, 4096);
+	g->uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+	if (g->uffd < 0 || ioctl(g->uffd, UFFDIO_API, &api) < 0) {
+		if (g->uffd >= 0)
+			close(g->uffd);
+		return false;
+	}
+	madvise(g->page, 4096, MADV_DONTNEED);
+	reg = (struct uffdio_register){ { (uint64_t)(uintptr_t)g->page, 4096 },
+					UFFDIO_REGISTER_MODE_MISSING, 0 };
+	if (ioctl(g->uffd, UFFDIO_REGISTER, &reg) < 0 ||
+	    pthread_create(&g->thread, NULL, gate_main, g)) {
+		close(g->uffd);
+		return false;
+	}
+	return true;
+}
+
+static void gate_close(struct gate *g)
+{
+	struct uffdio_range r = { (uint64_t)(uintptr_t)g->page, 4096 };
+
+	pthread_join(g->thread, NULL);
+	ioctl(g->uffd, UFFDIO_UNREGISTER, &r);
+	close(g->uffd);
+}
+
+static void write_image_byte(const char *path, off_t off, uint8_t v, size_t n)
+{
+	uint8_t buf[4096];
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	memset(buf, v, sizeof(buf));
+	CHECK(fd >= 0 && n <= sizeof(buf));
+	CHECK_EQ(pwrite(fd, buf, n, off), (ssize_t)n);
+	close(fd);
+}
+
+/* Do bytes [off, off + n) of the file all equal v? */
+static bool image_has(const char *path, off_t off, uint8_t v, size_t n)
+{
+	uint8_t buf[4096];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool ok = fd >= 0 && n <= sizeof(buf) && pread(fd, buf, n, off) == (ssize_t)n;
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = buf[i] == v;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+static uint8_t isr_read(void)
+{
+	return (uint8_t)rd(VIRTIO_PCI_ISR_OFF, 1); /* read-to-clear */
+}
+
+static void expect_replace_error(const char *path, const char *want)
+{
+	struct yun_err err = { 0 };
+	uint8_t gen = (uint8_t)rd(VIRTIO_PCI_COMMON_CFGGEN, 1);
+	uint64_t cap = rd(VIRTIO_PCI_DEVICE_OFF + BLK_CFG_CAPACITY, 8);
+	char *before = strdup(blk.path);
+
+	CHECK(virtio_pci_call(&vp, blk_call_replace_backing, (void *)path, &err) < 0);
+	CHECK_STR_CONTAINS(err.msg, "disk yt-disk0: ");
+	CHECK_STR_CONTAINS(err.msg, path);
+	CHECK_STR_CONTAINS(err.msg, want);
+	/* Nothing changed: same file, same capacity, no configuration change. */
+	CHECK(!strcmp(blk.path, before));
+	CHECK_EQ(rd(VIRTIO_PCI_COMMON_CFGGEN, 1), gen);
+	CHECK_EQ(rd(VIRTIO_PCI_DEVICE_OFF + BLK_CFG_CAPACITY, 8), cap);
+	CHECK_EQ(isr_read() & VIRTIO_PCI_ISR_CONFIG, 0);
+	free(before);
+}
+
+/*
+ * A read-write disk offered a file on a read-only file system: `file` seen
+ * through a read-only bind mount of its directory, in a mount namespace of
+ * this process (root bypasses file modes, not a read-only mount).
+ */
+static void expect_rofs_replace_error(const char *file)
+{
+	char ro[96], path[160];
+
+	snprintf(ro, sizeof(ro), "%s/ro", dir);
+	if (mkdir(ro, 0755) < 0 || unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount(dir, ro, NULL, MS_BIND, NULL) < 0) {
+		fprintf(stderr, "   (no read-only bind mount here: %s)\n", strerror(errno));
+		rmdir(ro);
+		return;
+	}
+	if (mount(NULL, ro, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) == 0) {
+		snprintf(path, sizeof(path), "%s/%s", ro, strrchr(file, '/') + 1);
+		expect_replace_error(path, "read-only file system (the disk is read-write)");
+	}
+	umount2(ro, MNT_DETACH);
+	rmdir(ro);
+}
+
+static void test_replace_backing(void)
+{
+	char other[96], odd[96], missing[96];
+	uint8_t *data = gm_ptr(&gm, DATA, 4096);
+	struct yun_err err = { 0 };
+	struct gate g;
+	bool gated = false;
+	uint8_t gen;
+	double t0, t;
+
+	snprintf(other, sizeof(other), "%s/other.img", dir);
+	snprintf(odd, sizeof(odd), "%s/odd.img", dir);
+	snprintf(missing, sizeof(missing), "%s/missing.img", dir);
+	make_image(image, DISK);
+	make_image(other, 2 * DISK);
+	start(image, "yt-disk0", false, false);
+	isr_read();
+	gen = (uint8_t)rd(VIRTIO_PCI_COMMON_CFGGEN, 1);
+
+	/* A write of 0xA5 at sector 8, in flight while the backing is replaced. */
+	if (blk_uses_uring(&blk) && gate_open(&g, 0xA5, 300)) {
+		gated = true;
+		post_rq(0, VIRTIO_BLK_T_OUT, 8, GATED, 4096, 1);
+	} else {
+		memset(data, 0xA5, 4096); /* the synchronous backend has nothing in flight */
+		post_rq(0, VIRTIO_BLK_T_OUT, 8, DATA, 4096, 1);
+	}
+	wr(VIRTIO_PCI_NOTIFY_OFF, 0, 2);
+	if (gated) {
+		CHECK_EQ(blk.inflight, 1);
+		CHECK_EQ(used()->idx, 0);
+	}
+	t0 = now_s();
+	CHECK_EQ(virtio_pci_call(&vp, blk_call_replace_backing, other, &err), 0);
+	t = now_s() - t0;
+	if (gated) {
+		gate_close(&g);
+		CHECK(g.faulted);
+		fprintf(stderr, "   replaced after the request in flight completed: %.3f s\n", t);
+		CHECK(t > 0.2);
+	}
+	/* The request completed against the old file and reached the used ring. */
+	CHECK_EQ(blk.inflight, 0);
+	CHECK_EQ(used()->idx, 1);
+	CHECK_EQ(*status_of(0), VIRTIO_BLK_S_OK);
+	CHECK(image_has(image, 8 * 512, 0xA5, 4096));
+	CHECK(image_has(other, 8 * 512, 0, 4096));
+	/* The capacity changed: the driver sees it, with a new generation and interrupt. */
+	CHECK(!strcmp(blk.path, other));
+	CHECK_EQ(rd(VIRTIO_PCI_DEVICE_OFF + BLK_CFG_CAPACITY, 8), 2 * SECTORS);
+	CHECK(rd(VIRTIO_PCI_COMMON_CFGGEN, 1) != gen);
+	CHECK(isr_read() & VIRTIO_PCI_ISR_CONFIG);
+
+	/* The next write lands in the new file only; so does a write past the old end. */
+	memset(data, 0x5A, 4096);
+	CHECK_EQ(rq(VIRTIO_BLK_T_OUT, 8, DATA, 4096), VIRTIO_BLK_S_OK);
+	CHECK_EQ(rq(VIRTIO_BLK_T_OUT, SECTORS + 8, DATA, 4096), VIRTIO_BLK_S_OK);
+	CHECK(image_has(other, 8 * 512, 0x5A, 4096));
+	CHECK(image_has(other, (SECTORS + 8) * 512, 0x5A, 4096));
+	CHECK(image_has(image, 8 * 512, 0xA5, 4096));
+
+	/* Bad paths: an error naming the disk and the reason; the new file goes on serving. */
+	expect_replace_error(missing, "no such file");
+	expect_replace_error(dir, "is a directory");
+	expect_replace_error("/dev/null", "not a regular file or block device");
+	make_image(odd, 1000);
+	expect_replace_error(odd, "size 1000 is not a multiple of 512");
+	{
+		struct blk_params p = { odd, NULL, false, false, 0, 0 };
+		struct blk holder;
+
+		make_image(odd, DISK); /* locked read-write by another disk */
+		CHECK_EQ(blk_open(&holder, &p, &err), 0);
+		expect_replace_error(odd, "locked by another process");
+		blk_close(&holder);
+	}
+	expect_rofs_replace_error(odd);
+	CHECK_EQ(rq(VIRTIO_BLK_T_IN, 8, DATA2, 4096), VIRTIO_BLK_S_OK);
+	CHECK(!memcmp(gm_ptr(&gm, DATA2, 4096), data, 4096));
+	CHECK_EQ(dev_status() & VIRTIO_STATUS_NEEDS_RESET, 0);
+
+	/* The same image again after the host grew it: the lock moves, the capacity follows. */
+	CHECK_EQ(truncate(other, 3 * DISK), 0);
+	gen = (uint8_t)rd(VIRTIO_PCI_COMMON_CFGGEN, 1);
+	CHECK_EQ(virtio_pci_call(&vp, blk_call_replace_backing, other, &err), 0);
+	CHECK_EQ(rd(VIRTIO_PCI_DEVICE_OFF + BLK_CFG_CAPACITY, 8), 3 * SECTORS);
+	CHECK(rd(VIRTIO_PCI_COMMON_CFGGEN, 1) != gen);
+	CHECK(isr_read() & VIRTIO_PCI_ISR_CONFIG);
+	CHECK_EQ(rq(VIRTIO_BLK_T_IN, 8, DATA2, 4096), VIRTIO_BLK_S_OK);
+	CHECK(!memcmp(gm_ptr(&gm, DATA2, 4096), data, 4096));
+	expect_open_error(other, true, "locked by another process"); /* still ours, exclusively */
+
+	/* A file of the same size: switched, but no configuration change. */
+	make_image(odd, 3 * DISK);
+	write_image_byte(odd, 8 * 512, 0x3C, 4096);
+	gen = (uint8_t)rd(VIRTIO_PCI_COMMON_CFGGEN, 1);
+	CHECK_EQ(virtio_pci_call(&vp, blk_call_replace_backing, odd, &err), 0);
+	CHECK_EQ(rd(VIRTIO_PCI_COMMON_CFGGEN, 1), gen);
+	CHECK_EQ(isr_read() & VIRTIO_PCI_ISR_CONFIG, 0);
+	CHECK_EQ(rq(VIRTIO_BLK_T_IN, 8, DATA2, 4096), VIRTIO_BLK_S_OK);
+	CHECK_EQ(*(uint8_t *)gm_ptr(&gm, DATA2, 1), 0x3C);
+	stop();
+
+	/* A read-only disk re-opens read-only (a read-only file would do). */
+	{
+		struct blk_params p = { image, "yt-disk0", true, false, 0, 0 };
+
+		CHECK_EQ(chmod(other, 0444), 0);
+		start_params(&p);
+		CHECK_EQ(virtio_pci_call(&vp, blk_call_replace_backing, other, &err), 0);
+		CHECK_EQ(rq(VIRTIO_BLK_T_IN, 8, DATA2, 4096), VIRTIO_BLK_S_OK);
+		CHECK_EQ(*(uint8_t *)gm_ptr(&gm, DATA2, 1), 0x5A);
+		stop();
+		CHECK_EQ(chmod(other, 0644), 0);
+	}
+	unlink(other);
+	unlink(odd);
+}
+
+/* Post n reads (not kicked). */
+static void post_reads(unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		post_rq(i, VIRTIO_BLK_T_IN, i, DATA + (uint64_t)i * 4096, 512, 1);
+}
+
+static void test_limits_at_run_time(void)
+{
+	struct ratelimit_update u = { .set_ops = true, .ops = { .rate = 50 } };
+	struct yun_err err;
+	double t;
+
+	make_image(image, DISK);
+	start(image, NULL, false, false);
+	t = timed_reads(30, 4096);
+	CHECK(t < 0.2);
+
+	/* iops=50 while the device runs: the same 30 reads now take about 0.5 s. */
+	CHECK_EQ(virtio_pci_call(&vp, blk_call_update_limits, &u, &err), 0);
+	CHECK(throttle_enabled(&blk.throttle));
+	t = timed_reads(30, 4096);
+	fprintf(stderr, "   30 requests after iops=50 at run time: %.3f s\n", t);
+	CHECK(t > 0.375 && t < 0.625);
+
+	/* Requests beyond the budget wait for the timer... */
+	post_reads(20);
+	wr(VIRTIO_PCI_NOTIFY_OFF, 0, 2);
+	CHECK(blk.throttle.waiting);
+	CHECK(used()->idx < nposted);
+	/* ...until the limit goes (0): the stalled queue goes on at once. */
+	t = now_s();
+	CHECK_EQ(blk_set_limits(&blk, 0, 0, &err), 0); /* single-threaded harness: no lock needed */
+	CHECK(!throttle_enabled(&blk.throttle));
+	t = drain(t);
+	fprintf(stderr, "   20 stalled requests after the limit went: %.3f s\n", t);
+	CHECK(t < 0.1);
+
+	/* bw only (the ops bucket kept): 1 MiB at 4 MiB/s takes about 0.25 s - 0.1 s of bucket. */
+	u = (struct ratelimit_update){ .set_bytes = true, .bytes = { .rate = 4 << 20 } };
+	CHECK_EQ(virtio_pci_call(&vp, blk_call_update_limits, &u, &err), 0);
+	t = timed_reads(16, 65536);
+	fprintf(stderr, "   1 MiB at bw=4 MiB/s set at run time: %.3f s\n", t);
+	CHECK(t > 0.1 && t < 0.3);
+	CHECK(!blk.throttle.rl.ops.rate);
+	stop();
+}
+
 static void run_all(void)
 {
 	fprintf(stderr, "-- %s backend\n", backend);
@@ -672,6 +1004,8 @@ static void run_all(void)
 	RUN(test_reset_in_flight);
 	RUN(test_rate_limits);
 	RUN(test_open_errors);
+	RUN(test_replace_backing);
+	RUN(test_limits_at_run_time);
 }
 
 int main(void)

@@ -471,8 +471,10 @@ static void test_tx_rate_limit(void)
 
 	device_start(false);
 	CHECK_EQ(net_set_limits(&net, &lim, &err), 0);
-	CHECK_EQ(net_timer_fd(&net, NET_RXQ), -1);
+	/* Both timers exist limited or not: limits may come at run time. */
+	CHECK(net_timer_fd(&net, NET_RXQ) >= 0);
 	CHECK(net_timer_fd(&net, NET_TXQ) >= 0);
+	CHECK(!throttle_enabled(&net.throttle[NET_RXQ]));
 	CHECK(!(driver_start(BASE_FEATURES) & VIRTIO_STATUS_NEEDS_RESET));
 	test_frame(f, sizeof(f), peer_mac, guest_mac, 1);
 	/* 15 frames, each kicked: the bucket (100 ms at 20/s) lets 2 through at once. */
@@ -495,6 +497,112 @@ static void test_tx_rate_limit(void)
 		n++;
 	CHECK_EQ(n, 15);
 	CHECK_EQ(net.stats.tx_frames, 15);
+	CHECK(!(status() & VIRTIO_STATUS_NEEDS_RESET));
+	device_stop();
+}
+
+static void tx_timer(void *arg)
+{
+	virtio_pci_run(arg, NET_TXQ, net_timer_fired);
+}
+
+static void rx_timer(void *arg)
+{
+	virtio_pci_run(arg, NET_RXQ, net_timer_fired);
+}
+
+/*
+ * Transmit the frame already at TX_BUF again: with an I/O thread the device
+ * may still be reading the buffer, so it is written once, not per frame.
+ */
+static void tx_resend(uint32_t len)
+{
+	struct buf b = { TX_BUF, NET_HDR_LEN + len, false };
+
+	add_chain(NET_TXQ, &b, 1, true);
+}
+
+/* Wait until the tx used index reaches want; returns the seconds it took from t0. */
+static double tx_wait(uint16_t want, double t0)
+{
+	while (used_idx(TX_USED) != want && now_s() - t0 < 5)
+		usleep(1000);
+	CHECK_EQ(used_idx(TX_USED), want);
+	return now_s() - t0;
+}
+
+/*
+ * Limits changed by another thread (the control API's) while the I/O
+ * thread runs the device, wired as vm.c does it: both timer fds watched
+ * from the start, unlimited; then tx frames/s set alone (partial: the rx
+ * buckets and tx bytes keep theirs), and lifted while frames wait.
+ */
+static void test_limits_at_run_time(void)
+{
+	static uint8_t f[600], got[2000];
+	struct net_limits_update u = { .tx = { .set_ops = true, .ops = { .rate = 20 } } };
+	struct virtio_net_hdr h = { 0 };
+	struct yun_err err;
+	uint32_t st;
+	uint16_t sent = 0;
+	double t0, t;
+	unsigned n = 0;
+
+	with_iothread = true;
+	peer_drain();
+	CHECK_EQ(net_open(&net, tap_name, guest_mac, &err), 0);
+	CHECK_EQ(iothread_init(&io, &err), 0);
+	{
+		struct virtio_pci_host host = { .gm = &gm, .iothread = &io };
+
+		CHECK_EQ(virtio_pci_init(&vp, &net_ops, &net, &host, &err), 0);
+	}
+	CHECK_EQ(net_watch(&net, &io, run_tap, &vp, &err), 0);
+	CHECK_EQ(iothread_watch(&io, net_timer_fd(&net, NET_TXQ), tx_timer, &vp, &err), 0);
+	CHECK_EQ(iothread_watch(&io, net_timer_fd(&net, NET_RXQ), rx_timer, &vp, &err), 0);
+	CHECK_EQ(iothread_start(&io, "test-io", &err), 0);
+	CHECK(!(driver_start(BASE_FEATURES) & VIRTIO_STATUS_NEEDS_RESET));
+	test_frame(f, sizeof(f), peer_mac, guest_mac, 3);
+	memcpy(gm_ptr(&gm, TX_BUF, NET_HDR_LEN), &h, NET_HDR_LEN);
+	memcpy(gm_ptr(&gm, TX_BUF + NET_HDR_LEN, sizeof(f)), f, sizeof(f));
+
+	/* Unlimited: 15 frames go at once. */
+	t0 = now_s();
+	for (unsigned i = 0; i < 15; i++)
+		tx_resend(sizeof(f));
+	sent += 15;
+	t = tx_wait(sent, t0);
+	CHECK(t < 0.4); /* 20/s would take 0.65 s */
+
+	/* tx 20 frames/s from this thread while the device runs: 13 of 15 frames at 20/s. */
+	CHECK_EQ(virtio_pci_call(&vp, net_call_update_limits, &u, &err), 0);
+	t0 = now_s();
+	for (unsigned i = 0; i < 15; i++)
+		tx_resend(sizeof(f));
+	sent += 15;
+	t = tx_wait(sent, t0);
+	fprintf(stderr, "   15 frames after tx_pps=20 at run time: %.3f s\n", t);
+	CHECK(t > 0.65 * 0.75 && t < 0.65 * 1.25);
+	pthread_mutex_lock(&vp.lock);
+	CHECK(!throttle_enabled(&net.throttle[NET_RXQ])); /* untouched by a tx-only update */
+	CHECK(!net.throttle[NET_TXQ].rl.bytes.rate);
+	pthread_mutex_unlock(&vp.lock);
+
+	/* Frames beyond the budget wait for the timer; lifting the limit frees them at once. */
+	for (unsigned i = 0; i < 15; i++)
+		tx_resend(sizeof(f));
+	sent += 15;
+	usleep(20000);
+	CHECK(used_idx(TX_USED) < sent);
+	u.tx.ops.rate = 0;
+	t0 = now_s();
+	CHECK_EQ(virtio_pci_call(&vp, net_call_update_limits, &u, &err), 0);
+	t = tx_wait(sent, t0);
+	fprintf(stderr, "   waiting frames after the limit went: %.3f s\n", t);
+	CHECK(t < 0.1);
+	while (n < sent && peer_recv(got, sizeof(got), &st) == sizeof(f))
+		n++;
+	CHECK_EQ(n, sent);
 	CHECK(!(status() & VIRTIO_STATUS_NEEDS_RESET));
 	device_stop();
 }
@@ -703,7 +811,8 @@ static void test_rx_rate_limit(void)
 
 	device_start(false);
 	CHECK_EQ(net_set_limits(&net, &lim, &err), 0);
-	CHECK_EQ(net_timer_fd(&net, NET_TXQ), -1);
+	CHECK(net_timer_fd(&net, NET_TXQ) >= 0);
+	CHECK(!throttle_enabled(&net.throttle[NET_TXQ]));
 	CHECK(!(driver_start(BASE_FEATURES) & VIRTIO_STATUS_NEEDS_RESET));
 	for (unsigned i = 0; i < 10; i++)
 		rx_post(i, 2048, i == 9);
@@ -943,6 +1052,7 @@ int main(void)
 	RUN(test_identity_and_config);
 	RUN(test_tx_frames_reach_the_tap);
 	RUN(test_tx_rate_limit);
+	RUN(test_limits_at_run_time);
 	RUN(test_tx_offloads);
 	RUN(test_tx_bad_headers_dropped);
 	RUN(test_tx_bad_chains_need_reset);

@@ -6,6 +6,7 @@
  * PCI configuration access window (with what a driver may not do to it).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "check.h"
@@ -402,6 +403,72 @@ static void test_bad_queue_setup(void)
 	virtio_pci_destroy(&vp);
 }
 
+/* What a virtio_pci_call fn sees and answers. */
+struct call_arg {
+	int ret;
+	void *dev_seen;
+	bool locked;            /* the device lock was held while fn ran */
+};
+
+static int call_fn(void *dev, void *arg, struct yun_err *err)
+{
+	struct call_arg *a = arg;
+
+	a->dev_seen = dev;
+	a->locked = pthread_mutex_trylock(&vp.lock) == EBUSY;
+	if (!a->locked)
+		pthread_mutex_unlock(&vp.lock); /* we just took it: give it back */
+	if (a->ret < 0)
+		return yun_err_set(err, -a->ret, "call failed on purpose");
+	return a->ret;
+}
+
+/* virtio_pci_call: fn under the lock; CONFIG_CHANGED bumps the generation and interrupts. */
+static void test_call(void)
+{
+	struct call_arg a = { 0 };
+	struct yun_err err = { 0 };
+	uint8_t gen;
+
+	start();
+	/* Before DRIVER_OK: the generation moves, nobody is interrupted. */
+	gen = (uint8_t)rd(VIRTIO_PCI_COMMON_CFGGEN, 1);
+	a.ret = VIRTIO_PCI_CONFIG_CHANGED;
+	CHECK_EQ(virtio_pci_call(&vp, call_fn, &a, &err), 0);
+	CHECK(a.locked);
+	CHECK(a.dev_seen == &rng);
+	CHECK_EQ(rd(VIRTIO_PCI_COMMON_CFGGEN, 1), (uint8_t)(gen + 1));
+	CHECK_EQ(intx_level, 0);
+
+	CHECK(negotiate(1ULL << VIRTIO_F_VERSION_1) & VIRTIO_STATUS_FEATURES_OK);
+	setup_queue(QSZ, DESC);
+	wr(VIRTIO_PCI_COMMON_MSIX, 0, 2); /* config changes on vector 0 */
+	driver_ok();
+	/* INTx: the ISR's config bit. */
+	CHECK_EQ(virtio_pci_call(&vp, call_fn, &a, &err), 0);
+	CHECK_EQ(intx_level, 1);
+	CHECK_EQ(rd(VIRTIO_PCI_ISR_OFF, 1), VIRTIO_PCI_ISR_CONFIG);
+	/* 0: done, nothing changed, no interrupt. */
+	gen = (uint8_t)rd(VIRTIO_PCI_COMMON_CFGGEN, 1);
+	a.ret = 0;
+	CHECK_EQ(virtio_pci_call(&vp, call_fn, &a, &err), 0);
+	CHECK_EQ(rd(VIRTIO_PCI_COMMON_CFGGEN, 1), gen);
+	CHECK_EQ(intx_level, 0);
+	/* An error comes back with its message; nothing else happens. */
+	a.ret = -EINVAL;
+	CHECK_EQ(virtio_pci_call(&vp, call_fn, &a, &err), -EINVAL);
+	CHECK_STR_CONTAINS(err.msg, "call failed on purpose");
+	CHECK_EQ(rd(VIRTIO_PCI_COMMON_CFGGEN, 1), gen);
+	CHECK(!(rd(VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET));
+	/* MSI-X: the config vector fires once per change. */
+	enable_msix();
+	a.ret = VIRTIO_PCI_CONFIG_CHANGED;
+	CHECK_EQ(virtio_pci_call(&vp, call_fn, &a, &err), 0);
+	CHECK_EQ(fired[0], 1);
+	CHECK_EQ(fired[1], 0);
+	virtio_pci_destroy(&vp);
+}
+
 int main(void)
 {
 	struct yun_err err;
@@ -414,6 +481,7 @@ int main(void)
 	RUN(test_bad_chain_needs_reset);
 	RUN(test_bad_queue_setup);
 	RUN(test_cfg_capability_window);
+	RUN(test_call);
 	gm_free(&gm);
 	return CHECK_DONE();
 }

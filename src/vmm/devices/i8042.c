@@ -1,5 +1,6 @@
 /*
- * i8042.c - PS/2 controller, keyboard without keys, and the reset line.
+ * i8042.c - PS/2 controller, a keyboard whose only keys are the host's
+ * Ctrl+Alt+Del, and the reset line.
  * See i8042.h for the commands answered.
  */
 #include "i8042.h"
@@ -327,4 +328,111 @@ void i8042_cmd_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bo
 void i8042_destroy(struct i8042 *k)
 {
 	pthread_mutex_destroy(&k->lock);
+}
+
+/* ---- keys from the host ---------------------------------------------------- */
+
+static const uint8_t cad_set1[] = { 0x1D, 0x38, 0xE0, 0x53, 0xE0, 0xD3, 0xB8, 0x9D };
+static const uint8_t cad_set2[] = { 0x14, 0x11, 0xE0, 0x71, 0xE0, 0xF0, 0x71,
+				    0xF0, 0x11, 0xF0, 0x14 };
+static const uint8_t cad_set3[] = { 0x11, 0x19, 0x64, 0xF0, 0x64, 0xF0, 0x19, 0xF0, 0x11 };
+
+int i8042_send_ctrl_alt_del(struct i8042 *k)
+{
+	const uint8_t *seq = cad_set2;
+	size_t n = sizeof(cad_set2);
+	int rc = 0;
+
+	pthread_mutex_lock(&k->lock);
+	if ((k->ram[0] & CTR_XLATE) || k->scancode_set == 1) {
+		seq = cad_set1; /* the controller turns set 2 into set 1 */
+		n = sizeof(cad_set1);
+	} else if (k->scancode_set == 3) {
+		seq = cad_set3;
+		n = sizeof(cad_set3);
+	}
+	if (I8042_QUEUE_SIZE - k->count < n) {
+		rc = -ENOSPC;
+	} else {
+		for (size_t i = 0; i < n; i++)
+			queue_byte(k, seq[i], false);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return rc;
+}
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+void i8042_save(struct i8042 *k, struct snap_writer *w)
+{
+	pthread_mutex_lock(&k->lock);
+	snap_put_bytes(w, k->ram, sizeof(k->ram));
+	snap_put_u8(w, k->outport);
+	snap_put_u8(w, k->pending_cmd);
+	snap_put_u8(w, k->kbd_cmd);
+	snap_put_u8(w, k->scancode_set);
+	snap_put_bool(w, k->last_write_cmd);
+	snap_put_u8(w, k->last_data);
+	snap_put_u8(w, (uint8_t)k->count);
+	for (unsigned int i = 0; i < k->count; i++) {
+		snap_put_u8(w, k->queue[(k->head + i) % I8042_QUEUE_SIZE].byte);
+		snap_put_bool(w, k->queue[(k->head + i) % I8042_QUEUE_SIZE].aux);
+	}
+	pthread_mutex_unlock(&k->lock);
+}
+
+/* Can a controller command wait for its data byte? (controller_cmd's list) */
+static bool takes_data(uint8_t cmd)
+{
+	return cmd == 0 || (cmd >= CMD_WRITE_RAM && cmd < CMD_WRITE_RAM + 0x20) ||
+	       cmd == CMD_WRITE_OUTPORT || cmd == CMD_WRITE_KBD_OB || cmd == CMD_WRITE_AUX_OB ||
+	       cmd == CMD_WRITE_AUX;
+}
+
+int i8042_load(struct i8042 *k, struct snap_reader *r)
+{
+	struct i8042 n;
+
+	memset(&n, 0, sizeof(n));
+	snap_get_bytes(r, n.ram, sizeof(n.ram));
+	n.outport = snap_get_u8(r);
+	n.pending_cmd = snap_get_u8(r);
+	n.kbd_cmd = snap_get_u8(r);
+	n.scancode_set = snap_get_u8(r);
+	n.last_write_cmd = snap_get_bool(r);
+	n.last_data = snap_get_u8(r);
+	n.count = snap_get_u8(r);
+	if (!r->failed && n.count > I8042_QUEUE_SIZE)
+		return snap_reader_fail(r, "output queue holds %u bytes, at most %d", n.count,
+					I8042_QUEUE_SIZE);
+	for (unsigned int i = 0; i < n.count; i++) {
+		n.queue[i].byte = snap_get_u8(r);
+		n.queue[i].aux = snap_get_bool(r);
+	}
+	if (r->failed)
+		return -EINVAL;
+	if (!takes_data(n.pending_cmd))
+		return snap_reader_fail(r, "pending controller command 0x%02x takes no data",
+					n.pending_cmd);
+	if (n.kbd_cmd && n.kbd_cmd != KBD_SET_LEDS && n.kbd_cmd != KBD_SET_RATE &&
+	    n.kbd_cmd != KBD_SCANCODE_SET)
+		return snap_reader_fail(r, "pending keyboard command 0x%02x takes no parameter",
+					n.kbd_cmd);
+	if (n.scancode_set < 1 || n.scancode_set > 3)
+		return snap_reader_fail(r, "scancode set %u is not 1, 2 or 3", n.scancode_set);
+
+	/* Interrupts are edges that already happened: nothing to raise again. */
+	pthread_mutex_lock(&k->lock);
+	memcpy(k->ram, n.ram, sizeof(k->ram));
+	k->outport = n.outport;
+	k->pending_cmd = n.pending_cmd;
+	k->kbd_cmd = n.kbd_cmd;
+	k->scancode_set = n.scancode_set;
+	k->last_write_cmd = n.last_write_cmd;
+	k->last_data = n.last_data;
+	memcpy(k->queue, n.queue, sizeof(k->queue));
+	k->head = 0;
+	k->count = n.count;
+	pthread_mutex_unlock(&k->lock);
+	return 0;
 }

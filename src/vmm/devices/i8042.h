@@ -1,6 +1,7 @@
 /*
  * i8042.h - the PS/2 keyboard controller at PORT_I8042_DATA and
- * PORT_I8042_CMD, with a keyboard that answers commands but never types.
+ * PORT_I8042_CMD, with a keyboard that answers commands and types one thing
+ * only: Ctrl+Alt+Del, when the host asks (i8042_send_ctrl_alt_del).
  *
  * Its main job is the reset line (command 0xFE, or output-port bit 0
  * cleared with 0xD1), which ends the VM with VM_STOP_RESET. Beyond that it
@@ -36,6 +37,7 @@
 
 #include "../../lib/err.h"
 #include "../irq.h"
+#include "../snapshot/stream.h"
 #include "../vm_stop.h"
 
 #define I8042_QUEUE_SIZE 16
@@ -72,5 +74,33 @@ void i8042_data_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, b
 void i8042_cmd_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
 void i8042_destroy(struct i8042 *k);
+
+/*
+ * Firecracker's SendCtrlAltDel: the keyboard "types" Ctrl, Alt, Del (make
+ * codes) and lets go (break codes, Del first), as the guest expects them:
+ * scancode set 1 when command-byte translation (bit 6) is on, else the
+ * keyboard's set (2, or 1 / 3 if the guest chose it with 0xF0):
+ *   set 1: 1D 38 E0 53  E0 D3 B8 9D
+ *   set 2: 14 11 E0 71  E0 F0 71 F0 11 F0 14
+ *   set 3: 11 19 64  F0 64 F0 19 F0 11
+ * Each byte reaches the output buffer in turn and pulses IRQ1 (when
+ * command-byte bit 0 enables it), as typed keys would. Linux reboots on it
+ * (ctrl_alt_del), and the VM then ends with VM_STOP_RESET.
+ *
+ * Any thread (the control API's), concurrently with the vCPUs' port
+ * accesses: it takes the controller's lock. All or nothing: -ENOSPC when
+ * the output queue has no room for the whole sequence (the guest is not
+ * reading its keyboard), 0 once queued.
+ */
+int i8042_send_ctrl_alt_del(struct i8042 *k);
+
+/*
+ * Snapshot (I8042_SNAP_VERSION): controller RAM, output port, commands
+ * waiting for a byte, the keyboard's scancode set and the output queue.
+ * Its interrupts are edges, so loading raises nothing.
+ */
+#define I8042_SNAP_VERSION 1
+void i8042_save(struct i8042 *k, struct snap_writer *w);
+int i8042_load(struct i8042 *k, struct snap_reader *r);
 
 #endif

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../snapshot/stream.h"
 #include "../vm_stop.h"
 
 #define PM_NR_PORTS 3
@@ -30,5 +31,13 @@ void pm_init(struct pm *pm, const struct vm_stopper *stop);
 
 /* The io_bus handler: register at PORT_PM_SLEEP_CTL, PM_NR_PORTS long. */
 void pm_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+
+/*
+ * Snapshot (PM_SNAP_VERSION): the registers hold nothing between accesses,
+ * so the section is empty; it exists so a later version can add state.
+ */
+#define PM_SNAP_VERSION 1
+void pm_save(const struct pm *pm, struct snap_writer *w);
+int pm_load(struct pm *pm, struct snap_reader *r);
 
 #endif

@@ -339,3 +339,71 @@ void rtc_destroy(struct rtc *r)
 {
 	pthread_mutex_destroy(&r->lock);
 }
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+/* The guest-set clock stays within what timegm() makes of register values (years < 25600). */
+#define OFFSET_MAX (1LL << 40)
+
+/* struct tm fields the frozen time keeps, and the range register writes can give them. */
+static int *frozen_field(struct tm *tm, unsigned int i, int *lo, int *hi)
+{
+	int *f[] = { &tm->tm_sec, &tm->tm_min, &tm->tm_hour, &tm->tm_mday,
+		     &tm->tm_mon, &tm->tm_year, &tm->tm_wday };
+
+	*lo = i == 4 || i == 6 ? -1 : 0;
+	*hi = i == 4 || i == 6 ? 254 : 255;
+	if (i == 5) {
+		*lo = -1900;
+		*hi = 255 * 100 + 99 - 1900;
+	}
+	return i < sizeof(f) / sizeof(f[0]) ? f[i] : NULL;
+}
+
+void rtc_save(struct rtc *r, struct snap_writer *w)
+{
+	int lo, hi, *f;
+
+	pthread_mutex_lock(&r->lock);
+	snap_put_u8(w, r->index);
+	snap_put_bytes(w, r->cmos, RTC_CMOS_SIZE);
+	snap_put_u64(w, (uint64_t)r->offset);
+	for (unsigned int i = 0; (f = frozen_field(&r->frozen, i, &lo, &hi)); i++)
+		snap_put_u32(w, (uint32_t)*f);
+	pthread_mutex_unlock(&r->lock);
+}
+
+int rtc_load(struct rtc *r, struct snap_reader *rd)
+{
+	uint8_t index = snap_get_u8(rd), cmos[RTC_CMOS_SIZE];
+	struct tm frozen = { 0 };
+	int64_t offset;
+	int lo, hi, *f;
+
+	snap_get_bytes(rd, cmos, sizeof(cmos));
+	offset = (int64_t)snap_get_u64(rd);
+	for (unsigned int i = 0; (f = frozen_field(&frozen, i, &lo, &hi)); i++) {
+		*f = (int32_t)snap_get_u32(rd);
+		if (!rd->failed && (*f < lo || *f > hi))
+			return snap_reader_fail(rd, "frozen time field %u is %d, not %d..%d", i, *f,
+						lo, hi);
+	}
+	if (rd->failed)
+		return -EINVAL;
+	if (index >= RTC_CMOS_SIZE)
+		return snap_reader_fail(rd, "index register 0x%02x is past the CMOS", index);
+	if (offset > OFFSET_MAX || offset < -OFFSET_MAX)
+		return snap_reader_fail(rd, "clock offset %lld s is out of range",
+					(long long)offset);
+	if ((cmos[RTC_REG_A] & REG_A_UIP) || cmos[RTC_REG_C] || cmos[RTC_REG_D] != REG_D_VRT)
+		return snap_reader_fail(rd, "registers A/C/D 0x%02x/0x%02x/0x%02x hold bits the "
+					"guest cannot set", cmos[RTC_REG_A], cmos[RTC_REG_C],
+					cmos[RTC_REG_D]);
+	pthread_mutex_lock(&r->lock);
+	r->index = index;
+	memcpy(r->cmos, cmos, sizeof(cmos));
+	r->offset = offset; /* guest time keeps its distance from the host's clock */
+	r->frozen = frozen;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}

@@ -40,6 +40,7 @@
 #include <time.h>
 
 #include "../../lib/err.h"
+#include "../snapshot/stream.h"
 
 #define RTC_NR_PORTS  2    /* register at PORT_RTC_INDEX with this length */
 #define RTC_CMOS_SIZE 128
@@ -64,5 +65,14 @@ int rtc_init(struct rtc *r, uint64_t low_ram_bytes, uint64_t high_ram_bytes,
 void rtc_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
 void rtc_destroy(struct rtc *r);
+
+/*
+ * Snapshot (RTC_SNAP_VERSION): the index register, CMOS RAM, the guest's
+ * offset from the host clock (so a restored guest's clock has moved on by
+ * the time it was stopped, as a real RTC's would) and the frozen time.
+ */
+#define RTC_SNAP_VERSION 1
+void rtc_save(struct rtc *r, struct snap_writer *w);
+int rtc_load(struct rtc *r, struct snap_reader *rd);
 
 #endif

@@ -163,22 +163,29 @@ static void update_irq(struct serial *s)
 	}
 }
 
+/* The modem inputs MCR implies: the host's cable, or MCR's own pins in loopback. */
+static uint8_t msr_lines(const struct serial *s)
+{
+	uint8_t lines = 0;
+
+	if (!(s->mcr & MCR_LOOP))
+		return MSR_HOST_LINES;
+	if (s->mcr & MCR_RTS)
+		lines |= MSR_CTS;
+	if (s->mcr & MCR_DTR)
+		lines |= MSR_DSR;
+	if (s->mcr & MCR_OUT1)
+		lines |= MSR_RI;
+	if (s->mcr & MCR_OUT2)
+		lines |= MSR_DCD;
+	return lines;
+}
+
 /* Recompute the modem inputs after an MCR change; set the delta bits. */
 static void update_msr(struct serial *s)
 {
-	uint8_t old = s->msr & MSR_LINES, new = MSR_HOST_LINES;
+	uint8_t old = s->msr & MSR_LINES, new = msr_lines(s);
 
-	if (s->mcr & MCR_LOOP) {
-		new = 0;
-		if (s->mcr & MCR_RTS)
-			new |= MSR_CTS;
-		if (s->mcr & MCR_DTR)
-			new |= MSR_DSR;
-		if (s->mcr & MCR_OUT1)
-			new |= MSR_RI;
-		if (s->mcr & MCR_OUT2)
-			new |= MSR_DCD;
-	}
 	if ((old ^ new) & MSR_CTS)
 		s->msr |= MSR_DCTS;
 	if ((old ^ new) & MSR_DSR)
@@ -423,4 +430,81 @@ void serial_destroy(struct serial *s)
 		s->rx_space_fd = -1;
 	}
 	pthread_mutex_destroy(&s->lock);
+}
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+void serial_save(struct serial *s, struct snap_writer *w)
+{
+	pthread_mutex_lock(&s->lock);
+	snap_put_u8(w, (uint8_t)s->rx_count);
+	for (unsigned int i = 0; i < s->rx_count; i++)
+		snap_put_u8(w, s->rx_fifo[(s->rx_head + i) % SERIAL_FIFO_SIZE]);
+	snap_put_u8(w, s->rbr);
+	snap_put_u8(w, s->ier);
+	snap_put_u8(w, s->fcr);
+	snap_put_u8(w, s->lcr);
+	snap_put_u8(w, s->mcr);
+	snap_put_u8(w, s->lsr_err);
+	snap_put_u8(w, s->msr);
+	snap_put_u8(w, s->scr);
+	snap_put_u8(w, s->dll);
+	snap_put_u8(w, s->dlm);
+	snap_put_bool(w, s->thr_ipending);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int serial_load(struct serial *s, struct snap_reader *r)
+{
+	struct serial n = { .rx_count = snap_get_u8(r) };
+
+	if (n.rx_count > SERIAL_FIFO_SIZE)
+		return snap_reader_fail(r, "RX FIFO holds %u bytes, at most %d", n.rx_count,
+					SERIAL_FIFO_SIZE);
+	snap_get_bytes(r, n.rx_fifo, n.rx_count);
+	n.rbr = snap_get_u8(r);
+	n.ier = snap_get_u8(r);
+	n.fcr = snap_get_u8(r);
+	n.lcr = snap_get_u8(r);
+	n.mcr = snap_get_u8(r);
+	n.lsr_err = snap_get_u8(r);
+	n.msr = snap_get_u8(r);
+	n.scr = snap_get_u8(r);
+	n.dll = snap_get_u8(r);
+	n.dlm = snap_get_u8(r);
+	n.thr_ipending = snap_get_bool(r);
+	if (r->failed)
+		return -EINVAL;
+	if (n.ier & ~IER_MASK)
+		return snap_reader_fail(r, "IER 0x%02x has reserved bits", n.ier);
+	if (n.fcr & ~(FCR_ENABLE | FCR_TRIGGER))
+		return snap_reader_fail(r, "FCR 0x%02x has bits that do not stay set", n.fcr);
+	if (n.rx_count > rx_capacity(&n))
+		return snap_reader_fail(r, "RX FIFO holds %u bytes with the FIFO off", n.rx_count);
+	if (n.mcr & ~MCR_MASK)
+		return snap_reader_fail(r, "MCR 0x%02x has reserved bits", n.mcr);
+	if (n.lsr_err & ~LSR_ERRS)
+		return snap_reader_fail(r, "LSR error bits 0x%02x are not errors", n.lsr_err);
+	if ((n.msr & MSR_LINES) != msr_lines(&n))
+		return snap_reader_fail(r, "MSR 0x%02x: modem lines do not match MCR 0x%02x",
+					n.msr, n.mcr);
+
+	pthread_mutex_lock(&s->lock);
+	memcpy(s->rx_fifo, n.rx_fifo, sizeof(s->rx_fifo));
+	s->rx_head = 0;
+	s->rx_count = n.rx_count;
+	s->rbr = n.rbr;
+	s->ier = n.ier;
+	s->fcr = n.fcr;
+	s->lcr = n.lcr;
+	s->mcr = n.mcr;
+	s->lsr_err = n.lsr_err;
+	s->msr = n.msr;
+	s->scr = n.scr;
+	s->dll = n.dll;
+	s->dlm = n.dlm;
+	s->thr_ipending = n.thr_ipending;
+	update_irq(s); /* a line that was high is raised again */
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }

@@ -36,6 +36,7 @@
 
 #include "../../lib/err.h"
 #include "../irq.h"
+#include "../snapshot/stream.h"
 
 #define SERIAL_NR_PORTS  8   /* register the device at PORT_COM1 with this length */
 #define SERIAL_FIFO_SIZE 16
@@ -96,5 +97,14 @@ size_t serial_rx_space(struct serial *s);
 int serial_rx_space_fd(const struct serial *s);
 
 void serial_destroy(struct serial *s);
+
+/*
+ * Snapshot (section layout SERIAL_SNAP_VERSION): registers and the RX
+ * FIFO's bytes. Loading checks them as register writes would have left
+ * them and raises the interrupt line if it was high.
+ */
+#define SERIAL_SNAP_VERSION 1
+void serial_save(struct serial *s, struct snap_writer *w);
+int serial_load(struct serial *s, struct snap_reader *r);
 
 #endif

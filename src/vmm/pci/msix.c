@@ -150,3 +150,60 @@ bool msix_signal(struct msix *m, uint16_t vector)
 	pthread_mutex_unlock(&m->lock);
 	return true;
 }
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+void msix_save(struct msix *m, struct snap_writer *w)
+{
+	pthread_mutex_lock(&m->lock);
+	snap_put_u16(w, m->nr);
+	for (unsigned v = 0; v < m->nr; v++) {
+		snap_put_u32(w, m->table[v].addr_lo);
+		snap_put_u32(w, m->table[v].addr_hi);
+		snap_put_u32(w, m->table[v].data);
+		snap_put_u32(w, m->table[v].ctrl);
+	}
+	snap_put_u64(w, m->pending);
+	pthread_mutex_unlock(&m->lock);
+}
+
+int msix_load(struct msix *m, struct snap_reader *r)
+{
+	struct msix_entry table[MSIX_MAX_VECTORS];
+	uint64_t pending, valid;
+	uint16_t nr = snap_get_u16(r), ctrl;
+
+	if (!r->failed && nr != m->nr)
+		return snap_reader_fail(r, "MSI-X: %u vectors, this device has %u", nr, m->nr);
+	for (unsigned v = 0; v < m->nr; v++) {
+		table[v].addr_lo = snap_get_u32(r);
+		table[v].addr_hi = snap_get_u32(r);
+		table[v].data = snap_get_u32(r);
+		table[v].ctrl = snap_get_u32(r);
+		if (!r->failed && (table[v].ctrl & ~MSIX_VEC_MASKED))
+			return snap_reader_fail(r, "MSI-X vector %u: control 0x%x has reserved bits",
+						v, table[v].ctrl);
+	}
+	pending = snap_get_u64(r);
+	valid = m->nr == 64 ? UINT64_MAX : (1ULL << m->nr) - 1;
+	if (!r->failed && (pending & ~valid))
+		return snap_reader_fail(r, "MSI-X: pending bits 0x%llx beyond vector %u",
+					(unsigned long long)pending, m->nr - 1);
+	if (r->failed)
+		return -EINVAL;
+	/* The capability's control word came back with the config space. */
+	ctrl = pci_cfg_get16(m->dev, m->cap + 2);
+	pthread_mutex_lock(&m->lock);
+	memcpy(m->table, table, m->nr * sizeof(table[0]));
+	m->pending = pending;
+	m->enabled = ctrl & MSIX_CTRL_ENABLE;
+	m->fn_masked = ctrl & MSIX_CTRL_FN_MASK;
+	/* A fresh VM has no routes: make those of the vectors the guest can receive. */
+	for (unsigned v = 0; v < m->nr; v++) {
+		if (m->enabled && !(m->table[v].ctrl & MSIX_VEC_MASKED))
+			vec_route(m, v);
+		vec_flush(m, v);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}

@@ -71,4 +71,13 @@ bool msix_enabled(struct msix *m);
 /* Deliver (or mark pending) `vector`; false if MSI-X is off or vector out of range. */
 bool msix_signal(struct msix *m, uint16_t vector);
 
+/*
+ * Snapshot: the vector table and pending bits (enable and function mask
+ * are in config space, loaded first by pci_dev_load). Loading checks the
+ * vector count and reserved bits, then routes every vector the guest can
+ * receive through host.route, as its programming did on the live device.
+ */
+void msix_save(struct msix *m, struct snap_writer *w);
+int msix_load(struct msix *m, struct snap_reader *r);
+
 #endif

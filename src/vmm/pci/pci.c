@@ -80,13 +80,19 @@ void pci_dev_set_intx(struct pci_dev *dev, uint8_t gsi)
 
 /* ---- BAR decoding ------------------------------------------------------- */
 
+/* The address BAR `bar` of dev holds in the config space cfg (dev's own, or one to load). */
+static uint64_t bar_addr_in(const struct pci_dev *dev, const uint8_t *cfg, int bar)
+{
+	uint64_t a = 0;
+
+	for (int i = dev->bar[bar].is64 ? 7 : 3; i >= 0; i--)
+		a = a << 8 | cfg[PCI_BAR0 + 4 * bar + i];
+	return a & ~0xFULL;
+}
+
 static uint64_t bar_addr(const struct pci_dev *dev, int bar)
 {
-	uint64_t a = pci_cfg_get32(dev, PCI_BAR0 + 4 * bar) & ~0xFULL;
-
-	if (dev->bar[bar].is64)
-		a |= (uint64_t)pci_cfg_get32(dev, PCI_BAR0 + 4 * bar + 4) << 32;
-	return a;
+	return bar_addr_in(dev, dev->cfg, bar);
 }
 
 static bool in_window(uint64_t base, uint64_t size, uint64_t a, uint64_t len)
@@ -309,5 +315,77 @@ int pci_bus_add(struct pci_bus *bus, struct pci_dev *dev, struct yun_err *err)
 	bus->slot[slot] = dev;
 	pci_dev_update_bars(bus, dev);
 	pthread_rwlock_unlock(&bus->lock);
+	return 0;
+}
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+void pci_dev_save(struct pci_dev *dev, struct snap_writer *w)
+{
+	if (dev->bus)
+		pthread_rwlock_rdlock(&dev->bus->lock);
+	snap_put_bytes(w, dev->cfg, PCI_CFG_SIZE);
+	if (dev->bus)
+		pthread_rwlock_unlock(&dev->bus->lock);
+}
+
+/* Would the bus decode BAR i of a function whose config space is cfg? */
+static bool bar_loadable(const struct pci_bus *bus, const struct pci_dev *dev, const uint8_t *cfg,
+			 int i, uint64_t *addr)
+{
+	uint64_t a = bar_addr_in(dev, cfg, i);
+
+	*addr = a;
+	return in_window(bus->mmio32_base, bus->mmio32_size, a, dev->bar[i].size) ||
+	       in_window(bus->mmio64_base, bus->mmio64_size, a, dev->bar[i].size);
+}
+
+int pci_dev_load(struct pci_dev *dev, struct snap_reader *r)
+{
+	uint8_t cfg[PCI_CFG_SIZE];
+
+	snap_get_bytes(r, cfg, sizeof(cfg));
+	if (r->failed)
+		return -EINVAL;
+	for (unsigned i = 0; i < PCI_CFG_SIZE; i++)
+		if ((cfg[i] ^ dev->cfg[i]) & ~dev->wmask[i])
+			return snap_reader_fail(r, "PCI %s: config byte 0x%03x is 0x%02x, its "
+						"read-only bits are 0x%02x on this device",
+						dev->name, i, cfg[i], dev->cfg[i] & ~dev->wmask[i]);
+	/* A decoded BAR lies in a window: the bus would not have decoded it elsewhere. */
+	if (dev->bus && (cfg[PCI_COMMAND] & PCI_COMMAND_MEMORY)) {
+		for (int i = 0; i < PCI_NR_BARS; i++) {
+			uint64_t a;
+
+			if (dev->bar[i].size && !bar_loadable(dev->bus, dev, cfg, i, &a) && a)
+				return snap_reader_fail(r, "PCI %s: BAR%d at 0x%llx is outside "
+							"the PCI windows", dev->name, i,
+							(unsigned long long)a);
+		}
+	}
+	if (!dev->bus) {
+		memcpy(dev->cfg, cfg, sizeof(cfg));
+		return 0;
+	}
+	pthread_rwlock_wrlock(&dev->bus->lock);
+	memcpy(dev->cfg, cfg, sizeof(cfg));
+	pci_dev_update_bars(dev->bus, dev); /* moves the transport's ioeventfds with BAR 0 */
+	pthread_rwlock_unlock(&dev->bus->lock);
+	return 0;
+}
+
+void pci_bus_save(struct pci_bus *bus, struct snap_writer *w)
+{
+	snap_put_u32(w, __atomic_load_n(&bus->conf1_addr, __ATOMIC_RELAXED));
+	pci_dev_save(&bus->host_bridge, w);
+}
+
+int pci_bus_load(struct pci_bus *bus, struct snap_reader *r)
+{
+	uint32_t latch = snap_get_u32(r);
+
+	if (pci_dev_load(&bus->host_bridge, r))
+		return -EINVAL;
+	__atomic_store_n(&bus->conf1_addr, latch, __ATOMIC_RELAXED);
 	return 0;
 }

@@ -32,6 +32,7 @@
 
 #include "../../lib/err.h"
 #include "../io_bus.h"
+#include "../snapshot/stream.h"
 
 #define PCI_CFG_SIZE        4096
 #define PCI_CFG_LEGACY_SIZE 256
@@ -161,6 +162,19 @@ void pci_conf1_io(void *bus, uint64_t offset, uint8_t *data, uint32_t len, bool 
 void pci_ecam_io(void *bus, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 void pci_mmio32_io(void *bus, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 void pci_mmio64_io(void *bus, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+
+/*
+ * Snapshot: a function's whole configuration space. Loading refuses a
+ * space whose read-only bits differ from this device's (another device,
+ * another layout) or with memory decoding on and a BAR outside the
+ * windows; then it re-decodes the BARs as a guest write would (bar_moved
+ * tells the device). The bus adds the 0xCF8 latch and the host bridge.
+ */
+#define PCI_SNAP_VERSION 1 /* of the bus section */
+void pci_dev_save(struct pci_dev *dev, struct snap_writer *w);
+int pci_dev_load(struct pci_dev *dev, struct snap_reader *r);
+void pci_bus_save(struct pci_bus *bus, struct snap_writer *w);
+int pci_bus_load(struct pci_bus *bus, struct snap_reader *r);
 
 /* Little-endian helpers for config space. */
 static inline void pci_cfg_put16(struct pci_dev *d, uint32_t off, uint16_t v)

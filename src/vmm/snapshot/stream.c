@@ -131,6 +131,12 @@ void snap_put_str(struct snap_writer *w, const char *s)
 	snap_put_bytes(w, s, strlen(s));
 }
 
+void snap_put_u64s(struct snap_writer *w, const uint64_t *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		snap_put_u64(w, v[i]);
+}
+
 int snap_writer_error(const struct snap_writer *w, struct yun_err *err)
 {
 	if (w->oom)
@@ -210,6 +216,12 @@ void snap_get_bytes(struct snap_reader *r, void *p, size_t n)
 		memcpy(p, s, n);
 	else if (n)
 		memset(p, 0, n);
+}
+
+void snap_get_u64s(struct snap_reader *r, uint64_t *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		v[i] = snap_get_u64(r);
 }
 
 void snap_get_str(struct snap_reader *r, char **out, size_t max)
@@ -360,17 +372,23 @@ int snap_file_write(const char *path, const void *payload, size_t len, struct yu
 	rc = write_all(fd, hdr, sizeof(hdr));
 	if (!rc)
 		rc = write_all(fd, payload, len);
+	rc = snap_file_commit(fd, tmp, path, rc);
+	if (rc)
+		return yun_err_errno(err, -rc, "%s: writing state", path);
+	return 0;
+}
+
+int snap_file_commit(int fd, const char *tmp, const char *path, int rc)
+{
 	if (!rc && fsync(fd) < 0)
 		rc = -errno;
 	if (close(fd) < 0 && !rc)
 		rc = -errno;
 	if (!rc && rename(tmp, path) < 0)
 		rc = -errno;
-	if (rc) {
+	if (rc)
 		unlink(tmp);
-		return yun_err_errno(err, -rc, "%s: writing state", path);
-	}
-	return 0;
+	return rc;
 }
 
 int snap_file_read(const char *path, uint8_t **payload, size_t *len, struct yun_err *err)

@@ -58,6 +58,8 @@ void snap_put_bool(struct snap_writer *w, bool v);
 void snap_put_bytes(struct snap_writer *w, const void *p, size_t n);
 /* A string as u32 length + bytes (NULL is written as length 0xffffffff). */
 void snap_put_str(struct snap_writer *w, const char *s);
+/* n u64s in a row (a device's counters). */
+void snap_put_u64s(struct snap_writer *w, const uint64_t *v, size_t n);
 
 /* 0, or -ENOMEM (with err filled) when any put ran out of memory. */
 int snap_writer_error(const struct snap_writer *w, struct yun_err *err);
@@ -91,6 +93,7 @@ uint32_t snap_get_u32(struct snap_reader *r);
 uint64_t snap_get_u64(struct snap_reader *r);
 bool snap_get_bool(struct snap_reader *r);           /* anything but 0/1 is an error */
 void snap_get_bytes(struct snap_reader *r, void *p, size_t n);
+void snap_get_u64s(struct snap_reader *r, uint64_t *v, size_t n);
 /* A string written by snap_put_str, malloc'd in *out (NULL for NULL); at most max bytes. */
 void snap_get_str(struct snap_reader *r, char **out, size_t max);
 
@@ -116,6 +119,14 @@ int snap_reader_done(struct snap_reader *r, struct yun_err *err);
  * then the payload, to path (through a temporary file, fsync'd, renamed).
  */
 int snap_file_write(const char *path, const void *payload, size_t len, struct yun_err *err);
+
+/*
+ * End writing temporary file tmp (open as fd) that replaces path: unless
+ * rc (the writes' result) is already an error, fsync, close and rename it
+ * over path; fd is closed either way and tmp removed on failure. 0 or
+ * -errno.
+ */
+int snap_file_commit(int fd, const char *tmp, const char *path, int rc);
 
 /*
  * Read and check a file written by snap_file_write: *payload (malloc'd) and

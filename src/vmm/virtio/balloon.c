@@ -24,6 +24,8 @@
 #include "balloon.h"
 
 #include <errno.h>
+#include <jansson.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/timerfd.h>
@@ -366,4 +368,151 @@ void balloon_timer_fired(struct balloon *b)
 	yun_info("virtio-balloon: deflate_after_ms %u elapsed: target 0 pages",
 		 b->deflate_after_ms);
 	balloon_set_target(b, 0);
+}
+
+/* ---- the control API (Firecracker's /balloon) ------------------------------------ */
+
+#define PAGES_PER_MIB (1u << (20 - BALLOON_PAGE_SHIFT))
+
+int balloon_set_amount_mib(struct balloon *b, uint64_t mib, struct yun_err *err)
+{
+	uint64_t ram_mib = b->gm ? b->gm->size >> 20 : 0;
+
+	if (mib > ram_mib || mib * PAGES_PER_MIB > UINT32_MAX)
+		return yun_err_set(err, ERANGE,
+				   "balloon: amount_mib %llu is more than the guest's %llu MiB of "
+				   "memory", (unsigned long long)mib, (unsigned long long)ram_mib);
+	balloon_set_target(b, (uint32_t)(mib * PAGES_PER_MIB));
+	return 0;
+}
+
+json_t *balloon_config_json(struct balloon *b)
+{
+	return json_pack("{s:I, s:b, s:i}", "amount_mib",
+			 (json_int_t)(balloon_target(b) / PAGES_PER_MIB), "deflate_on_oom", 0,
+			 "stats_polling_interval_s", 0);
+}
+
+/* Firecracker's names for the statistics tags, by tag. */
+static const char *const stat_names[BALLOON_S_NR] = {
+	[BALLOON_S_SWAP_IN] = "swap_in",
+	[BALLOON_S_SWAP_OUT] = "swap_out",
+	[BALLOON_S_MAJFLT] = "major_faults",
+	[BALLOON_S_MINFLT] = "minor_faults",
+	[BALLOON_S_MEMFREE] = "free_memory",
+	[BALLOON_S_MEMTOT] = "total_memory",
+	[BALLOON_S_AVAIL] = "available_memory",
+	[BALLOON_S_CACHES] = "disk_caches",
+	[BALLOON_S_HTLB_PGALLOC] = "hugetlb_allocations",
+	[BALLOON_S_HTLB_PGFAIL] = "hugetlb_failures",
+};
+
+json_t *balloon_statistics_json(struct balloon *b)
+{
+	uint32_t target = balloon_target(b), actual = balloon_actual(b);
+	struct balloon_stats s;
+	json_t *o;
+
+	balloon_get_stats(b, &s);
+	o = json_pack("{s:I, s:I, s:I, s:I}", "target_pages", (json_int_t)target, "actual_pages",
+		      (json_int_t)actual, "target_mib", (json_int_t)(target / PAGES_PER_MIB),
+		      "actual_mib", (json_int_t)(actual / PAGES_PER_MIB));
+	for (unsigned t = 0; o && t < BALLOON_S_NR; t++) {
+		/* json_int_t is signed: a counter past 2^63 reads as the largest. */
+		json_int_t v = s.val[t] > INT64_MAX ? INT64_MAX : (json_int_t)s.val[t];
+
+		if ((s.present & (1u << t)) &&
+		    json_object_set_new(o, stat_names[t], json_integer(v)) < 0) {
+			json_decref(o);
+			o = NULL;
+		}
+	}
+	return o;
+}
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+/* Milliseconds left on the deflate timer, 0 when it is not running. */
+static uint64_t timer_left_ms(const struct balloon *b)
+{
+	struct itimerspec its;
+
+	if (b->timer_fd < 0 || !b->timer_armed || timerfd_gettime(b->timer_fd, &its) < 0)
+		return 0;
+	return (uint64_t)its.it_value.tv_sec * 1000 + (uint64_t)its.it_value.tv_nsec / 1000000 + 1;
+}
+
+void balloon_save(struct balloon *b, struct snap_writer *w)
+{
+	uint64_t counts[4];
+
+	snap_put_u32(w, balloon_target(b));
+	snap_put_u32(w, balloon_actual(b));
+	snap_put_bool(w, b->stats_held);
+	snap_put_u16(w, b->stats_head);
+	snap_put_bool(w, __atomic_load_n(&b->stats_wanted, __ATOMIC_ACQUIRE));
+	snap_put_bool(w, b->timer_armed);
+	snap_put_u64(w, timer_left_ms(b));
+	pthread_mutex_lock(&b->lock);
+	counts[0] = b->inflated_pages;
+	counts[1] = b->deflated_pages;
+	counts[2] = b->bad_pfns;
+	counts[3] = b->excess_pfns;
+	snap_put_u64s(w, b->stats.val, BALLOON_S_NR);
+	snap_put_u32(w, b->stats.present);
+	snap_put_u64(w, b->stats.reports);
+	snap_put_u64s(w, counts, 4);
+	pthread_mutex_unlock(&b->lock);
+}
+
+int balloon_load(struct balloon *b, struct snap_reader *r)
+{
+	uint32_t target = snap_get_u32(r), actual = snap_get_u32(r);
+	bool held = snap_get_bool(r);
+	uint16_t head = snap_get_u16(r);
+	bool wanted = snap_get_bool(r), armed = snap_get_bool(r);
+	uint64_t left_ms = snap_get_u64(r), counts[4];
+	struct balloon_stats stats = { 0 };
+
+	snap_get_u64s(r, stats.val, BALLOON_S_NR);
+	stats.present = snap_get_u32(r);
+	stats.reports = snap_get_u64(r);
+	snap_get_u64s(r, counts, 4);
+	if (r->failed)
+		return -EINVAL;
+	if (held && head >= BALLOON_QUEUE_SIZE)
+		return snap_reader_fail(r, "stats buffer head %u is past the queue (%u)", head,
+					BALLOON_QUEUE_SIZE);
+	if (stats.present >> BALLOON_S_NR)
+		return snap_reader_fail(r, "stats present bits 0x%x name unknown tags",
+					stats.present);
+	if (left_ms > UINT32_MAX)
+		return snap_reader_fail(r, "deflate timer %llu ms away", (unsigned long long)left_ms);
+
+	/* Pages the guest gave back stay given back: guest RAM comes back as it was saved. */
+	__atomic_store_n(&b->num_pages, target, __ATOMIC_RELEASE);
+	__atomic_store_n(&b->actual, actual, __ATOMIC_RELAXED);
+	b->stats_held = held;
+	b->stats_head = held ? head : 0;
+	__atomic_store_n(&b->stats_wanted, wanted, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&b->lock);
+	b->stats = stats;
+	b->inflated_pages = counts[0];
+	b->deflated_pages = counts[1];
+	b->bad_pfns = counts[2];
+	b->excess_pfns = counts[3];
+	pthread_mutex_unlock(&b->lock);
+	b->timer_armed = false;
+	if (armed && b->timer_fd >= 0) {
+		struct itimerspec its = {
+			.it_value = { .tv_sec = (time_t)(left_ms / 1000),
+				      .tv_nsec = (long)(left_ms % 1000) * 1000000L },
+		};
+
+		if (!left_ms)
+			its.it_value.tv_nsec = 1000000L;
+		if (timerfd_settime(b->timer_fd, 0, &its, NULL) == 0)
+			b->timer_armed = true;
+	}
+	return 0;
 }

@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #include "../../lib/err.h"
+#include "../snapshot/stream.h"
 #include "virtio.h"
 
 /* Feature bits (5.5.3). */
@@ -138,5 +139,54 @@ void balloon_request_stats(struct balloon *b);
 
 /* The deflate_after_ms timer (watched on the I/O thread when timer_fd >= 0). */
 void balloon_timer_fired(struct balloon *b);
+
+/*
+ * ---- The control API (Firecracker's /balloon) ----
+ *
+ * Locking: the target is an atomic and the statistics are under b->lock,
+ * so these are safe from any thread while the guest runs, except from
+ * inside a model callback (setting the target takes the transport's lock
+ * to raise the configuration-change interrupt). The device has no stats
+ * polling timer: statistics are the guest's last report, and
+ * balloon_request_stats() asks for a fresh one (it arrives asynchronously),
+ * so stats_polling_interval_s is always 0 here.
+ */
+
+/*
+ * PATCH /balloon {"amount_mib": N}: the balloon's size, so the guest keeps
+ * its memory minus N MiB. Errors: "balloon: amount_mib N is more than the
+ * guest's M MiB of memory" (-ERANGE); nothing changes then.
+ */
+int balloon_set_amount_mib(struct balloon *b, uint64_t mib, struct yun_err *err);
+
+/*
+ * GET /balloon: {"amount_mib": the target, "deflate_on_oom": false (the
+ * feature is not offered), "stats_polling_interval_s": 0}. A new
+ * reference (json_decref), NULL without memory.
+ */
+struct json_t;
+struct json_t *balloon_config_json(struct balloon *b);
+
+/*
+ * GET /balloon/statistics: {"target_pages", "actual_pages", "target_mib",
+ * "actual_mib"} and each statistic of the guest's last report, by
+ * Firecracker's names: swap_in, swap_out, major_faults, minor_faults,
+ * free_memory, total_memory, available_memory, disk_caches,
+ * hugetlb_allocations, hugetlb_failures (absent until reported; memory
+ * figures in bytes, as the driver sends them). A new reference, NULL
+ * without memory.
+ */
+struct json_t *balloon_statistics_json(struct balloon *b);
+
+/*
+ * Snapshot (BALLOON_SNAP_VERSION): target and actual (the saved target
+ * wins over the configuration's), the stats buffer the device holds (its
+ * head; the chain itself is in guest RAM), the last report, the counters
+ * and what is left of the deflate timer. Ballooned pages need nothing:
+ * they are whatever guest RAM holds.
+ */
+#define BALLOON_SNAP_VERSION 1
+void balloon_save(struct balloon *b, struct snap_writer *w);
+int balloon_load(struct balloon *b, struct snap_reader *r);
 
 #endif

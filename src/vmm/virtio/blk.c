@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <liburing.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "../../lib/log.h"
+#include "pci.h"
 
 /* blk_prepare()'s answer when the request needs the backend. */
 #define BLK_PENDING 0x100
@@ -600,6 +602,7 @@ static int blk_run_queue(struct blk *blk, struct vq *vq)
 	uint64_t end = UINT64_MAX;
 	int rc = 0;
 
+	blk->vq = vq; /* live: blk_replace_backing may complete requests on it */
 	while (blk->nr_free) {
 		unsigned slot;
 		int st;
@@ -662,6 +665,8 @@ int blk_complete(void *opaque, unsigned q, struct vq *vq)
 	uint64_t n;
 
 	(void)q;
+	if (!vq)
+		blk->vq = NULL; /* not live any more */
 	if (!blk->uring)
 		return 0;
 	if (read(blk->uring->event_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
@@ -698,6 +703,7 @@ static void blk_reset(void *opaque)
 		uring_reap(blk, NULL, true);
 	throttle_cancel(&blk->throttle);
 	blk->features = 0;
+	blk->vq = NULL;
 }
 
 #define BLK_FEATURES                                                                      \
@@ -767,51 +773,128 @@ static void default_id(struct blk *blk, const char *path)
 	set_id(blk, name ? name + 1 : path);
 }
 
-/* O_DIRECT alignment: what statx says, else a page (always enough). */
-static void direct_alignment(struct blk *blk)
+/* O_DIRECT alignment of fd: what statx says, else a page (always enough). */
+static void direct_alignment(int fd, uint32_t *blk_size, uint32_t *mem_align)
 {
 	struct statx stx;
 
-	blk->mem_align = 4096;
-	blk->blk_size = BLK_SECTOR;
+	*mem_align = 4096;
+	*blk_size = BLK_SECTOR;
 #ifdef STATX_DIOALIGN
-	if (statx(blk->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
 	    (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align) {
-		blk->mem_align = stx.stx_dio_mem_align ? stx.stx_dio_mem_align : 1;
+		*mem_align = stx.stx_dio_mem_align ? stx.stx_dio_mem_align : 1;
 		if (stx.stx_dio_offset_align > BLK_SECTOR)
-			blk->blk_size = stx.stx_dio_offset_align;
+			*blk_size = stx.stx_dio_offset_align;
 		return;
 	}
 #endif
 	(void)stx;
-	blk->blk_size = 4096;
+	*blk_size = 4096;
 }
 
-static int open_error(const char *path, int e, bool direct, struct yun_err *err)
+/* `what` names the disk: "disk /path", or "disk ID: /path" for a new backing file. */
+static int open_error(const char *what, int e, bool direct, bool readonly, bool replacing,
+		      struct yun_err *err)
 {
 	switch (e) {
 	case ENOENT:
-		return yun_err_set(err, e, "disk %s: no such file", path);
+		return yun_err_set(err, e, "%s: no such file", what);
 	case EISDIR:
-		return yun_err_set(err, e, "disk %s: is a directory", path);
+		return yun_err_set(err, e, "%s: is a directory", what);
 	case EROFS:
-		return yun_err_set(err, e, "disk %s: read-only file system (add readonly=on)", path);
+		return yun_err_set(err, e, "%s: read-only file system (%s)", what,
+				   replacing ? "the disk is read-write" : "add readonly=on");
+	case EACCES:
+	case EPERM:
+		return yun_err_set(err, e, "%s: permission denied (%s)", what,
+				   readonly ? "not readable" : "not readable and writable");
 	case EINVAL:
 		if (direct)
 			return yun_err_set(err, e,
-					   "disk %s: direct=on: the file system does not do O_DIRECT",
-					   path);
+					   "%s: direct=on: the file system does not do O_DIRECT",
+					   what);
 		break;
 	}
-	return yun_err_errno(err, e, "disk %s", path);
+	return yun_err_errno(err, e, "%s", what);
+}
+
+/* An image file opened as a disk wants it: its fd (locked) and size. */
+struct backing {
+	int fd;
+	uint64_t size;
+	dev_t dev;
+	ino_t ino;
+};
+
+/*
+ * Open, check and lock `path` for a disk (readonly / direct as given). A
+ * lock held by `same_fd` on the same file (a disk re-opening its own image)
+ * is not an error: *relock is set and the caller locks once same_fd lets go.
+ */
+static int backing_open(const char *path, bool readonly, bool direct, const char *what,
+			int same_fd, struct backing *b, bool *relock, struct yun_err *err)
+{
+	int flags = (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | (direct ? O_DIRECT : 0);
+	struct flock lock = { .l_type = readonly ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
+	struct stat st, cur;
+	int rc;
+
+	*relock = false;
+	b->fd = open(path, flags);
+	if (b->fd < 0)
+		return open_error(what, errno, direct, readonly, same_fd >= 0, err);
+	if (fstat(b->fd, &st) < 0) {
+		rc = yun_err_errno(err, errno, "%s: fstat", what);
+		goto fail;
+	}
+	b->dev = st.st_dev;
+	b->ino = st.st_ino;
+	if (S_ISDIR(st.st_mode)) {
+		rc = open_error(what, EISDIR, false, readonly, false, err);
+		goto fail;
+	}
+	if (S_ISREG(st.st_mode)) {
+		b->size = (uint64_t)st.st_size;
+	} else if (!S_ISBLK(st.st_mode)) {
+		rc = yun_err_set(err, EINVAL, "%s: not a regular file or block device", what);
+		goto fail;
+	} else if (ioctl(b->fd, BLKGETSIZE64, &b->size) < 0) {
+		rc = yun_err_errno(err, errno, "%s: BLKGETSIZE64", what);
+		goto fail;
+	}
+	if (b->size % BLK_SECTOR) {
+		rc = yun_err_set(err, EINVAL, "%s: size %llu is not a multiple of %d", what,
+				 (unsigned long long)b->size, BLK_SECTOR);
+		goto fail;
+	}
+	/* An OFD lock belongs to this open file, so the VMM's threads all hold it. */
+	if (fcntl(b->fd, F_OFD_SETLK, &lock) < 0) {
+		if ((errno == EAGAIN || errno == EACCES) && same_fd >= 0 &&
+		    fstat(same_fd, &cur) == 0 && cur.st_dev == st.st_dev &&
+		    cur.st_ino == st.st_ino) {
+			*relock = true;
+			return 0;
+		}
+		if (errno == EAGAIN || errno == EACCES)
+			rc = yun_err_set(err, errno, "%s: locked by another process", what);
+		else
+			rc = yun_err_errno(err, errno, "%s: lock", what);
+		goto fail;
+	}
+	return 0;
+fail:
+	close(b->fd);
+	b->fd = -1;
+	return rc;
 }
 
 int blk_open(struct blk *blk, const struct blk_params *p, struct yun_err *err)
 {
-	int flags = (p->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | (p->direct ? O_DIRECT : 0);
-	struct flock lock = { .l_type = p->readonly ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
 	const char *no_uring = getenv("YUN_BLK_NO_URING");
-	struct stat st;
+	struct backing b;
+	char what[PATH_MAX + 8];
+	bool relock;
 	int rc;
 
 	memset(blk, 0, sizeof(*blk));
@@ -824,44 +907,14 @@ int blk_open(struct blk *blk, const struct blk_params *p, struct yun_err *err)
 	blk->path = strdup(p->path);
 	if (!blk->path)
 		return yun_err_set(err, ENOMEM, "disk %s: out of memory", p->path);
-	blk->fd = open(p->path, flags);
-	if (blk->fd < 0) {
-		rc = open_error(p->path, errno, p->direct, err);
+	snprintf(what, sizeof(what), "disk %s", p->path);
+	rc = backing_open(p->path, p->readonly, p->direct, what, -1, &b, &relock, err);
+	if (rc)
 		goto fail;
-	}
-	if (fstat(blk->fd, &st) < 0) {
-		rc = yun_err_errno(err, errno, "disk %s: fstat", p->path);
-		goto fail;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		rc = open_error(p->path, EISDIR, false, err);
-		goto fail;
-	}
-	if (S_ISREG(st.st_mode)) {
-		blk->size = (uint64_t)st.st_size;
-	} else if (!S_ISBLK(st.st_mode)) {
-		rc = yun_err_set(err, EINVAL, "disk %s: not a regular file or block device",
-				 p->path);
-		goto fail;
-	} else if (ioctl(blk->fd, BLKGETSIZE64, &blk->size) < 0) {
-		rc = yun_err_errno(err, errno, "disk %s: BLKGETSIZE64", p->path);
-		goto fail;
-	}
-	if (blk->size % BLK_SECTOR) {
-		rc = yun_err_set(err, EINVAL, "disk %s: size %llu is not a multiple of %d", p->path,
-				 (unsigned long long)blk->size, BLK_SECTOR);
-		goto fail;
-	}
-	/* An OFD lock belongs to this open file, so the VMM's threads all hold it. */
-	if (fcntl(blk->fd, F_OFD_SETLK, &lock) < 0) {
-		if (errno == EAGAIN || errno == EACCES)
-			rc = yun_err_set(err, errno, "disk %s: locked by another process", p->path);
-		else
-			rc = yun_err_errno(err, errno, "disk %s: lock", p->path);
-		goto fail;
-	}
+	blk->fd = b.fd;
+	blk->size = b.size;
 	if (p->direct)
-		direct_alignment(blk);
+		direct_alignment(blk->fd, &blk->blk_size, &blk->mem_align);
 	if (p->id)
 		set_id(blk, p->id);
 	else
@@ -872,6 +925,7 @@ int blk_open(struct blk *blk, const struct blk_params *p, struct yun_err *err)
 		rc = yun_err_set(err, ENOMEM, "disk %s: out of memory", p->path);
 		goto fail;
 	}
+	/* The timerfd is made limits or not: blk_set_limits may add some at run time. */
 	rc = throttle_init(&blk->throttle, p->bw, p->iops, blk->path, err);
 	if (rc)
 		goto fail;
@@ -932,4 +986,168 @@ void blk_close(struct blk *blk)
 	blk->io = NULL;
 	blk->bounce = blk->zeroes = NULL;
 	blk->path = NULL;
+}
+
+/* ---- run-time changes (the control API; device lock held) ----------------------- */
+
+int blk_replace_backing(struct blk *blk, const char *path, struct yun_err *err)
+{
+	char what[BLK_ID_BYTES + PATH_MAX + 16];
+	struct flock lock = { .l_type = blk->readonly ? F_RDLCK : F_WRLCK,
+			      .l_whence = SEEK_SET };
+	struct flock unlock = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+	uint32_t blk_size = blk->blk_size, mem_align = blk->mem_align;
+	uint64_t old_size = blk->size;
+	struct backing b;
+	bool relock;
+	char *copy;
+	int rc;
+
+	if (!path || !*path)
+		return yun_err_set(err, EINVAL, "disk %.20s: empty path", blk->id);
+	snprintf(what, sizeof(what), "disk %.20s: %s", blk->id, path);
+	if (blk->fd < 0)
+		return yun_err_set(err, EBADF, "%s: the disk is not open", what);
+	copy = strdup(path);
+	if (!copy)
+		return yun_err_set(err, ENOMEM, "%s: out of memory", what);
+	rc = backing_open(path, blk->readonly, blk->direct, what, blk->fd, &b, &relock, err);
+	if (rc)
+		goto fail;
+	if (blk->direct)
+		direct_alignment(b.fd, &blk_size, &mem_align);
+	if (blk_size > blk->blk_size) {
+		rc = yun_err_set(err, EINVAL, "%s: direct=on needs %u-byte blocks there, the guest "
+				 "was given %u", what, blk_size, blk->blk_size);
+		goto fail_fd;
+	}
+
+	/*
+	 * Nothing lost: what is in flight completes against the old file first
+	 * and is pushed now. Chains left waiting for a free slot are picked up
+	 * by blk_complete, which the CQEs' eventfd still has coming.
+	 */
+	if (blk->uring) {
+		uring_submit(blk);
+		uring_reap(blk, blk->vq, true);
+	}
+	/* The same image again (grown by the host): take its lock over from the old fd. */
+	if (relock && (fcntl(blk->fd, F_OFD_SETLK, &unlock) < 0 ||
+		       fcntl(b.fd, F_OFD_SETLK, &lock) < 0)) {
+		rc = yun_err_errno(err, errno, "%s: lock", what);
+		if (fcntl(blk->fd, F_OFD_SETLK, &lock) < 0)
+			yun_warn("disk %.20s: %s: could not lock it again: %s", blk->id, blk->path,
+				 strerror(errno));
+		goto fail_fd;
+	}
+	close(blk->fd); /* drops its lock */
+	blk->fd = b.fd;
+	blk->size = b.size;
+	blk->mem_align = mem_align;
+	free(blk->path);
+	blk->path = copy;
+	yun_info("disk %.20s: now %s, %llu sectors (was %llu)", blk->id, path,
+		 (unsigned long long)(b.size / BLK_SECTOR),
+		 (unsigned long long)(old_size / BLK_SECTOR));
+	return b.size != old_size ? VIRTIO_PCI_CONFIG_CHANGED : 0;
+fail_fd:
+	close(b.fd);
+fail:
+	free(copy);
+	return rc;
+}
+
+int blk_update_limits(struct blk *blk, const struct ratelimit_update *u, struct yun_err *err)
+{
+	if (blk->throttle.timer_fd < 0)
+		return yun_err_set(err, EBADF, "disk %.20s: not open", blk->id);
+	throttle_update(&blk->throttle, u);
+	if (u->set_bytes)
+		yun_info("disk %.20s: rate limit %llu bytes/s (0: unlimited)", blk->id,
+			 (unsigned long long)u->bytes.rate);
+	if (u->set_ops)
+		yun_info("disk %.20s: rate limit %llu requests/s (0: unlimited)", blk->id,
+			 (unsigned long long)u->ops.rate);
+	return 0;
+}
+
+int blk_set_limits(struct blk *blk, uint64_t bw, uint64_t iops, struct yun_err *err)
+{
+	struct ratelimit_update u = { true, true, { .rate = bw }, { .rate = iops } };
+
+	return blk_update_limits(blk, &u, err);
+}
+
+int blk_call_replace_backing(void *blk, void *path, struct yun_err *err)
+{
+	return blk_replace_backing(blk, path, err);
+}
+
+int blk_call_update_limits(void *blk, void *update, struct yun_err *err)
+{
+	return blk_update_limits(blk, update, err);
+}
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+#define BLK_NR_COUNTERS 9 /* the statistics in struct blk, in its order */
+
+int blk_drain(void *opaque, unsigned q, struct vq *vq)
+{
+	struct blk *blk = opaque;
+
+	(void)q;
+	if (blk->uring) {
+		uring_submit(blk); /* nothing may stay prepared and unsubmitted */
+		uring_reap(blk, vq, true);
+	}
+	return 0;
+}
+
+int blk_save(const struct blk *blk, struct snap_writer *w)
+{
+	const uint64_t c[BLK_NR_COUNTERS] = {
+		blk->reads, blk->writes, blk->flushes, blk->discards, blk->write_zeroes,
+		blk->errors, blk->bounced, blk->bytes_read, blk->bytes_written,
+	};
+
+	if (blk->inflight)
+		return -EBUSY;
+	snap_put_u64(w, blk->size);
+	snap_put_bool(w, blk->readonly);
+	snap_put_u32(w, blk->blk_size);
+	snap_put_u64s(w, c, BLK_NR_COUNTERS);
+	return 0;
+}
+
+int blk_load(struct blk *blk, struct snap_reader *r)
+{
+	uint64_t size = snap_get_u64(r), c[BLK_NR_COUNTERS];
+	bool readonly = snap_get_bool(r);
+	uint32_t blk_size = snap_get_u32(r);
+
+	snap_get_u64s(r, c, BLK_NR_COUNTERS);
+	if (r->failed)
+		return -EINVAL;
+	if (size != blk->size)
+		return snap_reader_fail(r, "disk %s: capacity %llu sectors, the state has %llu",
+					blk->path, (unsigned long long)(blk->size / BLK_SECTOR),
+					(unsigned long long)(size / BLK_SECTOR));
+	if (readonly != blk->readonly)
+		return snap_reader_fail(r, "disk %s: %s, the state's disk was %s", blk->path,
+					blk->readonly ? "read-only" : "writable",
+					readonly ? "read-only" : "writable");
+	if (blk_size != blk->blk_size)
+		return snap_reader_fail(r, "disk %s: block size %u, the state's disk had %u",
+					blk->path, blk->blk_size, blk_size);
+	blk->reads = c[0];
+	blk->writes = c[1];
+	blk->flushes = c[2];
+	blk->discards = c[3];
+	blk->write_zeroes = c[4];
+	blk->errors = c[5];
+	blk->bounced = c[6];
+	blk->bytes_read = c[7];
+	blk->bytes_written = c[8];
+	return 0;
 }

@@ -48,6 +48,7 @@
 #include <stdint.h>
 
 #include "../../lib/err.h"
+#include "../snapshot/stream.h"
 #include "throttle.h"
 #include "virtio.h"
 
@@ -128,6 +129,7 @@ struct blk {
 	struct vq_req req;           /* scratch for the chain being parsed */
 
 	struct throttle throttle;    /* bw= and iops= */
+	struct vq *vq;               /* the queue while live (set when it runs), else NULL */
 
 	/* Statistics. */
 	uint64_t reads, writes, flushes, discards, write_zeroes, errors, bounced;
@@ -153,7 +155,10 @@ int blk_event_fd(const struct blk *blk);
 /* Is the io_uring backend in use? */
 bool blk_uses_uring(const struct blk *blk);
 
-/* The rate limiter's timerfd (readable when a throttled queue may go on); -1 without limits. */
+/*
+ * The rate limiter's timerfd (readable when a throttled queue may go on):
+ * made at open, limits or not, so limits set at run time use it.
+ */
 int blk_timer_fd(const struct blk *blk);
 
 /* The rate-limit timer fired: go on popping (a virtio_pci_run_fn; vq NULL: only note it). */
@@ -164,5 +169,74 @@ int blk_timer_fired(void *blk, unsigned q, struct vq *vq);
  * through virtio_pci_run when blk_event_fd() is readable). vq NULL: drop.
  */
 int blk_complete(void *blk, unsigned q, struct vq *vq);
+
+/*
+ * ---- Run-time changes (the control API) ----
+ *
+ * Locking: each of these must run under the device lock, serialised with
+ * the queue, completions and timers. From another thread (the API's) call
+ * them through the transport, which also interrupts the driver as needed:
+ *   virtio_pci_call(vp, blk_call_replace_backing, (void *)path, err)
+ *   virtio_pci_call(vp, blk_call_update_limits, &update, err)
+ * (the blk_call_* functions are the ones below with virtio_pci_call's
+ * signature). Never from inside a model callback.
+ */
+
+/*
+ * Firecracker's PATCH /drives/{id} with path_on_host: serve the disk from
+ * `path` from now on. The new file is opened with the disk's options
+ * (read-only or not, direct or not), checked and locked as at open; only
+ * then are the requests in flight on the old file waited for and
+ * completed (pushed to the guest: nothing is lost), the new file takes
+ * over and the old one is closed. The same image again (grown or shrunk by
+ * the host) is fine: its lock moves to the new fd. Returns
+ * VIRTIO_PCI_CONFIG_CHANGED when the capacity changed (virtio_pci_call
+ * then tells the driver), 0 when it did not, or a negative errno: a bad
+ * path changes nothing, the old file stays in use, and the message names
+ * the disk by its id and the reason: "disk yt-disk0: /x.img: no such
+ * file", "...: is a directory", "...: permission denied (not readable and
+ * writable)", "...: read-only file system (the disk is read-write)", "...:
+ * locked by another process", "...: size N is not a multiple of 512".
+ */
+int blk_replace_backing(struct blk *blk, const char *path, struct yun_err *err);
+
+/*
+ * Change the rate limits: bw bytes/s and iops requests/s, 0 unlimited. The
+ * buckets start full; a queue stalled on the old limits re-checks at once.
+ */
+int blk_set_limits(struct blk *blk, uint64_t bw, uint64_t iops, struct yun_err *err);
+
+/*
+ * The same with Firecracker's bucket shapes (size, refill_time,
+ * one_time_burst; from ratelimit_update_from_json on the drive's
+ * "rate_limiter"), changing only the buckets u sets.
+ */
+int blk_update_limits(struct blk *blk, const struct ratelimit_update *u, struct yun_err *err);
+
+/* virtio_pci_call adapters: arg is the path (const char *) / a struct ratelimit_update *. */
+int blk_call_replace_backing(void *blk, void *path, struct yun_err *err);
+int blk_call_update_limits(void *blk, void *update, struct yun_err *err);
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+/*
+ * Wait for every request in flight and complete it through the normal
+ * path (used ring, status byte, statistics): a virtio_pci_run_fn, so run
+ * it with virtio_pci_run(vp, 0, blk_drain) on a thread that is not the I/O
+ * thread's (which must be parked). Afterwards nothing is in flight and the
+ * saved state needs no record of requests: chains the driver posted and
+ * we did not pop are in its rings, served after the load's resume kick.
+ */
+int blk_drain(void *blk, unsigned q, struct vq *vq);
+
+/*
+ * Snapshot (BLK_SNAP_VERSION): the disk's geometry (checked on load: the
+ * capacity, read-only flag and block size must match the restored VM's
+ * disk) and its statistics. -EBUSY from blk_save while requests are in
+ * flight: drain first. Rate-limit buckets start full after a load.
+ */
+#define BLK_SNAP_VERSION 1
+int blk_save(const struct blk *blk, struct snap_writer *w);
+int blk_load(struct blk *blk, struct snap_reader *r);
 
 #endif

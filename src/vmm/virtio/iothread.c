@@ -8,11 +8,30 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+/* The pause eventfd fired (I/O thread): park until iothread_resume(). */
+static void iothread_park(void *arg)
+{
+	struct iothread *io = arg;
+	uint64_t v;
+
+	if (read(io->pause_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+	pthread_mutex_lock(&io->pause_lock);
+	io->parked = true;
+	pthread_cond_broadcast(&io->pause_cond);
+	while (io->pause_req)
+		pthread_cond_wait(&io->pause_cond, &io->pause_lock);
+	io->parked = false;
+	pthread_mutex_unlock(&io->pause_lock);
+}
+
 int iothread_init(struct iothread *io, struct yun_err *err)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	struct epoll_event pev = { .events = EPOLLIN };
 
 	memset(io, 0, sizeof(*io));
+	io->pause_fd = -1;
 	io->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (io->epfd < 0)
 		return yun_err_errno(err, errno, "I/O thread: epoll_create1");
@@ -26,7 +45,49 @@ int iothread_init(struct iothread *io, struct yun_err *err)
 		io->epfd = io->stop_fd = -1;
 		return yun_err_errno(err, e, "I/O thread: stop eventfd");
 	}
+	io->pause_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	io->pause_watch = (struct iothread_watch){ io->pause_fd, iothread_park, io };
+	pev.data.ptr = &io->pause_watch;
+	if (io->pause_fd < 0 || epoll_ctl(io->epfd, EPOLL_CTL_ADD, io->pause_fd, &pev) < 0) {
+		int e = errno;
+
+		if (io->pause_fd >= 0)
+			close(io->pause_fd);
+		close(io->stop_fd);
+		close(io->epfd);
+		io->epfd = io->stop_fd = io->pause_fd = -1;
+		return yun_err_errno(err, e, "I/O thread: pause eventfd");
+	}
+	pthread_mutex_init(&io->pause_lock, NULL);
+	pthread_cond_init(&io->pause_cond, NULL);
 	return 0;
+}
+
+void iothread_pause(struct iothread *io)
+{
+	uint64_t one = 1;
+
+	if (!io->started)
+		return;
+	pthread_mutex_lock(&io->pause_lock);
+	if (!io->pause_req) {
+		io->pause_req = true;
+		while (write(io->pause_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+			;
+	}
+	while (!io->parked)
+		pthread_cond_wait(&io->pause_cond, &io->pause_lock);
+	pthread_mutex_unlock(&io->pause_lock);
+}
+
+void iothread_resume(struct iothread *io)
+{
+	if (!io->started)
+		return;
+	pthread_mutex_lock(&io->pause_lock);
+	io->pause_req = false;
+	pthread_cond_broadcast(&io->pause_cond);
+	pthread_mutex_unlock(&io->pause_lock);
 }
 
 int iothread_watch(struct iothread *io, int fd, iothread_fn fn, void *arg, struct yun_err *err)
@@ -104,6 +165,7 @@ void iothread_destroy(struct iothread *io)
 	uint64_t one = 1;
 
 	if (io->started) {
+		iothread_resume(io); /* a parked thread must see the stop */
 		/* An eventfd write of 1 cannot fail short of overflow; the join would hang. */
 		while (write(io->stop_fd, &one, sizeof(one)) < 0 && errno == EINTR)
 			;
@@ -112,7 +174,12 @@ void iothread_destroy(struct iothread *io)
 	}
 	if (io->stop_fd >= 0)
 		close(io->stop_fd);
+	if (io->pause_fd >= 0) {
+		close(io->pause_fd);
+		pthread_cond_destroy(&io->pause_cond);
+		pthread_mutex_destroy(&io->pause_lock);
+	}
 	if (io->epfd >= 0)
 		close(io->epfd);
-	io->stop_fd = io->epfd = -1;
+	io->stop_fd = io->epfd = io->pause_fd = -1;
 }

@@ -30,6 +30,11 @@ struct iothread_watch {
 struct iothread {
 	int epfd;
 	int stop_fd;     /* eventfd: written by iothread_stop() */
+	int pause_fd;    /* eventfd: written by iothread_pause() */
+	struct iothread_watch pause_watch;
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	bool pause_req, parked;
 	pthread_t thread;
 	bool started;
 	unsigned nr;
@@ -60,6 +65,14 @@ int iothread_start(struct iothread *io, const char *name, struct yun_err *err);
  * stop, another negative errno if epoll_wait failed.
  */
 int iothread_poll(struct iothread *io, int timeout_ms);
+
+/*
+ * Park the started thread between handlers and wait until it is parked, so
+ * no device work runs until iothread_resume() (a VM pause, a snapshot).
+ * Not from the I/O thread itself. Without a started thread: nothing to do.
+ */
+void iothread_pause(struct iothread *io);
+void iothread_resume(struct iothread *io);
 
 /* Stop and join the thread (if started) and close its fds. */
 void iothread_destroy(struct iothread *io);

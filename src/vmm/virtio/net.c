@@ -200,6 +200,11 @@ int net_open(struct net *net, const char *tap, const uint8_t *mac, struct yun_er
 		return yun_err_set(err, ENOMEM, "tap %s: out of memory", tap);
 	}
 	rc = tap_open(net, tap, err);
+	/* Unlimited, but with their timerfds: limits may come at run time. */
+	if (!rc)
+		rc = throttle_init(&net->throttle[NET_RXQ], 0, 0, net->tap, err);
+	if (!rc)
+		rc = throttle_init(&net->throttle[NET_TXQ], 0, 0, net->tap, err);
 	if (rc)
 		net_close(net);
 	return rc;
@@ -207,16 +212,12 @@ int net_open(struct net *net, const char *tap, const uint8_t *mac, struct yun_er
 
 int net_set_limits(struct net *net, const struct net_limits *l, struct yun_err *err)
 {
-	char what[IFNAMSIZ + 8];
-	int rc;
+	struct net_limits_update u = {
+		.rx = { true, true, { .rate = l->rx_bw }, { .rate = l->rx_pps } },
+		.tx = { true, true, { .rate = l->tx_bw }, { .rate = l->tx_pps } },
+	};
 
-	snprintf(what, sizeof(what), "tap %s", net->tap);
-	throttle_close(&net->throttle[NET_RXQ]);
-	throttle_close(&net->throttle[NET_TXQ]);
-	rc = throttle_init(&net->throttle[NET_RXQ], l->rx_bw, l->rx_pps, what, err);
-	if (!rc)
-		rc = throttle_init(&net->throttle[NET_TXQ], l->tx_bw, l->tx_pps, what, err);
-	return rc;
+	return net_update_limits(net, &u, err);
 }
 
 int net_timer_fd(const struct net *net, unsigned q)
@@ -712,3 +713,86 @@ const struct virtio_device_ops net_ops = {
 	.activate = net_activate,
 	.reset = net_reset,
 };
+
+/* ---- run-time changes (the control API) ---------------------------------------- */
+
+static void log_bucket(const struct net *net, const char *dir, const char *what,
+		       bool set, const struct ratelimit_params *p)
+{
+	if (set)
+		yun_info("tap %s: %s %s limit %llu/s (burst %llu, window %u ms; 0: unlimited)",
+			 net->tap, dir, what, (unsigned long long)p->rate,
+			 (unsigned long long)p->burst, p->window_ms ? p->window_ms
+								    : RATELIMIT_WINDOW_MS);
+}
+
+int net_update_limits(struct net *net, const struct net_limits_update *u, struct yun_err *err)
+{
+	if (net->throttle[NET_RXQ].timer_fd < 0 || net->throttle[NET_TXQ].timer_fd < 0)
+		return yun_err_set(err, EBADF, "tap %s: not open", net->tap);
+	throttle_update(&net->throttle[NET_RXQ], &u->rx);
+	throttle_update(&net->throttle[NET_TXQ], &u->tx);
+	log_bucket(net, "rx", "bytes", u->rx.set_bytes, &u->rx.bytes);
+	log_bucket(net, "rx", "frames", u->rx.set_ops, &u->rx.ops);
+	log_bucket(net, "tx", "bytes", u->tx.set_bytes, &u->tx.bytes);
+	log_bucket(net, "tx", "frames", u->tx.set_ops, &u->tx.ops);
+	return 0;
+}
+
+int net_call_update_limits(void *net, void *update, struct yun_err *err)
+{
+	return net_update_limits(net, update, err);
+}
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+#define NET_NR_STATS 6
+_Static_assert(sizeof(struct net_stats) == NET_NR_STATS * sizeof(uint64_t),
+	       "struct net_stats is NET_NR_STATS counters");
+
+int net_unhold(void *dev, unsigned q, struct vq *vq)
+{
+	struct net *net = dev;
+
+	(void)q;
+	if (net->rx_frame_len)
+		rx_drop(net, "the VM's state was saved while the frame waited for buffers");
+	if (vq && net->rx_nr_chain)
+		vq_unpop(vq, (uint16_t)net->rx_nr_chain);
+	rx_forget(net);
+	/* The chains are the ring's again: the next frame on the TAP takes them. */
+	if (vq)
+		tap_watch(net, true);
+	return 0;
+}
+
+int net_save(const struct net *net, struct snap_writer *w)
+{
+	uint64_t c[NET_NR_STATS];
+
+	if (net->rx_nr_chain || net->rx_frame_len)
+		return -EBUSY;
+
+	memcpy(c, &net->stats, sizeof(c));
+	snap_put_bytes(w, net->mac, sizeof(net->mac));
+	snap_put_u64s(w, c, NET_NR_STATS);
+	return 0;
+}
+
+int net_load(struct net *net, struct snap_reader *r)
+{
+	uint64_t c[NET_NR_STATS];
+	uint8_t mac[6];
+
+	snap_get_bytes(r, mac, sizeof(mac));
+	snap_get_u64s(r, c, NET_NR_STATS);
+	if (r->failed)
+		return -EINVAL;
+	if ((mac[0] & 1) || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]))
+		return snap_reader_fail(r, "tap %s: MAC %02x:%02x:%02x:%02x:%02x:%02x is not a "
+					"unicast address", net->tap, mac[0], mac[1], mac[2], mac[3],
+					mac[4], mac[5]);
+	memcpy(net->mac, mac, sizeof(mac)); /* the address the guest's driver read */
+	memcpy(&net->stats, c, sizeof(c));
+	return 0;
+}

@@ -46,7 +46,9 @@
  * which drops what overflows as a slow reader would). A frame's length is
  * charged once known, so a bucket can go into debt by one frame. Each
  * direction's timerfd (net_timer_fd) is watched on the I/O thread and
- * answered with virtio_pci_run(vp, q, net_timer_fired).
+ * answered with virtio_pci_run(vp, q, net_timer_fired). The timerfds exist
+ * from net_open on, limited or not, so limits changed at run time
+ * (net_update_limits) find their timer already watched.
  */
 #ifndef YUN_VMM_VIRTIO_NET_H
 #define YUN_VMM_VIRTIO_NET_H
@@ -57,6 +59,7 @@
 #include <sys/uio.h>
 
 #include "../../lib/err.h"
+#include "../snapshot/stream.h"
 #include "iothread.h"
 #include "throttle.h"
 #include "virtio.h"
@@ -163,10 +166,32 @@ extern const struct virtio_device_ops net_ops;
  */
 int net_open(struct net *net, const char *tap, const uint8_t *mac, struct yun_err *err);
 
-/* Limit the card's traffic (after net_open, before the device runs). */
+/*
+ * Limit the card's traffic: all four rates at once. After net_open, before
+ * the device runs, or at run time under the device lock (as below).
+ */
 int net_set_limits(struct net *net, const struct net_limits *limits, struct yun_err *err);
 
-/* Queue q's rate-limit timerfd, -1 when that direction is unlimited. */
+/*
+ * Firecracker's PATCH /network-interfaces/{id}: change some buckets while
+ * the guest runs; the others keep their state. A bucket set starts full
+ * (Firecracker does the same), with rate 0 it is unlimited; a queue stalled
+ * on a bucket re-checks at once (throttle_update). Build each direction
+ * with ratelimit_update_from_json(rx_rate_limiter / tx_rate_limiter); an
+ * absent limiter is an all-false update.
+ *
+ * Locking: the device lock must be held: from another thread call
+ *   virtio_pci_call(vp, net_call_update_limits, &update, err)
+ * (net_call_update_limits is net_update_limits with virtio_pci_call's
+ * signature). Before the device runs, a direct call is fine.
+ */
+struct net_limits_update {
+	struct ratelimit_update rx, tx;
+};
+int net_update_limits(struct net *net, const struct net_limits_update *u, struct yun_err *err);
+int net_call_update_limits(void *net, void *update, struct yun_err *err);
+
+/* Queue q's rate-limit timerfd (made at open, limits or not: they may come at run time). */
 int net_timer_fd(const struct net *net, unsigned q);
 
 /* Queue q's rate-limit timer fired: go on (a virtio_pci_run_fn). */
@@ -186,6 +211,26 @@ int net_watch(struct net *net, struct iothread *io, iothread_fn fn, void *arg,
 
 /* The TAP has frames: deliver what the rx buffers take (a virtio_pci_run_fn). */
 int net_tap_ready(void *dev, unsigned q, struct vq *vq);
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+/*
+ * Before a save (a virtio_pci_run_fn on NET_RXQ): give the rx chains the
+ * device holds back to the ring (vq_unpop), so the saved ring positions
+ * need no record of them; a merged frame still waiting for buffers is
+ * dropped (rx_dropped), as a frame lost on the wire. The device goes on
+ * as before if the VM resumes.
+ *
+ * Snapshot (NET_SNAP_VERSION): the MAC the guest's driver read (loaded
+ * back, so a card configured without one keeps its address) and the
+ * statistics. -EBUSY from net_save while chains are held. Offloads come
+ * back with the transport's activate(), the TAP's polling with the
+ * resume kick of the rx queue; rate-limit buckets start full.
+ */
+int net_unhold(void *dev, unsigned q, struct vq *vq);
+#define NET_SNAP_VERSION 1
+int net_save(const struct net *net, struct snap_writer *w);
+int net_load(struct net *net, struct snap_reader *r);
 
 /* "52:54:00:12:34:56" -> 6 bytes; -EINVAL unless six hex pairs and a unicast address. */
 int net_parse_mac(const char *s, uint8_t mac[6]);

@@ -660,3 +660,220 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 	pthread_mutex_destroy(&vp->lock);
 	vp->ops = NULL;
 }
+
+/* ---- run-time operations (the control API) ------------------------------------ */
+
+int virtio_pci_call(struct virtio_pci *vp, virtio_pci_call_fn fn, void *arg,
+		    struct yun_err *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&vp->lock);
+	rc = fn(vp->dev, arg, err);
+	if (rc >= 0) {
+		for (unsigned i = 0; i < vp->ops->num_queues; i++)
+			queue_done_locked(vp, &vp->q[i]);
+	}
+	if (rc == VIRTIO_PCI_CONFIG_CHANGED) {
+		vp->config_generation++;
+		if ((vp->status & VIRTIO_STATUS_DRIVER_OK) &&
+		    !(vp->status & VIRTIO_STATUS_NEEDS_RESET))
+			vp_signal(vp, vp->config_vector, VIRTIO_PCI_ISR_CONFIG);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&vp->lock);
+	return rc;
+}
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+#define KNOWN_STATUS                                                                      \
+	(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK |     \
+	 VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED)
+
+void virtio_pci_save(struct virtio_pci *vp, struct snap_writer *w)
+{
+	pci_dev_save(&vp->pci, w); /* the bus lock before the device lock */
+	pthread_mutex_lock(&vp->lock);
+	snap_put_u64(w, vp->device_features);
+	snap_put_u64(w, vp->driver_features);
+	snap_put_u32(w, vp->dfselect);
+	snap_put_u32(w, vp->gfselect);
+	snap_put_u16(w, vp->config_vector);
+	snap_put_u16(w, vp->queue_select);
+	snap_put_u8(w, vp->status);
+	snap_put_u8(w, vp->config_generation);
+	snap_put_u8(w, vp->isr);
+	snap_put_bool(w, vp->intx_asserted);
+	snap_put_u16(w, vp->ops->num_queues);
+	for (unsigned i = 0; i < vp->ops->num_queues; i++) {
+		const struct virtio_pci_queue *q = &vp->q[i];
+		struct vq_indices ix;
+
+		vq_indices(&q->vq, &ix);
+		snap_put_u16(w, q->size);
+		snap_put_u16(w, q->msix_vector);
+		snap_put_bool(w, q->enabled);
+		snap_put_u64(w, q->desc);
+		snap_put_u64(w, q->avail);
+		snap_put_u64(w, q->used);
+		snap_put_u16(w, ix.last_avail);
+		snap_put_u16(w, ix.used_idx);
+		snap_put_u16(w, ix.signalled_used);
+	}
+	msix_save(&vp->msix, w);
+	pthread_mutex_unlock(&vp->lock);
+}
+
+/* Read and check queue i's registers and positions into q (not yet the device's). */
+static int queue_load(struct virtio_pci *vp, struct snap_reader *r, unsigned i, uint64_t features,
+		      struct virtio_pci_queue *q)
+{
+	struct vq_indices ix;
+	int rc;
+
+	q->size = snap_get_u16(r);
+	q->msix_vector = snap_get_u16(r);
+	q->enabled = snap_get_bool(r);
+	q->desc = snap_get_u64(r);
+	q->avail = snap_get_u64(r);
+	q->used = snap_get_u64(r);
+	ix.last_avail = snap_get_u16(r);
+	ix.used_idx = snap_get_u16(r);
+	ix.signalled_used = snap_get_u16(r);
+	memset(&q->vq, 0, sizeof(q->vq));
+	if (r->failed)
+		return -EINVAL;
+	if (q->msix_vector != MSIX_NO_VECTOR && q->msix_vector >= vp->msix.nr)
+		return snap_reader_fail(r, "queue %u: MSI-X vector %u, the device has %u", i,
+					q->msix_vector, vp->msix.nr);
+	if (!q->enabled) {
+		if (ix.last_avail || ix.used_idx || ix.signalled_used)
+			return snap_reader_fail(r, "queue %u: not enabled but has ring positions",
+						i);
+		return 0;
+	}
+	if (q->size > vp->ops->queue_max_size || !q->size || (q->size & (q->size - 1)))
+		return snap_reader_fail(r, "queue %u: size %u is not a power of two up to %u", i,
+					q->size, vp->ops->queue_max_size);
+	rc = vq_restore(&q->vq, vp->host.gm, q->size, q->desc, q->avail, q->used,
+			features & (1ULL << VIRTIO_F_RING_EVENT_IDX),
+			features & (1ULL << VIRTIO_F_RING_INDIRECT_DESC), &ix);
+	if (rc == -EFAULT)
+		return snap_reader_fail(r, "queue %u: rings at 0x%llx/0x%llx/0x%llx are not all in "
+					"guest RAM", i, (unsigned long long)q->desc,
+					(unsigned long long)q->avail, (unsigned long long)q->used);
+	if (rc == -ERANGE)
+		return snap_reader_fail(r, "queue %u: last_avail %u and used index %u are more "
+					"than %u apart", i, ix.last_avail, ix.used_idx, q->size);
+	if (rc)
+		return snap_reader_fail(r, "queue %u: rings at 0x%llx/0x%llx/0x%llx misaligned", i,
+					(unsigned long long)q->desc, (unsigned long long)q->avail,
+					(unsigned long long)q->used);
+	return 0;
+}
+
+/* The common registers' values a live device could hold; 0 or the reader failed. */
+static int common_check(struct virtio_pci *vp, struct snap_reader *r, uint64_t device,
+			uint64_t driver, uint16_t config_vector, uint8_t status, uint8_t isr,
+			bool intx)
+{
+	if (device != vp->device_features)
+		return snap_reader_fail(r, "%s: offered features 0x%llx, this device offers "
+					"0x%llx", vp->ops->name, (unsigned long long)device,
+					(unsigned long long)vp->device_features);
+	if (driver & ~device)
+		return snap_reader_fail(r, "driver features 0x%llx are not a subset of the offered "
+					"0x%llx", (unsigned long long)driver,
+					(unsigned long long)device);
+	if (status & ~KNOWN_STATUS)
+		return snap_reader_fail(r, "status 0x%02x has unknown bits", status);
+	if ((status & VIRTIO_STATUS_DRIVER_OK) && !(status & VIRTIO_STATUS_FEATURES_OK))
+		return snap_reader_fail(r, "status 0x%02x: DRIVER_OK without FEATURES_OK", status);
+	if ((status & VIRTIO_STATUS_FEATURES_OK) && !(driver & (1ULL << VIRTIO_F_VERSION_1)))
+		return snap_reader_fail(r, "status 0x%02x: FEATURES_OK without VERSION_1", status);
+	if (config_vector != MSIX_NO_VECTOR && config_vector >= vp->msix.nr)
+		return snap_reader_fail(r, "config MSI-X vector %u, the device has %u",
+					config_vector, vp->msix.nr);
+	if (isr & ~(VIRTIO_PCI_ISR_QUEUE | VIRTIO_PCI_ISR_CONFIG))
+		return snap_reader_fail(r, "ISR 0x%02x has unknown bits", isr);
+	if (intx && !isr)
+		return snap_reader_fail(r, "INTx asserted with ISR 0");
+	return 0;
+}
+
+int virtio_pci_load(struct virtio_pci *vp, struct snap_reader *r)
+{
+	struct virtio_pci_queue q[VIRTIO_MAX_QUEUES];
+	uint64_t device, driver;
+	uint32_t dfselect, gfselect;
+	uint16_t config_vector, queue_select, nq;
+	uint8_t status, generation, isr;
+	bool intx;
+
+	if (pci_dev_load(&vp->pci, r))
+		return -EINVAL;
+	device = snap_get_u64(r);
+	driver = snap_get_u64(r);
+	dfselect = snap_get_u32(r);
+	gfselect = snap_get_u32(r);
+	config_vector = snap_get_u16(r);
+	queue_select = snap_get_u16(r);
+	status = snap_get_u8(r);
+	generation = snap_get_u8(r);
+	isr = snap_get_u8(r);
+	intx = snap_get_bool(r);
+	nq = snap_get_u16(r);
+	if (r->failed ||
+	    common_check(vp, r, device, driver, config_vector, status, isr, intx))
+		return -EINVAL;
+	if (nq != vp->ops->num_queues)
+		return snap_reader_fail(r, "%s: %u queues, this device has %u", vp->ops->name, nq,
+					vp->ops->num_queues);
+	for (unsigned i = 0; i < nq; i++)
+		if (queue_load(vp, r, i, driver, &q[i]))
+			return -EINVAL;
+	if (msix_load(&vp->msix, r))
+		return -EINVAL;
+
+	pthread_mutex_lock(&vp->lock);
+	vp->driver_features = driver;
+	vp->dfselect = dfselect;
+	vp->gfselect = gfselect;
+	vp->config_vector = config_vector;
+	vp->queue_select = queue_select;
+	vp->status = status;
+	vp->config_generation = generation;
+	vp->isr = isr;
+	for (unsigned i = 0; i < nq; i++) {
+		vp->q[i].size = q[i].size;
+		vp->q[i].msix_vector = q[i].msix_vector;
+		vp->q[i].enabled = q[i].enabled;
+		vp->q[i].desc = q[i].desc;
+		vp->q[i].avail = q[i].avail;
+		vp->q[i].used = q[i].used;
+		vp->q[i].vq = q[i].vq;
+	}
+	/* A level-triggered line that was high is high again. */
+	if (intx && !vp->intx_asserted && vp->host.intx.set_level) {
+		vp->intx_asserted = true;
+		irq_line_set(&vp->host.intx, 1);
+	}
+	/* The model learns the features as it did at DRIVER_OK; its own section follows. */
+	if ((status & VIRTIO_STATUS_DRIVER_OK) && vp->ops->activate)
+		vp->ops->activate(vp->dev, driver);
+	pthread_mutex_unlock(&vp->lock);
+	return 0;
+}
+
+void virtio_pci_resume(struct virtio_pci *vp)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&vp->lock);
+	for (unsigned i = 0; i < vp->ops->num_queues; i++)
+		if (queue_live(vp, &vp->q[i]) &&
+		    write(vp->q[i].kick_fd, &one, sizeof(one)) != sizeof(one))
+			yun_debug("%s: queue %u kick: %s", vp->ops->name, i, strerror(errno));
+	pthread_mutex_unlock(&vp->lock);
+}

@@ -175,4 +175,51 @@ void virtio_pci_needs_reset(struct virtio_pci *vp);
  */
 void virtio_pci_config_changed(struct virtio_pci *vp);
 
+/* ---- run-time operations (the control API) ------------------------------------ */
+
+/* What a virtio_pci_call fn returns when the device's configuration space changed. */
+#define VIRTIO_PCI_CONFIG_CHANGED 1
+
+/*
+ * Run fn(vp->dev, arg, err) under the device lock, serialised with kicks,
+ * completions, timers and the driver's register accesses, from any thread
+ * except inside a model callback (the lock is not recursive). fn returns
+ * 0 (done), VIRTIO_PCI_CONFIG_CHANGED (done, and the configuration space
+ * changed: the transport bumps config_generation and, once the driver is
+ * up, raises the configuration-change interrupt) or a negative errno with
+ * err filled, leaving the device as it was. Buffers fn pushed on a live
+ * queue interrupt the driver as after a kick. Returns fn's result (0 for
+ * VIRTIO_PCI_CONFIG_CHANGED).
+ */
+typedef int (*virtio_pci_call_fn)(void *dev, void *arg, struct yun_err *err);
+int virtio_pci_call(struct virtio_pci *vp, virtio_pci_call_fn fn, void *arg,
+		    struct yun_err *err);
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+/*
+ * The transport's state: the function's config space (BARs, command, the
+ * MSI-X control word), feature words, status, ISR and INTx level, every
+ * queue's registers and ring positions (vq_indices), the MSI-X table and
+ * pending bits. The model's own state is a separate section.
+ *
+ * virtio_pci_load() is for a device freshly built with the same model and
+ * geometry, its driver not yet started. It checks every value as the live
+ * device would have (offered features equal, driver features a subset,
+ * status bits coherent, queue sizes, ring alignment and rings in guest
+ * RAM, MSI-X vector numbers) and fails naming the field. Then it re-creates
+ * what the live device had done outside itself: BAR decoding and the
+ * notify ioeventfds (through pci_dev_load), MSI-X routes, a raised INTx
+ * line, and the model's activate() when DRIVER_OK was set.
+ *
+ * virtio_pci_resume(): after the model's state is loaded, kick every live
+ * queue once (through its eventfd, so on the I/O thread once it runs), so
+ * chains the driver posted before the save, whose kick is long gone, are
+ * served.
+ */
+#define VIRTIO_PCI_SNAP_VERSION 1
+void virtio_pci_save(struct virtio_pci *vp, struct snap_writer *w);
+int virtio_pci_load(struct virtio_pci *vp, struct snap_reader *r);
+void virtio_pci_resume(struct virtio_pci *vp);
+
 #endif

@@ -19,8 +19,9 @@ uint64_t vq_used_bytes(uint16_t size)
 	return 6 + 8ULL * size; /* flags, idx, ring[size], avail_event */
 }
 
-int vq_init(struct vq *vq, const struct guest_mem *gm, uint16_t size, uint64_t desc_gpa,
-	    uint64_t avail_gpa, uint64_t used_gpa, bool event_idx, bool indirect)
+/* Check the geometry and point vq at the three areas; guest memory is not touched. */
+static int vq_map(struct vq *vq, const struct guest_mem *gm, uint16_t size, uint64_t desc_gpa,
+		  uint64_t avail_gpa, uint64_t used_gpa, bool event_idx, bool indirect)
 {
 	memset(vq, 0, sizeof(*vq));
 	if (size == 0 || size > VQ_MAX_SIZE || (size & (size - 1)))
@@ -38,6 +39,16 @@ int vq_init(struct vq *vq, const struct guest_mem *gm, uint16_t size, uint64_t d
 	vq->size = size;
 	vq->event_idx = event_idx;
 	vq->indirect = indirect;
+	return 0;
+}
+
+int vq_init(struct vq *vq, const struct guest_mem *gm, uint16_t size, uint64_t desc_gpa,
+	    uint64_t avail_gpa, uint64_t used_gpa, bool event_idx, bool indirect)
+{
+	int rc = vq_map(vq, gm, size, desc_gpa, avail_gpa, used_gpa, event_idx, indirect);
+
+	if (rc)
+		return rc;
 	/* A fresh queue starts at index 0 on both rings (the used ring is ours). */
 	vq->last_avail = 0;
 	vq->used_idx = 0;
@@ -266,4 +277,37 @@ size_t vq_iov_put(const struct iovec *iov, unsigned n, size_t off, const void *s
 		off = 0;
 	}
 	return done;
+}
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+int vq_restore(struct vq *vq, const struct guest_mem *gm, uint16_t size, uint64_t desc_gpa,
+	       uint64_t avail_gpa, uint64_t used_gpa, bool event_idx, bool indirect,
+	       const struct vq_indices *ix)
+{
+	int rc = vq_map(vq, gm, size, desc_gpa, avail_gpa, used_gpa, event_idx, indirect);
+
+	if (rc)
+		return rc;
+	/* The device cannot have used more chains than it took, nor hold more than the ring. */
+	if ((uint16_t)(ix->last_avail - ix->used_idx) > size) {
+		memset(vq, 0, sizeof(*vq));
+		return -ERANGE;
+	}
+	vq->last_avail = ix->last_avail;
+	vq->used_idx = ix->used_idx;
+	vq->signalled_used = ix->signalled_used;
+	return 0;
+}
+
+void vq_indices(const struct vq *vq, struct vq_indices *ix)
+{
+	ix->last_avail = vq->last_avail;
+	ix->used_idx = vq->used_idx;
+	ix->signalled_used = vq->signalled_used;
+}
+
+void vq_unpop(struct vq *vq, uint16_t n)
+{
+	vq->last_avail = (uint16_t)(vq->last_avail - n);
 }

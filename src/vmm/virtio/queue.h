@@ -145,4 +145,31 @@ uint64_t vq_req_write(const struct vq_req *req, const void *src, uint64_t len);
 size_t vq_iov_get(const struct iovec *iov, unsigned n, size_t off, void *dst, size_t len);
 size_t vq_iov_put(const struct iovec *iov, unsigned n, size_t off, const void *src, size_t len);
 
+/* ---- snapshot ------------------------------------------------------------- */
+
+/* The device's private ring positions: everything else about a queue is in guest memory. */
+struct vq_indices {
+	uint16_t last_avail, used_idx, signalled_used;
+};
+
+void vq_indices(const struct vq *vq, struct vq_indices *ix);
+
+/*
+ * vq_init() for a queue that was already running (a restored snapshot):
+ * the same geometry checks, then the saved positions, and guest memory is
+ * not written (the rings there are the driver's, restored with RAM).
+ * -ERANGE when the positions contradict each other (more chains in use
+ * than the ring holds).
+ */
+int vq_restore(struct vq *vq, const struct guest_mem *gm, uint16_t size, uint64_t desc_gpa,
+	       uint64_t avail_gpa, uint64_t used_gpa, bool event_idx, bool indirect,
+	       const struct vq_indices *ix);
+
+/*
+ * Give back the last n chains popped and never pushed: the next vq_pop()
+ * returns them again (a device that holds buffers it has not filled gives
+ * them back before its state is saved).
+ */
+void vq_unpop(struct vq *vq, uint16_t n);
+
 #endif

@@ -65,3 +65,22 @@ const struct virtio_device_ops rng_ops = {
 	.class_code = 0xFF0000, /* "unclassified device", as QEMU's virtio-rng-pci */
 	.queue_notify = rng_queue_notify,
 };
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+void rng_save(const struct rng *rng, struct snap_writer *w)
+{
+	snap_put_u64(w, rng->bytes);
+	snap_put_u64(w, rng->requests);
+}
+
+int rng_load(struct rng *rng, struct snap_reader *r)
+{
+	uint64_t bytes = snap_get_u64(r), requests = snap_get_u64(r);
+
+	if (r->failed)
+		return -EINVAL;
+	rng->bytes = bytes;
+	rng->requests = requests;
+	return 0;
+}

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "../snapshot/stream.h"
 #include "virtio.h"
 
 /* Bytes filled per request at most (Linux asks for 64; this bounds one request's cost). */
@@ -23,5 +24,10 @@ struct rng {
 extern const struct virtio_device_ops rng_ops;
 
 void rng_init(struct rng *rng);
+
+/* Snapshot (RNG_SNAP_VERSION): the statistics; requests complete as they are served. */
+#define RNG_SNAP_VERSION 1
+void rng_save(const struct rng *rng, struct snap_writer *w);
+int rng_load(struct rng *rng, struct snap_reader *r);
 
 #endif

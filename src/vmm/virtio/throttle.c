@@ -26,8 +26,6 @@ int throttle_init(struct throttle *t, uint64_t bytes_rate, uint64_t ops_rate, co
 	t->timer_fd = -1;
 	t->waiting = false;
 	t->stalls = 0;
-	if (!ratelimit_enabled(&t->rl))
-		return 0;
 	t->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (t->timer_fd < 0)
 		return yun_err_errno(err, errno, "%s: rate limiter timerfd", what);
@@ -68,6 +66,8 @@ bool throttle_blocked(struct throttle *t)
 		return false;
 	if (t->waiting)
 		return true;
+	if (!ratelimit_enabled(&t->rl))
+		return false;
 	/* One token of each kind: the request's real cost is charged once known. */
 	wait = ratelimit_wait_ns(&t->rl, 1, 1, throttle_now_ns());
 	if (!wait)
@@ -84,7 +84,7 @@ bool throttle_blocked(struct throttle *t)
 
 void throttle_charge(struct throttle *t, uint64_t bytes, uint64_t ops)
 {
-	if (t->timer_fd >= 0)
+	if (t->timer_fd >= 0 && ratelimit_enabled(&t->rl))
 		ratelimit_charge(&t->rl, bytes, ops, throttle_now_ns());
 }
 
@@ -104,4 +104,19 @@ void throttle_cancel(struct throttle *t)
 	if (t->timer_fd >= 0 && t->waiting && timerfd_settime(t->timer_fd, 0, &off, NULL) < 0)
 		yun_debug("rate limiter: timerfd disarm: %s", strerror(errno));
 	throttle_fired(t); /* and drop an expiry that came meanwhile */
+}
+
+/* ---- run-time changes ---------------------------------------------------------- */
+
+bool throttle_enabled(const struct throttle *t)
+{
+	return ratelimit_enabled(&t->rl);
+}
+
+void throttle_update(struct throttle *t, const struct ratelimit_update *u)
+{
+	ratelimit_update(&t->rl, u, throttle_now_ns());
+	/* A stalled queue re-checks now, on the I/O thread, through its timer. */
+	if (t->waiting && t->timer_fd >= 0 && arm(t, 0) < 0)
+		yun_warn("rate limiter: timerfd_settime: %s", strerror(errno));
 }

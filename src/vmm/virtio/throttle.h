@@ -11,8 +11,10 @@
  * readable, on the I/O thread) lets the device pop again. No busy loop:
  * the queue sleeps in epoll like any other fd.
  *
- * Without limits no timerfd is made, throttle_fd() is -1 and
- * throttle_blocked() is always false. Used under the device's lock.
+ * The timerfd is made at init even without limits, so the fd the VM
+ * watches from the start also serves limits set later at run time
+ * (throttle_update); unlimited, it is never armed and throttle_blocked()
+ * is false without reading the clock. Used under the device's lock.
  */
 #ifndef YUN_VMM_VIRTIO_THROTTLE_H
 #define YUN_VMM_VIRTIO_THROTTLE_H
@@ -35,7 +37,7 @@ int throttle_init(struct throttle *t, uint64_t bytes_rate, uint64_t ops_rate, co
 		  struct yun_err *err);
 void throttle_close(struct throttle *t);
 
-/* The fd to watch (readable when the wait is over), -1 when unlimited. */
+/* The fd to watch (readable when the wait is over), -1 only before init. */
 int throttle_fd(const struct throttle *t);
 
 /* Must the device stop popping? Arms the timer when a bucket just ran dry. */
@@ -49,6 +51,18 @@ void throttle_fired(struct throttle *t);
 
 /* Forget a wait in progress (device reset): disarm the timer. */
 void throttle_cancel(struct throttle *t);
+
+/*
+ * Change the limits at run time (device lock held): the buckets u sets
+ * start full, the others stay as they are. A queue waiting for the timer
+ * is woken at once (the timer is re-armed to fire now), so the I/O thread
+ * re-checks it against the new limits: lifting a limit frees a stalled
+ * queue, and a new limit takes effect from the next request.
+ */
+void throttle_update(struct throttle *t, const struct ratelimit_update *u);
+
+/* Is either bucket limited? */
+bool throttle_enabled(const struct throttle *t);
 
 /* CLOCK_MONOTONIC in nanoseconds: the clock the timers run on. */
 uint64_t throttle_now_ns(void);

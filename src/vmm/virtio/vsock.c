@@ -837,6 +837,8 @@ int vsock_ready(void *dev, unsigned q, struct vq *vq)
 	return rx_run(vs, vq);
 }
 
+static int evq_run(struct vsock *vs, struct vq *vq);
+
 static int vsock_queue_notify(void *dev, unsigned q, struct vq *vq)
 {
 	struct vsock *vs = dev;
@@ -845,7 +847,7 @@ static int vsock_queue_notify(void *dev, unsigned q, struct vq *vq)
 		return tx_run(vs, vq);
 	if (q == VSOCK_RXQ)
 		return rx_run(vs, vq);
-	return 0; /* event buffers: kept for an event we never send */
+	return evq_run(vs, vq); /* event buffers: kept until a restore resets the transport */
 }
 
 /* ---- configuration space, life cycle ------------------------------------------------ */
@@ -885,6 +887,7 @@ static void vsock_reset(void *dev)
 
 	drop_all(vs);
 	vs->live = false;
+	vs->reset_pending = false;
 }
 
 const struct virtio_device_ops vsock_ops = {
@@ -1007,4 +1010,71 @@ int vsock_watch(struct vsock *vs, struct iothread *io, iothread_fn fn, void *arg
 int vsock_event_fd(const struct vsock *vs)
 {
 	return vs->epfd;
+}
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+/* struct virtio_vsock_event (5.10.6.7): le32 id. */
+#define VIRTIO_VSOCK_EVENT_TRANSPORT_RESET 0
+
+/* Event queue kicked: deliver TRANSPORT_RESET if a restore left one to send. */
+static int evq_run(struct vsock *vs, struct vq *vq)
+{
+	uint32_t id = htole32(VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
+	int rc;
+
+	if (!vs->reset_pending)
+		return 0;
+	rc = vq_pop(vq, &vs->req);
+	if (rc <= 0)
+		return rc; /* no buffer yet: the driver's next event-queue kick brings one */
+	if (vs->req.nr_read || vs->req.write_len < sizeof(id))
+		return -EINVAL;
+	vq_req_write(&vs->req, &id, sizeof(id));
+	vq_push(vq, vs->req.head, sizeof(id));
+	vs->reset_pending = false;
+	return 0;
+}
+
+int vsock_unhold(void *dev, unsigned q, struct vq *vq)
+{
+	struct vsock *vs = dev;
+
+	(void)q;
+	if (vq && vs->rx_held)
+		vq_unpop(vq, 1);
+	vs->rx_held = false;
+	return 0;
+}
+
+#define VSOCK_NR_STATS 6
+_Static_assert(sizeof(struct vsock_stats) == VSOCK_NR_STATS * sizeof(uint64_t),
+	       "struct vsock_stats is VSOCK_NR_STATS counters");
+
+void vsock_save(const struct vsock *vs, struct snap_writer *w)
+{
+	uint64_t c[VSOCK_NR_STATS];
+
+	memcpy(c, &vs->stats, sizeof(c));
+	snap_put_u32(w, vs->next_port);
+	snap_put_u64s(w, c, VSOCK_NR_STATS);
+}
+
+int vsock_load(struct vsock *vs, struct snap_reader *r)
+{
+	uint32_t next_port = snap_get_u32(r);
+	uint64_t c[VSOCK_NR_STATS];
+
+	snap_get_u64s(r, c, VSOCK_NR_STATS);
+	if (r->failed)
+		return -EINVAL;
+	if (next_port < VSOCK_HOST_PORT_BASE)
+		return snap_reader_fail(r, "next host port %u is below %u", next_port,
+					VSOCK_HOST_PORT_BASE);
+	drop_all(vs); /* nothing of the saved connections survives */
+	vs->next_port = next_port;
+	memcpy(&vs->stats, c, sizeof(c));
+	/* A driver that was up learns its connections are gone (and re-reads the CID). */
+	vs->reset_pending = vs->live;
+	return 0;
 }

@@ -23,8 +23,8 @@
  * SHUTDOWN of both directions is answered with RST and the connection goes.
  *
  * Queues: rx (0) carries every packet to the guest, control and data, one
- * per chain; tx (1) the guest's packets; event (2) is never used (no live
- * migration, so no TRANSPORT_RESET event).
+ * per chain; tx (1) the guest's packets; event (2) carries one thing, the
+ * TRANSPORT_RESET a restored device sends (see vsock_load).
  *
  * Thread model: every host fd (the listening socket, the connections, a
  * wake-up eventfd and a timer) sits in the device's own epoll set, and
@@ -52,6 +52,7 @@
 #include <sys/un.h>
 
 #include "../../lib/err.h"
+#include "../snapshot/stream.h"
 #include "iothread.h"
 #include "virtio.h"
 
@@ -153,6 +154,7 @@ struct vsock {
 	int timer_fd;                /* timerfd: ticks while some connection has a deadline */
 	bool timer_armed;
 	bool live;                   /* the driver set DRIVER_OK (activate .. reset) */
+	bool reset_pending;          /* restored: TRANSPORT_RESET goes out on the event queue */
 	uint32_t next_port;
 
 	struct vsock_conn conn[VSOCK_MAX_CONNS];
@@ -193,5 +195,23 @@ int vsock_event_fd(const struct vsock *vs);
 
 /* Host sockets are ready or rx work waits: do it (a virtio_pci_run_fn on VSOCK_RXQ). */
 int vsock_ready(void *dev, unsigned q, struct vq *vq);
+
+/* ---- snapshot ------------------------------------------------------------- */
+
+/*
+ * Connections do not survive a snapshot: their host ends are sockets of
+ * this process. Before a save (a virtio_pci_run_fn on VSOCK_RXQ) the rx
+ * chain the device holds goes back to the ring. The section
+ * (VSOCK_SNAP_VERSION) keeps the statistics and the next host port, never
+ * the CID: a restored VM (perhaps a clone) has its configuration's.
+ * vsock_load drops every connection and, when the driver was up, queues a
+ * VIRTIO_VSOCK_EVENT_TRANSPORT_RESET, sent on the event queue at its next
+ * kick (the transport's resume kick), so the guest resets its sockets and
+ * reads the CID again.
+ */
+int vsock_unhold(void *dev, unsigned q, struct vq *vq);
+#define VSOCK_SNAP_VERSION 1
+void vsock_save(const struct vsock *vs, struct snap_writer *w);
+int vsock_load(struct vsock *vs, struct snap_reader *r);
 
 #endif

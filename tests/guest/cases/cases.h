@@ -24,6 +24,11 @@ void case_virtio_net(void);
 void case_virtio_balloon(void);
 void case_virtio_vsock(void);
 void case_probe(void);
+void case_counter(void);
+void case_shutdown(void);
+
+/* Reset the machine as case "reset" does (power.c); interrupts_init() ran. */
+_Noreturn void machine_reset(void);
 
 /* Where an AP's C code starts (head.S calls it on its own stack). */
 void ap_main(void);

@@ -7,6 +7,7 @@
  * reset: i8042 pulse (0xfe to port 0x64), then the FADT RESET_REG, then a
  *   triple fault. Expected: the VMM exits with status 0 (QEMU: -no-reboot).
  *   "yt.reset=fadt" skips the i8042, to prove the FADT's reset register.
+ *   machine_reset() is that sequence, for other cases that end by a reset.
  * triplefault: empty IDT + ud2. Expected: the VMM exits non-zero and says
  *   why on stderr.
  */
@@ -57,9 +58,14 @@ void case_poweroff(void)
 
 void case_reset(void)
 {
+	interrupts_init();
+	machine_reset();
+}
+
+void machine_reset(void)
+{
 	struct acpi_fadt_info f;
 
-	interrupts_init();
 	if (!cmdline_is("yt.reset", "fadt")) {
 		yt_printf("YT RESET i8042\n");
 		outb(0x64, 0xfe);

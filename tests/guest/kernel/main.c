@@ -35,6 +35,8 @@ static const struct test_case cases[] = {
     {.name = "virtio-balloon", .run = case_virtio_balloon},
     {.name = "virtio-vsock", .run = case_virtio_vsock},
     {.name = "probe", .run = case_probe},
+    {.name = "counter", .run = case_counter},
+    {.name = "shutdown", .run = case_shutdown},
 };
 
 void kmain(u32 kind, u64 info);
