@@ -44,6 +44,7 @@ struct fake_vm {
 	bool pause_req, parked, quit;
 	unsigned throttle, max_throttle;
 	uint64_t rng;
+	bool anonymous_hint;          /* source: offer migrate_region.anonymous */
 	uint64_t *vlog;               /* the "KVM" dirty log of region 0 */
 	bool vlog_on;
 	/* what the engine did */
@@ -220,6 +221,7 @@ static inline int fake_source_init(struct fake_vm *f, uint64_t mib, uint64_t dat
 	f->data_gpa = 1 << 20;
 	f->data_size = data_mib << 20;
 	f->rate = rate;
+	f->anonymous_hint = true;
 	f->rng = 0x9e3779b97f4a7c15ULL;
 	p = gm_ptr(&f->gm, f->data_gpa, f->data_size);
 	if (!p)
@@ -351,7 +353,8 @@ static inline void fake_source_vm(struct fake_vm *f, struct migrate_source_vm *v
 	vm->ctx = f;
 	for (int i = 0; i < f->gm.nr_regions; i++)
 		vm->region[i] = (struct migrate_region){ .gpa = f->gm.region[i].gpa,
-			.size = f->gm.region[i].size, .host = f->gm.region[i].host };
+			.size = f->gm.region[i].size, .host = f->gm.region[i].host,
+			.anonymous = !f->gm.file_backed && f->anonymous_hint };
 	vm->nr_regions = f->gm.nr_regions;
 	vm->info = "fake-vm v1";
 	vm->info_len = 10;

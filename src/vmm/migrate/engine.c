@@ -2,18 +2,21 @@
 #include "engine.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PROTO_VERSION 1
 #define BATCH_PAGES   256                 /* pages per PAGES frame: ~1 MiB */
 #define STATE_CHUNK   (1u << 20)
 #define PAGE_SHIFT    12
 #define POPULATE_PAGES 512                /* round 0 maps RAM in 2 MiB steps */
+#define PAGEMAP_CHUNK  65536              /* pagemap entries read at a time (512 KiB) */
 
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
@@ -170,6 +173,11 @@ struct source {
 	bool tracking, paused, go_sent;
 	unsigned throttle;
 	double rtt_ms;     /* smallest round trip seen (SETUP, then each SYNC) */
+	/* round 0 of anonymous regions: /proc/self/pagemap entries of one chunk */
+	int pagemap_fd;    /* -1: not open (or unusable: read every page) */
+	uint64_t *pm;
+	int pm_region;
+	uint64_t pm_first, pm_count;
 };
 
 static uint64_t words_of(uint64_t pages)
@@ -228,6 +236,34 @@ static int flush_batch(struct source *s, struct yun_err *err)
 }
 
 /*
+ * Round 0, anonymous region: true when the page was never touched (so it is
+ * zero; a write after this look is in the dirty log, which is already on).
+ * False when pagemap cannot say.
+ */
+static bool never_touched(struct source *s, int r, uint64_t page)
+{
+	const uint8_t *host = s->vm->region[r].host;
+
+	if (s->pagemap_fd < 0)
+		return false;
+	if (r != s->pm_region || page < s->pm_first || page >= s->pm_first + s->pm_count) {
+		uint64_t first = page - page % PAGEMAP_CHUNK;
+		uint64_t n = s->pages[r] - first < PAGEMAP_CHUNK ? s->pages[r] - first : PAGEMAP_CHUNK;
+		off_t at = (off_t)(((uintptr_t)host / MIGRATE_PAGE_SIZE + first) * 8);
+
+		if (pread(s->pagemap_fd, s->pm, n * 8, at) != (ssize_t)(n * 8)) {
+			close(s->pagemap_fd); /* fall back to reading every page */
+			s->pagemap_fd = -1;
+			return false;
+		}
+		s->pm_region = r;
+		s->pm_first = first;
+		s->pm_count = n;
+	}
+	return (s->pm[page - s->pm_first] >> 62) == 0; /* bit 63 present, 62 swapped */
+}
+
+/*
  * The guest may be writing the page meanwhile. A page seen all zero is sent
  * as a marker: true when looked at, and a later write is in the next fetch.
  * Other pages are copied into the frame, so the MAC covers what is sent; a
@@ -246,12 +282,15 @@ static int add_page(struct source *s, int r, uint64_t page, struct yun_err *err)
 	 * madvise maps a 2 MiB run (to the shared zero page where untouched)
 	 * instead of 512 page faults. An optimisation only: errors are ignored.
 	 */
-	if (s->round == 0 && page % POPULATE_PAGES == 0) {
+	bool untouched = s->round == 0 && reg->anonymous && never_touched(s, r, page);
+
+	if (s->round == 0 && !untouched && page % POPULATE_PAGES == 0 &&
+	    !(reg->anonymous && s->pagemap_fd >= 0)) {
 		uint64_t n = s->pages[r] - page < POPULATE_PAGES ? s->pages[r] - page : POPULATE_PAGES;
 
 		(void)madvise(reg->host + (page << PAGE_SHIFT), n << PAGE_SHIFT, MADV_POPULATE_READ);
 	}
-	if (page_is_zero(reg->host + (page << PAGE_SHIFT))) {
+	if (untouched || page_is_zero(reg->host + (page << PAGE_SHIFT))) {
 		put64(desc, gpa | MIGRATE_PAGE_ZERO);
 		s->batch_len += 8;
 		s->st->zero_pages++;
@@ -485,6 +524,12 @@ static int source_run(struct source *s, struct yun_err *err)
 	s->batch = malloc(8 + (size_t)BATCH_PAGES * (8 + MIGRATE_PAGE_SIZE));
 	if (!s->batch)
 		return yun_err_set(err, ENOMEM, "migration source: page batch");
+	for (int r = 0; r < vm->nr_regions; r++)
+		if (vm->region[r].anonymous && s->pagemap_fd < 0) {
+			s->pm = malloc(PAGEMAP_CHUNK * 8);
+			if (s->pm)
+				s->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+		}
 	s->batch_len = 8;
 
 	rc = send_setup(s, err);
@@ -581,7 +626,8 @@ int migrate_source_session(struct wire *w, const struct migrate_source_vm *vm,
 			   const struct migrate_params *p, struct migrate_stats *st,
 			   struct yun_err *err)
 {
-	struct source s = { .w = w, .vm = vm, .ops = vm->ops, .st = st };
+	struct source s = { .w = w, .vm = vm, .ops = vm->ops, .st = st, .pagemap_fd = -1,
+			    .pm_region = -1 };
 	int rc;
 
 	memset(st, 0, sizeof(*st));
@@ -606,6 +652,9 @@ int migrate_source_session(struct wire *w, const struct migrate_source_vm *vm,
 	for (int r = 0; r < MIGRATE_MAX_REGIONS; r++)
 		free(s.bm[r]);
 	free(s.batch);
+	free(s.pm);
+	if (s.pagemap_fd >= 0)
+		close(s.pagemap_fd);
 	return rc;
 }
 

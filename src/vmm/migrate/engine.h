@@ -110,6 +110,13 @@ struct migrate_region {
 	uint64_t gpa;
 	uint64_t size;
 	uint8_t *host;   /* source: where to read it; destination: filled by prepare */
+	/*
+	 * Source: host is private anonymous memory (not gm_init_file's), so a
+	 * page never touched (neither present nor swapped in
+	 * /proc/self/pagemap) is zero and round 0 sends its marker without
+	 * reading it. Leave false when unsure: every page is then read.
+	 */
+	bool anonymous;
 };
 
 /*
