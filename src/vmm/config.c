@@ -64,6 +64,18 @@ const char config_usage[] =
 	"                      (write \"CONNECT P\\n\", read \"OK <host port>\\n\"); guest\n"
 	"                      connections to host port P go to Unix socket PATH_P;\n"
 	"                      JSON: \"vsock\": {\"cid\": N, \"socket\": PATH}\n"
+	"  --restore state=F,mem=M[,resume=on][,dirty=on][,vsock_cid=N][,vsock_socket=P]\n"
+	"           [,tapI=NAME][,macI=MAC|random][,diskI=PATH]\n"
+	"                      start from a snapshot instead of a kernel: the VM's settings\n"
+	"                      come from state file F, its RAM is mapped copy-on-write\n"
+	"                      from memory file M (never written, so one snapshot serves\n"
+	"                      many clones); resume=on runs it at once (else it stays\n"
+	"                      paused for the control API); dirty=on logs dirty pages for\n"
+	"                      a later diff snapshot; the rest give a clone its own\n"
+	"                      identity (card or disk I from 0)\n"
+	"  --merge-snapshot BASE DIFF\n"
+	"                      apply diff memory file DIFF onto memory file BASE in place\n"
+	"                      (its data extents; holes keep BASE's pages), then exit\n"
 	"  --config FILE       the same settings as JSON: {\"kernel\": ..., \"cpus\": 2,\n"
 	"                      \"memory\": 512, \"serial\": \"stdio\", \"debug_exit\": true}\n"
 	"  --api-sock PATH     serve the control API (HTTP/1.1 + JSON, Firecracker's\n"
@@ -72,6 +84,11 @@ const char config_usage[] =
 	"                      balloon, drives, rate limits, metrics; without --kernel\n"
 	"                      the VM waits for PUT /actions {\"action_type\": \"InstanceStart\"}\n"
 	"  --kvm-device PATH   KVM device node, default /dev/kvm\n"
+	"  --seccomp on|off    per-thread seccomp filters (default on): a syscall off\n"
+	"                      a thread's list stops yun-vmm (SIGSYS) with a line\n"
+	"                      naming the thread and the syscall; for tests,\n"
+	"                      YUN_VMM_DEBUG_FORBIDDEN=vcpu|io|api|main makes that\n"
+	"                      thread make a forbidden syscall once filtered\n"
 	"  -v, --verbose       log what the VMM does\n"
 	"  -h, --help          this text\n"
 	"  --version           print the version\n"
@@ -80,13 +97,15 @@ const char config_usage[] =
 	"debug-exit write of v; 1 for a configuration or host error; 2 when the\n"
 	"guest crashes (triple fault, KVM internal error), with a register dump;\n"
 	"4 when a graceful shutdown through the API passed its deadline and the VM\n"
-	"was stopped hard; 128 + N when stopped by signal N.\n";
+	"was stopped hard; 128 + N when stopped by signal N; killed by SIGSYS (a\n"
+	"shell shows 159) when a thread breaks its seccomp list.\n";
 
 void config_init(struct vmm_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->cpus = CONFIG_DEFAULT_CPUS;
 	cfg->memory_mib = CONFIG_DEFAULT_MEMORY_MIB;
+	cfg->seccomp = true;
 }
 
 void config_free(struct vmm_config *cfg)
@@ -105,6 +124,20 @@ void config_free(struct vmm_config *cfg)
 	for (unsigned i = 0; i < cfg->nr_nets; i++)
 		free(cfg->nets[i].tap);
 	free(cfg->vsock_socket);
+	free(cfg->restore.state);
+	free(cfg->restore.mem);
+	free(cfg->restore.vsock_socket);
+	for (unsigned i = 0; i < CONFIG_MAX_NETS; i++) {
+		free(cfg->restore.tap[i]);
+		free(cfg->restore.mac[i]);
+	}
+	for (unsigned i = 0; i < CONFIG_MAX_DISKS; i++)
+		free(cfg->restore.disk[i]);
+	for (unsigned i = 0; i < cfg->nr_triggers; i++) {
+		free(cfg->triggers[i].match);
+		free(cfg->triggers[i].state);
+		free(cfg->triggers[i].mem);
+	}
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -709,10 +742,200 @@ static int config_load_file(struct vmm_config *cfg, const char *path, struct yun
 	return rc;
 }
 
+/* ---- snapshots: --restore and the tests' --snapshot-on-line ----------------- */
+
+/* "keyI" with I < max -> I; -1 when key is not base followed by one digit. */
+static int indexed_key(const char *key, const char *base, unsigned max)
+{
+	size_t n = strlen(base);
+
+	if (strncmp(key, base, n) || key[n] < '0' || key[n] > '9' || key[n + 1] ||
+	    (unsigned)(key[n] - '0') >= max)
+		return -1;
+	return key[n] - '0';
+}
+
+static int parse_restore(struct vmm_config *cfg, const char *value, struct yun_err *err)
+{
+	struct vmm_restore *r = &cfg->restore;
+	char *copy = strdup(value), *save = NULL, *tok;
+	int rc = 0, i;
+
+	if (!copy)
+		return yun_err_set(err, ENOMEM, "out of memory");
+	for (tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		uint64_t n;
+
+		if (!eq) {
+			rc = yun_err_set(err, EINVAL, "restore %s: \"%s\" needs a value", value, tok);
+			break;
+		}
+		*eq++ = '\0';
+		if (!strcmp(tok, "state")) {
+			rc = yun_str_set(&r->state, eq, err);
+		} else if (!strcmp(tok, "mem")) {
+			rc = yun_str_set(&r->mem, eq, err);
+		} else if (!strcmp(tok, "resume") || !strcmp(tok, "dirty")) {
+			if (parse_on_off(eq, !strcmp(tok, "resume") ? &r->resume : &r->dirty))
+				rc = yun_err_set(err, EINVAL, "restore %s: %s=%s: want on or off",
+						 value, tok, eq);
+		} else if (!strcmp(tok, "vsock_cid")) {
+			if (yun_parse_u64(eq, &n) < 0 || n < 3 || n >= UINT32_MAX)
+				rc = yun_err_set(err, EINVAL, "restore %s: vsock_cid=%s: must be "
+						 "from 3 to %u", value, eq, UINT32_MAX - 1);
+			else
+				r->vsock_cid = n;
+		} else if (!strcmp(tok, "vsock_socket")) {
+			if (!*eq || strlen(eq) > VSOCK_PATH_MAX)
+				rc = yun_err_set(err, EINVAL, "restore %s: vsock_socket empty or "
+						 "longer than %zu bytes", value, VSOCK_PATH_MAX);
+			else
+				rc = yun_str_set(&r->vsock_socket, eq, err);
+		} else if ((i = indexed_key(tok, "tap", CONFIG_MAX_NETS)) >= 0) {
+			if (!net_tap_name_ok(eq))
+				rc = yun_err_set(err, EINVAL, "restore %s: %s=%s is not an interface "
+						 "name", value, tok, eq);
+			else
+				rc = yun_str_set(&r->tap[i], eq, err);
+		} else if ((i = indexed_key(tok, "mac", CONFIG_MAX_NETS)) >= 0) {
+			uint8_t mac[6];
+
+			if (strcmp(eq, "random") && net_parse_mac(eq, mac) < 0)
+				rc = yun_err_set(err, EINVAL, "restore %s: %s=%s: want a unicast MAC "
+						 "or random", value, tok, eq);
+			else
+				rc = yun_str_set(&r->mac[i], eq, err);
+		} else if ((i = indexed_key(tok, "disk", CONFIG_MAX_DISKS)) >= 0) {
+			rc = yun_str_set(&r->disk[i], eq, err);
+		} else {
+			rc = yun_err_set(err, EINVAL, "restore %s: unknown option \"%s\" (state, "
+					 "mem, resume, dirty, vsock_cid, vsock_socket, tapI, macI, "
+					 "diskI)", value, tok);
+		}
+	}
+	free(copy);
+	if (!rc && (!r->state || !r->mem))
+		rc = yun_err_set(err, EINVAL, "restore %s: needs state=FILE and mem=FILE", value);
+	return rc;
+}
+
+static int parse_trigger(struct vmm_config *cfg, const char *value, struct yun_err *err)
+{
+	struct vmm_snap_trigger *t;
+	char *copy, *save = NULL, *tok;
+	int rc = 0;
+
+	if (cfg->nr_triggers == CONFIG_MAX_SNAP_TRIGGERS)
+		return yun_err_set(err, EINVAL, "snapshot-on-line: at most %d",
+				   CONFIG_MAX_SNAP_TRIGGERS);
+	t = &cfg->triggers[cfg->nr_triggers++];
+	copy = strdup(value);
+	if (!copy)
+		return yun_err_set(err, ENOMEM, "out of memory");
+	for (tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+
+		if (eq)
+			*eq++ = '\0';
+		if (eq && !strcmp(tok, "match"))
+			rc = yun_str_set(&t->match, eq, err);
+		else if (eq && !strcmp(tok, "state"))
+			rc = yun_str_set(&t->state, eq, err);
+		else if (eq && !strcmp(tok, "mem"))
+			rc = yun_str_set(&t->mem, eq, err);
+		else if (eq && !strcmp(tok, "diff") && !parse_on_off(eq, &t->diff))
+			rc = 0;
+		else if (eq && !strcmp(tok, "then") && (!strcmp(eq, "exit") || !strcmp(eq, "resume")))
+			t->resume = !strcmp(eq, "resume");
+		else
+			rc = yun_err_set(err, EINVAL, "snapshot-on-line %s: bad option \"%s\" "
+					 "(match=TEXT, state=F, mem=M, diff=on, then=exit|resume)",
+					 value, tok);
+	}
+	free(copy);
+	if (!rc && (!t->match || !*t->match || !t->state || !t->mem))
+		rc = yun_err_set(err, EINVAL, "snapshot-on-line %s: needs match=, state= and mem=",
+				 value);
+	return rc;
+}
+
+static json_t *disk_to_json(const struct vmm_disk *d)
+{
+	json_t *o = json_pack("{s:s, s:b, s:b, s:I, s:I}", "path", d->path, "readonly",
+			      d->readonly, "direct", d->direct, "bw", (json_int_t)d->bw, "iops",
+			      (json_int_t)d->iops);
+
+	if (o && d->id && json_object_set_new(o, "id", json_string(d->id)) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static json_t *net_to_json(const struct vmm_net *n)
+{
+	json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I}", "tap", n->tap, "rx_bw",
+			      (json_int_t)n->rx_bw, "rx_pps", (json_int_t)n->rx_pps, "tx_bw",
+			      (json_int_t)n->tx_bw, "tx_pps", (json_int_t)n->tx_pps);
+	char mac[18];
+
+	if (o && n->has_mac) {
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1],
+			 n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
+		if (json_object_set_new(o, "mac", json_string(mac)) < 0) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
+/* Set key to v (a new reference, NULL meaning out of memory); false on failure. */
+static bool put(json_t *o, const char *key, json_t *v)
+{
+	return v && json_object_set_new(o, key, v) == 0;
+}
+
+json_t *config_to_json(const struct vmm_config *cfg)
+{
+	json_t *o = json_object(), *disks = json_array(), *nets = json_array();
+	bool ok = o && disks && nets;
+
+	for (unsigned i = 0; ok && i < cfg->nr_disks; i++)
+		ok = json_array_append_new(disks, disk_to_json(&cfg->disks[i])) == 0;
+	for (unsigned i = 0; ok && i < cfg->nr_nets; i++)
+		ok = json_array_append_new(nets, net_to_json(&cfg->nets[i])) == 0;
+	ok = ok && (!cfg->kernel || put(o, "kernel", json_string(cfg->kernel)));
+	ok = ok && (!cfg->initrd || put(o, "initrd", json_string(cfg->initrd)));
+	ok = ok && (!cfg->cmdline || put(o, "cmdline", json_string(cfg->cmdline)));
+	ok = ok && put(o, "cpus", json_integer(cfg->cpus));
+	ok = ok && put(o, "memory", json_integer((json_int_t)cfg->memory_mib));
+	ok = ok && put(o, "debug_exit", json_boolean(cfg->debug_exit));
+	ok = ok && put(o, "reboot", json_boolean(cfg->reboot));
+	ok = ok && put(o, "rng", json_boolean(cfg->rng));
+	if (ok && cfg->balloon)
+		ok = put(o, "balloon", json_pack("{s:I, s:I}", "target",
+						 (json_int_t)cfg->balloon_target_mib,
+						 "deflate_after_ms",
+						 (json_int_t)cfg->balloon_deflate_after_ms));
+	if (ok && cfg->vsock)
+		ok = put(o, "vsock", json_pack("{s:I, s:s}", "cid", (json_int_t)cfg->vsock_cid,
+					       "socket", cfg->vsock_socket ? cfg->vsock_socket : ""));
+	ok = ok && json_object_set(o, "disks", disks) == 0 && json_object_set(o, "net", nets) == 0;
+	json_decref(disks);
+	json_decref(nets);
+	if (!ok) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_SERIAL,
 	OPT_DEBUG_EXIT, OPT_REBOOT, OPT_CONFIG, OPT_KVM_DEVICE, OPT_VERSION, OPT_RNG,
-	OPT_SERIAL_LOG, OPT_API_SOCK,
+	OPT_SERIAL_LOG, OPT_RESTORE, OPT_SNAP_TRIGGER, OPT_SECCOMP, OPT_API_SOCK,
 	OPT_BALLOON = 768,
 	OPT_DISK = 512,
 	OPT_NET = 640,
@@ -735,8 +958,11 @@ static const struct option options[] = {
 	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "reboot", no_argument, NULL, OPT_REBOOT },
 	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "restore", required_argument, NULL, OPT_RESTORE },
+	{ "snapshot-on-line", required_argument, NULL, OPT_SNAP_TRIGGER },
 	{ "kvm-device", required_argument, NULL, OPT_KVM_DEVICE },
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
+	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -775,7 +1001,14 @@ int config_parse_args(struct vmm_config *cfg, int argc, char **argv, struct yun_
 		case OPT_NET: rc = parse_net(cfg, optarg, err); break;
 		case OPT_VSOCK: rc = parse_vsock(cfg, optarg, err); break;
 		case OPT_REBOOT: cfg->reboot = true; break;
+		case OPT_SECCOMP:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				rc = yun_err_set(err, EINVAL, "--seccomp %s: must be on or off", optarg);
+			cfg->seccomp = !strcmp(optarg, "on");
+			break;
 		case OPT_CONFIG: rc = config_load_file(cfg, optarg, err); break;
+		case OPT_RESTORE: rc = parse_restore(cfg, optarg, err); break;
+		case OPT_SNAP_TRIGGER: rc = parse_trigger(cfg, optarg, err); break;
 		case 'v': cfg->verbose = true; break;
 		case 'h': cfg->help = true; break;
 		case OPT_VERSION: cfg->version = true; break;
@@ -796,6 +1029,11 @@ int config_parse_args(struct vmm_config *cfg, int argc, char **argv, struct yun_
 
 int config_validate(const struct vmm_config *cfg, struct yun_err *err)
 {
+	if (cfg->restore.state && cfg->kernel)
+		return yun_err_set(err, EINVAL, "--restore takes the VM's settings from the "
+				   "snapshot: no --kernel with it");
+	if (cfg->restore.state)
+		return 0; /* the rest is checked once the state file is read */
 	if ((!cfg->kernel || !*cfg->kernel) && !cfg->api_sock)
 		return yun_err_set(err, EINVAL, "no kernel given (--kernel PATH)");
 	if (cfg->cpus == 0 || cfg->cpus > LAYOUT_MAX_VCPUS)

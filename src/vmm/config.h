@@ -44,6 +44,36 @@ struct vmm_net {
 	uint64_t tx_bw, tx_pps; /* guest -> TAP */
 };
 
+/*
+ * --restore state=F,mem=M[,resume=on][,dirty=on][,vsock_cid=N][,vsock_socket=P]
+ * [,tapI=NAME][,macI=MAC|random][,diskI=PATH]: start from a snapshot instead
+ * of a kernel (snapshot/snapshot.h); the VM's settings come from the state
+ * file, these replace its identity where a clone needs its own.
+ */
+struct vmm_restore {
+	char *state, *mem;
+	bool resume;          /* run at once (else vCPUs stay parked until resumed) */
+	bool dirty;           /* log dirty pages from the start, for a later diff snapshot */
+	uint64_t vsock_cid;   /* 0: keep */
+	char *vsock_socket;
+	char *tap[CONFIG_MAX_NETS];
+	char *mac[CONFIG_MAX_NETS];   /* "52:54:..." or "random" */
+	char *disk[CONFIG_MAX_DISKS];
+};
+
+/*
+ * Tests only, until the control API drives snapshots:
+ * --snapshot-on-line match=TEXT,state=F,mem=M[,diff=on][,then=exit|resume]
+ * pauses the VM when the guest prints a line starting with TEXT, writes a
+ * snapshot and exits (status 0) or resumes.
+ */
+#define CONFIG_MAX_SNAP_TRIGGERS 4
+struct vmm_snap_trigger {
+	char *match, *state, *mem;
+	bool diff;
+	bool resume;
+};
+
 struct vmm_config {
 	char *kernel;      /* required */
 	char *initrd;      /* optional */
@@ -67,6 +97,10 @@ struct vmm_config {
 	char *vsock_socket;   /* host side: Unix socket PATH (and PATH_<port> for guest connects) */
 	char *kvm_device;  /* /dev/kvm unless told otherwise (tests) */
 	char *api_sock;    /* the control API's Unix socket (control.h), NULL: none */
+	struct vmm_restore restore; /* restore.state != NULL: --restore */
+	struct vmm_snap_trigger triggers[CONFIG_MAX_SNAP_TRIGGERS];
+	unsigned nr_triggers;
+	bool seccomp;      /* --seccomp on|off: per-thread syscall filters, default on */
 	bool verbose;
 	bool help;
 	bool version;
@@ -81,6 +115,16 @@ int config_parse_args(struct vmm_config *cfg, int argc, char **argv, struct yun_
 /* Merge settings from a JSON document (the --config file's content). */
 int config_parse_json(struct vmm_config *cfg, const char *text, const char *origin,
 		      struct yun_err *err);
+
+/*
+ * The VM's settings as a JSON object config_parse_json reads back (what a
+ * snapshot keeps): kernel, initrd, cmdline, cpus, memory, debug_exit,
+ * reboot, rng, disks, balloon, net, vsock. Host-side settings (serial,
+ * serial_log, kvm_device, verbose, restore, triggers) are left out. NULL
+ * when out of memory.
+ */
+struct json_t;
+struct json_t *config_to_json(const struct vmm_config *cfg);
 
 /*
  * Check values that do not need the kernel file: cpus, memory, kernel given

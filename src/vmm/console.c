@@ -17,6 +17,9 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "../lib/log.h"
+#include "sandbox/seccomp.h"
+
 #define CTRL_A 0x01
 
 #define BACKENDS "want stdio, pty, file=PATH, socket=PATH or off"
@@ -531,6 +534,12 @@ static void *input_thread(void *arg)
 	size_t off = 0, len = 0;
 	bool accept_ok = true;
 	uint64_t cnt;
+	struct yun_err err;
+
+	if (sandbox_enter(SANDBOX_MAIN, &err) < 0) {
+		yun_error("%s (console input disabled)", err.msg);
+		return NULL;
+	}
 
 	for (;;) {
 		struct pollfd pfd[3];

@@ -15,6 +15,8 @@
 #include "layout.h"
 #include "memory.h"
 #include "metrics.h"
+#include "snapshot/snapshot.h"
+#include "snapshot/trigger.h"
 #include "virtio/vsock.h"
 #include "vm.h"
 
@@ -35,7 +37,9 @@ struct ctl_net_info {
 struct ctl {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;          /* state changes, start requests and answers */
-	struct vmm_config *cfg;
+	struct vmm_config *cfg;       /* in force: the command line's, or a snapshot's */
+	struct vmm_config *base;      /* the command line's (triggers, --restore) */
+	struct vmm_config restored;   /* a restored VM's configuration (cfg then points here) */
 	struct console *con;
 	enum ctl_state state;
 	struct vm *vm;                /* while one exists (NULL during a reboot) */
@@ -46,7 +50,7 @@ struct ctl {
 	struct yun_err start_err;
 	bool restore;                 /* build the VM from a snapshot, not from a kernel */
 	char *restore_state, *restore_mem;
-	bool restore_track_dirty, restore_resume;
+	struct vm_restore_opts restore_opts;
 
 	/* API-only settings that struct vmm_config does not carry. */
 	struct ctl_drive_info drive[CONFIG_MAX_DISKS]; /* beside cfg->disks[i] */
@@ -122,30 +126,43 @@ static int dev_net_limits(struct vm *vm, unsigned i, const struct ratelimit_upda
 	return virtio_pci_call(&vm->net_pci[i], net_call_update_limits, &u, err);
 }
 
-/* TODO(merge h/snap): vm_snapshot_save(vm, state_path, mem_path, diff, err). */
-static int vm_do_snapshot_save(struct vm *vm, const char *state_path, const char *mem_path,
-			       bool diff, struct yun_err *err)
+/* --restore's options as vm_restore takes them. */
+static void restore_opts(const struct vmm_restore *r, struct vm_restore_opts *o)
 {
-	(void)vm;
-	(void)state_path;
-	(void)mem_path;
-	(void)diff;
-	return yun_err_set(err, ENOSYS, "snapshots are not yet available in this build");
+	memset(o, 0, sizeof(*o));
+	o->resume = r->resume;
+	o->track_dirty = r->dirty;
+	o->vsock_cid = r->vsock_cid;
+	o->vsock_socket = r->vsock_socket;
+	for (unsigned i = 0; i < CONFIG_MAX_NETS; i++) {
+		o->tap[i] = r->tap[i];
+		o->mac[i] = r->mac[i];
+	}
+	for (unsigned i = 0; i < CONFIG_MAX_DISKS; i++)
+		o->disk[i] = r->disk[i];
 }
 
+static void name_devices(struct ctl *c);
+
 /*
- * TODO(merge h/snap): vm_restore(vm, &restored, c->con, c->restore_state,
- * c->restore_mem, &(struct vm_restore_opts){ .resume = c->restore_resume,
- * .track_dirty = c->restore_track_dirty }, err); on success the restored
- * configuration replaces *c->cfg (keeping this process's own settings:
- * api_sock, serial, kvm_device, verbose, reboot), vm->cfg points at it and
- * name_devices() runs again.
+ * Build the VM from the snapshot files. Its configuration (in the state
+ * file) is in force from then on: the API shows it and a reboot boots its
+ * kernel afresh.
  */
 static int vm_do_restore(struct ctl *c, struct vm *vm, struct yun_err *err)
 {
-	(void)c;
-	(void)vm;
-	return yun_err_set(err, ENOSYS, "loading snapshots is not yet available in this build");
+	int rc = vm_restore(vm, &c->restored, c->con, c->restore_state, c->restore_mem,
+			    &c->restore_opts, err);
+
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&c->lock);
+	c->cfg = &c->restored;
+	memset(c->drive, 0, sizeof(c->drive));
+	memset(c->net, 0, sizeof(c->net));
+	name_devices(c);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
 }
 
 /* ---- creation ----------------------------------------------------------------- */
@@ -221,7 +238,8 @@ int ctl_create(struct ctl **out, struct vmm_config *cfg, struct console *con,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&c->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	c->cfg = cfg;
+	c->cfg = c->base = cfg;
+	config_init(&c->restored);
 	c->con = con;
 	c->metrics_fd = -1;
 	c->status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
@@ -242,6 +260,7 @@ void ctl_destroy(struct ctl *c)
 	free(c->metrics_path);
 	free(c->restore_state);
 	free(c->restore_mem);
+	config_free(&c->restored);
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -306,9 +325,22 @@ static int report_stop(struct vm *vm, bool *reset)
 
 int ctl_run(struct ctl *c)
 {
-	bool from_api = !c->cfg->kernel;
+	const struct vmm_restore *r = &c->base->restore;
+	bool from_api = !c->cfg->kernel && !r->state, first = true;
 	int status = CTL_EXIT_HOST_ERROR;
 
+	if (r->state) {
+		struct yun_err err;
+
+		/* --restore: the command line's snapshot. */
+		if (yun_str_set(&c->restore_state, r->state, &err) ||
+		    yun_str_set(&c->restore_mem, r->mem, &err)) {
+			yun_error("%s", err.msg);
+			return CTL_EXIT_HOST_ERROR;
+		}
+		restore_opts(r, &c->restore_opts);
+		c->restore = true;
+	}
 	if (!from_api) {
 		pthread_mutex_lock(&c->lock);
 		c->start_requested = true;
@@ -317,6 +349,7 @@ int ctl_run(struct ctl *c)
 	}
 	for (;;) {
 		struct yun_err err = { 0 };
+		struct snap_trigger trigger = { 0 };
 		struct vm *vm;
 		bool reset, reboot;
 		int rc;
@@ -326,12 +359,15 @@ int ctl_run(struct ctl *c)
 		vm = calloc(1, sizeof(*vm));
 		if (!vm)
 			rc = yun_err_set(&err, ENOMEM, "out of memory");
-		else if (c->restore)
+		else if (c->restore && first)
 			rc = vm_do_restore(c, vm, &err);
 		else
 			rc = vm_create(vm, c->cfg, c->con, &err);
 		if (!rc) {
+			/* Tests' --snapshot-on-line: the command line's, for the first VM. */
 			rc = apply_limits(c, vm, &err);
+			if (!rc)
+				rc = snap_trigger_start(&trigger, vm, first ? c->base : c->cfg, &err);
 			if (rc)
 				vm_destroy(vm);
 		}
@@ -358,7 +394,7 @@ int ctl_run(struct ctl *c)
 
 		pthread_mutex_lock(&c->lock);
 		c->vm = vm;
-		if (c->state == CTL_STARTING && c->restore && !c->restore_resume) {
+		if (c->state == CTL_STARTING && c->restore && first && !c->restore_opts.resume) {
 			c->state = CTL_PAUSED; /* a restored VM waits parked for PATCH /vm */
 			clock_gettime(CLOCK_MONOTONIC, &c->t_started);
 		} else if (c->state == CTL_STARTING) {
@@ -368,9 +404,11 @@ int ctl_run(struct ctl *c)
 		if (from_api)
 			answer_start(c, 0, NULL);
 		from_api = false;
+		first = false;
 		pthread_mutex_unlock(&c->lock);
 
 		vm_run(vm, &err);
+		snap_trigger_stop(&trigger);
 
 		pthread_mutex_lock(&c->lock);
 		c->vm = NULL;
@@ -1160,11 +1198,8 @@ int ctl_snapshot_create(struct ctl *c, const char *snapshot_path, const char *me
 	if (!rc && c->state != CTL_PAUSED)
 		rc = yun_err_set(err, EBUSY, "the VM must be paused first (PATCH /vm "
 				 "{\"state\": \"Paused\"})");
-	if (!rc && diff && !c->track_dirty_pages)
-		rc = yun_err_set(err, EINVAL, "snapshot_type Diff: needs track_dirty_pages in "
-				 "/machine-config");
 	if (!rc)
-		rc = vm_do_snapshot_save(c->vm, snapshot_path, mem_path, diff, err);
+		rc = vm_snapshot_save(c->vm, snapshot_path, mem_path, diff, err);
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }
@@ -1184,8 +1219,9 @@ int ctl_snapshot_load(struct ctl *c, const char *snapshot_path, const char *mem_
 		rc = -ENOMEM;
 	if (!rc) {
 		c->restore = true;
-		c->restore_track_dirty = track_dirty_pages;
-		c->restore_resume = resume_vm;
+		memset(&c->restore_opts, 0, sizeof(c->restore_opts));
+		c->restore_opts.track_dirty = track_dirty_pages;
+		c->restore_opts.resume = resume_vm;
 		rc = request_start(c, err);
 	}
 	pthread_mutex_unlock(&c->lock);

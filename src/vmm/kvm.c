@@ -9,6 +9,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "snapshot/stream.h"
+
 /* The TSS (3 pages) and EPT identity map page KVM wants, placed in the hole. */
 #define KVM_TSS_ADDR      0xFFFBD000ULL
 #define KVM_IDENTITY_ADDR 0xFFFBC000ULL
@@ -185,6 +187,7 @@ int kvm_map_memory(struct kvm *kvm, const struct guest_mem *gm, struct yun_err *
 			.guest_phys_addr = gm->region[i].gpa,
 			.memory_size = gm->region[i].size,
 			.userspace_addr = (uintptr_t)gm->region[i].host,
+			.flags = kvm->log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 		};
 
 		if (ioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
@@ -212,4 +215,108 @@ void kvm_close(struct kvm *kvm)
 	free(kvm->cpuid);
 	kvm->cpuid = NULL;
 	kvm->vm_fd = kvm->sys_fd = -1;
+}
+
+/* ---- saved state (snapshots) ------------------------------------------------ */
+
+#define KVM_SNAP_VERSION 1
+
+static const struct {
+	uint32_t chip;
+	const char *name;
+} kvm_chips[] = {
+	{ KVM_IRQCHIP_PIC_MASTER, "PIC master" },
+	{ KVM_IRQCHIP_PIC_SLAVE, "PIC slave" },
+	{ KVM_IRQCHIP_IOAPIC, "IOAPIC" },
+};
+
+int kvm_save_platform(struct kvm *kvm, struct snap_writer *w, struct yun_err *err)
+{
+	struct kvm_irqchip chip[3];
+	struct kvm_pit_state2 pit;
+
+	for (unsigned i = 0; i < 3; i++) {
+		memset(&chip[i], 0, sizeof(chip[i]));
+		chip[i].chip_id = kvm_chips[i].chip;
+		if (ioctl(kvm->vm_fd, KVM_GET_IRQCHIP, &chip[i]) < 0)
+			return yun_err_errno(err, errno, "kvm: saving the %s (KVM_GET_IRQCHIP)",
+					     kvm_chips[i].name);
+	}
+	if (ioctl(kvm->vm_fd, KVM_GET_PIT2, &pit) < 0)
+		return yun_err_errno(err, errno, "kvm: saving the PIT (KVM_GET_PIT2)");
+	snap_begin(w, "KVM", KVM_SNAP_VERSION);
+	for (unsigned i = 0; i < 3; i++) {
+		snap_put_u32(w, chip[i].chip_id);
+		snap_put_u32(w, sizeof(chip[i].chip));
+		snap_put_bytes(w, &chip[i].chip, sizeof(chip[i].chip));
+	}
+	snap_put_u32(w, sizeof(pit));
+	snap_put_bytes(w, &pit, sizeof(pit));
+	snap_end(w);
+	return snap_writer_error(w, err);
+}
+
+int kvm_load_platform(struct kvm *kvm, struct snap_reader *r, struct yun_err *err)
+{
+	struct kvm_irqchip chip[3];
+	struct kvm_pit_state2 pit;
+	struct snap_reader s;
+
+	if (snap_section(r, "KVM", KVM_SNAP_VERSION, NULL, &s))
+		return snap_reader_done(&s, err);
+	for (unsigned i = 0; i < 3 && !s.failed; i++) {
+		uint32_t id = snap_get_u32(&s), len = snap_get_u32(&s);
+
+		memset(&chip[i], 0, sizeof(chip[i]));
+		chip[i].chip_id = kvm_chips[i].chip;
+		if (!s.failed && (id != kvm_chips[i].chip || len != sizeof(chip[i].chip)))
+			snap_reader_fail(&s, "%s: chip %u of %u bytes, expected chip %u of %zu",
+					 kvm_chips[i].name, id, len, kvm_chips[i].chip,
+					 sizeof(chip[i].chip));
+		snap_get_bytes(&s, &chip[i].chip, sizeof(chip[i].chip));
+	}
+	if (!s.failed && snap_get_u32(&s) != sizeof(pit))
+		snap_reader_fail(&s, "PIT state is not %zu bytes", sizeof(pit));
+	snap_get_bytes(&s, &pit, sizeof(pit));
+	if (snap_reader_done(&s, err))
+		return -EINVAL;
+	for (unsigned i = 0; i < 3; i++)
+		if (ioctl(kvm->vm_fd, KVM_SET_IRQCHIP, &chip[i]) < 0)
+			return yun_err_errno(err, errno, "kvm: KVM refused the saved %s "
+					     "(KVM_SET_IRQCHIP)", kvm_chips[i].name);
+	if (ioctl(kvm->vm_fd, KVM_SET_PIT2, &pit) < 0)
+		return yun_err_errno(err, errno, "kvm: KVM refused the saved PIT (KVM_SET_PIT2)");
+	return 0;
+}
+
+int kvm_save_clock(struct kvm *kvm, struct snap_writer *w, struct yun_err *err)
+{
+	struct kvm_clock_data clock;
+
+	memset(&clock, 0, sizeof(clock));
+	if (ioctl(kvm->vm_fd, KVM_GET_CLOCK, &clock) < 0)
+		return yun_err_errno(err, errno, "kvm: saving kvmclock (KVM_GET_CLOCK)");
+	snap_begin(w, "CLCK", KVM_SNAP_VERSION);
+	snap_put_u64(w, clock.clock);
+	snap_put_u32(w, clock.flags);
+	snap_end(w);
+	return snap_writer_error(w, err);
+}
+
+int kvm_load_clock(struct kvm *kvm, struct snap_reader *r, struct yun_err *err)
+{
+	struct kvm_clock_data clock;
+	struct snap_reader s;
+
+	memset(&clock, 0, sizeof(clock));
+	if (snap_section(r, "CLCK", KVM_SNAP_VERSION, NULL, &s))
+		return snap_reader_done(&s, err);
+	clock.clock = snap_get_u64(&s);
+	(void)snap_get_u32(&s); /* flags at save time: informative only */
+	if (snap_reader_done(&s, err))
+		return -EINVAL;
+	if (ioctl(kvm->vm_fd, KVM_SET_CLOCK, &clock) < 0)
+		return yun_err_errno(err, errno, "kvm: KVM refused the saved kvmclock "
+				     "(KVM_SET_CLOCK)");
+	return 0;
 }

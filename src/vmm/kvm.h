@@ -26,6 +26,7 @@ struct kvm {
 	struct kvm_cpuid2 *cpuid;    /* KVM_GET_SUPPORTED_CPUID, owned */
 	pthread_mutex_t routing_lock; /* routing, and the KVM_SET_GSI_ROUTING that follows */
 	struct irq_routing routing;
+	bool log_dirty;              /* kvm_map_memory: KVM_MEM_LOG_DIRTY_PAGES (snapshot/dirty.h) */
 };
 
 /* Open `dev` (normally /dev/kvm), check the API, create the VM. */
@@ -51,6 +52,19 @@ int kvm_irqfd(struct kvm *kvm, int fd, uint32_t gsi, bool assign);
 
 /* Bind (assign) or unbind eventfd fd to guest writes of len bytes (0: any) at MMIO gpa. */
 int kvm_ioeventfd(struct kvm *kvm, uint64_t gpa, uint32_t len, int fd, bool assign);
+
+/*
+ * Saved VM-wide state (snapshots). "KVM " holds the in-kernel PIC
+ * master/slave and IOAPIC (KVM_GET_IRQCHIP) and the PIT (KVM_GET_PIT2);
+ * "CLCK" holds kvmclock (KVM_GET_CLOCK), written after the vCPUs and set
+ * back last on load, so guest time goes on from where it was saved.
+ */
+struct snap_writer;
+struct snap_reader;
+int kvm_save_platform(struct kvm *kvm, struct snap_writer *w, struct yun_err *err);
+int kvm_load_platform(struct kvm *kvm, struct snap_reader *r, struct yun_err *err);
+int kvm_save_clock(struct kvm *kvm, struct snap_writer *w, struct yun_err *err);
+int kvm_load_clock(struct kvm *kvm, struct snap_reader *r, struct yun_err *err);
 
 void kvm_close(struct kvm *kvm);
 

@@ -22,6 +22,8 @@
 #include "config.h"
 #include "console.h"
 #include "control.h"
+#include "sandbox/seccomp.h"
+#include "snapshot/snapshot.h"
 #include "vcpu.h"
 
 #define EXIT_HOST_ERROR 1
@@ -42,8 +44,11 @@ static void fatal_signal(int sig)
 static void *signal_thread(void *arg)
 {
 	sigset_t *set = arg;
+	struct yun_err err;
 	int sig;
 
+	if (sandbox_enter(SANDBOX_MAIN, &err) < 0)
+		yun_error("%s", err.msg);
 	for (;;) {
 		if (sigwait(set, &sig) != 0)
 			continue;
@@ -101,6 +106,13 @@ int main(int argc, char **argv)
 	int status, rc;
 
 	yun_log_init("yun-vmm", YUN_LOG_WARN);
+	if (argc == 4 && !strcmp(argv[1], "--merge-snapshot")) {
+		if (snap_mem_merge(argv[2], argv[3], &err) < 0) {
+			yun_error("%s", err.msg);
+			return EXIT_HOST_ERROR;
+		}
+		return 0;
+	}
 	config_init(&cfg);
 	if (config_parse_args(&cfg, argc, argv, &err) < 0) {
 		yun_error("%s", err.msg);
@@ -118,6 +130,7 @@ int main(int argc, char **argv)
 	if (config_validate(&cfg, &err) < 0 ||
 	    console_parse(cfg.serial ? cfg.serial : CONFIG_DEFAULT_SERIAL, &spec, &err) < 0 ||
 	    console_log_path(&spec, cfg.serial_log, &err) < 0 ||
+	    sandbox_set_mode(cfg.seccomp ? SANDBOX_ON : SANDBOX_OFF, cfg.reboot, &err) < 0 ||
 	    setup_signals(&term, &err) < 0) {
 		yun_error("%s", err.msg);
 		config_free(&cfg);

@@ -8,11 +8,14 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../lib/log.h"
 #include "cpuid.h"
 #include "layout.h"
+#include "snapshot/stream.h"
+#include "sandbox/seccomp.h"
 #include "vm.h"
 
 #define SIG_VCPU_KICK SIGUSR1
@@ -342,9 +345,23 @@ static void vcpu_park(struct vcpu *v)
 	vm_park_vcpu(v->vm);
 }
 
+/* A restored VM's boot vCPU about to run the guest again: how long restore took. */
+static void vcpu_log_restore_time(struct vcpu *v)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	yun_info("restore: %llu us from vm_restore to the first KVM_RUN",
+		 (unsigned long long)((now - v->vm->restore_t0_ns) / 1000));
+	v->vm->restore_t0_ns = 0;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
+	struct yun_err err;
 	sigset_t set;
 	char name[16];
 
@@ -355,12 +372,16 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	if (pthread_getcpuclockid(pthread_self(), &v->stats.cpu_clock) == 0)
 		__atomic_store_n(&v->stats.has_clock, true, __ATOMIC_RELEASE);
+	if (sandbox_enter(SANDBOX_VCPU, &err) < 0)
+		vm_request_stop(v->vm, VM_STOP_ERROR, 1, err.msg, NULL);
 
 	while (!vm_stopping(v->vm)) {
 		if (__atomic_load_n(&v->vm->pause_req, __ATOMIC_ACQUIRE)) {
 			vcpu_park(v);
 			continue;
 		}
+		if (v->id == 0 && v->vm->restore_t0_ns)
+			vcpu_log_restore_time(v);
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu_count_exit(v, KVM_EXIT_INTR); /* a kick or a signal */
@@ -450,4 +471,345 @@ void vcpu_destroy(struct vcpu *v)
 		close(v->fd);
 	v->run = NULL;
 	v->fd = -1;
+}
+
+/* ---- saved state (snapshots) ------------------------------------------------ */
+
+/*
+ * One "VCPU" section per vCPU. Its body is the vCPU's id, then each piece
+ * of KVM state as a u32 size + the x86 KVM ABI struct KVM returned (the
+ * layouts are fixed by linux/kvm.h; a size other than this build's is
+ * refused), except MSRs, which are a count + (u32 index, u64 value) pairs,
+ * and XSAVE, whose size depends on the host's features.
+ */
+#define VCPU_SNAP_VERSION 1
+#define VCPU_SNAP_MAX_MSRS 1024
+#define MSR_IA32_TSC_DEADLINE 0x6e0
+
+struct vcpu_msrs {
+	struct kvm_msrs hdr;
+	struct kvm_msr_entry e[VCPU_SNAP_MAX_MSRS];
+};
+
+/* The fixed-size pieces, as KVM hands them out. */
+struct vcpu_kvm_state {
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_fpu fpu;
+	struct kvm_xcrs xcrs;
+	struct kvm_lapic_state lapic;
+	struct kvm_mp_state mp;
+	struct kvm_vcpu_events events;
+	struct kvm_debugregs dregs;
+};
+
+static void put_blob(struct snap_writer *w, const void *p, uint32_t n)
+{
+	snap_put_u32(w, n);
+	snap_put_bytes(w, p, n);
+}
+
+/* A piece of fixed size: refuse any other size, naming it. */
+static void get_blob(struct snap_reader *r, const char *what, void *p, uint32_t n)
+{
+	uint32_t got = snap_get_u32(r);
+
+	if (!r->failed && got != n) {
+		snap_reader_fail(r, "%s is %u bytes, this yun-vmm expects %u", what, got, n);
+		return;
+	}
+	snap_get_bytes(r, p, n);
+}
+
+/* The MSRs KVM lists for this host; *n entries malloc'd in *out. */
+static int vcpu_msr_index_list(struct vcpu *v, uint32_t **out, uint32_t *n, struct yun_err *err)
+{
+	struct kvm_msr_list probe = { .nmsrs = 0 };
+	struct kvm_msr_list *l;
+
+	if (ioctl(v->vm->kvm.sys_fd, KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG)
+		return yun_err_errno(err, errno, "vCPU %u: KVM_GET_MSR_INDEX_LIST", v->id);
+	if (probe.nmsrs > VCPU_SNAP_MAX_MSRS)
+		return yun_err_set(err, E2BIG, "vCPU %u: KVM lists %u MSRs, more than %d", v->id,
+				   probe.nmsrs, VCPU_SNAP_MAX_MSRS);
+	l = calloc(1, sizeof(*l) + probe.nmsrs * sizeof(l->indices[0]));
+	if (!l)
+		return yun_err_set(err, ENOMEM, "vCPU %u: out of memory", v->id);
+	l->nmsrs = probe.nmsrs;
+	if (ioctl(v->vm->kvm.sys_fd, KVM_GET_MSR_INDEX_LIST, l) < 0) {
+		free(l);
+		return yun_err_errno(err, errno, "vCPU %u: KVM_GET_MSR_INDEX_LIST", v->id);
+	}
+	*n = l->nmsrs;
+	*out = malloc((l->nmsrs ? l->nmsrs : 1) * sizeof(uint32_t));
+	if (!*out) {
+		free(l);
+		return yun_err_set(err, ENOMEM, "vCPU %u: out of memory", v->id);
+	}
+	memcpy(*out, l->indices, l->nmsrs * sizeof(uint32_t));
+	free(l);
+	return 0;
+}
+
+/*
+ * Read every listed MSR this vCPU has. KVM_GET_MSRS stops at the first MSR
+ * it cannot read (one the vCPU's CPUID does not have): skip it, go on.
+ */
+static int vcpu_read_msrs(struct vcpu *v, struct vcpu_msrs *m, struct yun_err *err)
+{
+	uint32_t *idx = NULL, n = 0, done = 0;
+	int rc = vcpu_msr_index_list(v, &idx, &n, err);
+
+	if (rc)
+		return rc;
+	m->hdr.nmsrs = 0;
+	while (done < n) {
+		struct vcpu_msrs batch;
+		uint32_t cnt = n - done;
+		int got;
+
+		memset(&batch, 0, sizeof(batch.hdr));
+		batch.hdr.nmsrs = cnt;
+		for (uint32_t i = 0; i < cnt; i++)
+			batch.e[i] = (struct kvm_msr_entry){ .index = idx[done + i] };
+		got = ioctl(v->fd, KVM_GET_MSRS, &batch);
+		if (got < 0) {
+			rc = yun_err_errno(err, errno, "vCPU %u: KVM_GET_MSRS", v->id);
+			break;
+		}
+		for (int i = 0; i < got; i++)
+			m->e[m->hdr.nmsrs++] = batch.e[i];
+		done += (uint32_t)got + 1; /* skip the one KVM could not read */
+	}
+	free(idx);
+	return rc;
+}
+
+static uint32_t vcpu_xsave_size(struct vcpu *v)
+{
+	int n = ioctl(v->vm->kvm.vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+
+	return n > (int)sizeof(struct kvm_xsave) ? (uint32_t)n : sizeof(struct kvm_xsave);
+}
+
+static bool vcpu_has(struct vcpu *v, long cap)
+{
+	return ioctl(v->vm->kvm.vm_fd, KVM_CHECK_EXTENSION, cap) > 0;
+}
+
+int vcpu_save(struct vcpu *v, struct snap_writer *w, struct yun_err *err)
+{
+	struct vcpu_kvm_state k;
+	struct vcpu_msrs *msrs = NULL;
+	struct kvm_xsave *xsave = NULL;
+	uint32_t xsave_size = 0;
+	int rc = -1;
+
+#define GET(req, p, what)                                                             \
+	do {                                                                          \
+		if (ioctl(v->fd, req, p) < 0) {                                       \
+			rc = yun_err_errno(err, errno, "vCPU %u: saving %s", v->id, what); \
+			goto out;                                                     \
+		}                                                                     \
+	} while (0)
+	GET(KVM_GET_REGS, &k.regs, "registers (KVM_GET_REGS)");
+	GET(KVM_GET_SREGS, &k.sregs, "segment/control registers (KVM_GET_SREGS)");
+	GET(KVM_GET_FPU, &k.fpu, "FPU (KVM_GET_FPU)");
+	if (vcpu_has(v, KVM_CAP_XSAVE)) {
+		xsave_size = vcpu_xsave_size(v);
+		xsave = calloc(1, xsave_size);
+		if (!xsave) {
+			rc = yun_err_set(err, ENOMEM, "vCPU %u: out of memory", v->id);
+			goto out;
+		}
+		if (xsave_size > sizeof(*xsave))
+			GET(KVM_GET_XSAVE2, xsave, "XSAVE area (KVM_GET_XSAVE2)");
+		else
+			GET(KVM_GET_XSAVE, xsave, "XSAVE area (KVM_GET_XSAVE)");
+	}
+	memset(&k.xcrs, 0, sizeof(k.xcrs));
+	if (vcpu_has(v, KVM_CAP_XCRS))
+		GET(KVM_GET_XCRS, &k.xcrs, "XCRs (KVM_GET_XCRS)");
+	GET(KVM_GET_LAPIC, &k.lapic, "local APIC (KVM_GET_LAPIC)");
+	GET(KVM_GET_MP_STATE, &k.mp, "MP state (KVM_GET_MP_STATE)");
+	GET(KVM_GET_VCPU_EVENTS, &k.events, "pending events (KVM_GET_VCPU_EVENTS)");
+	GET(KVM_GET_DEBUGREGS, &k.dregs, "debug registers (KVM_GET_DEBUGREGS)");
+#undef GET
+	msrs = malloc(sizeof(*msrs));
+	if (!msrs) {
+		rc = yun_err_set(err, ENOMEM, "vCPU %u: out of memory", v->id);
+		goto out;
+	}
+	rc = vcpu_read_msrs(v, msrs, err);
+	if (rc)
+		goto out;
+
+	snap_begin(w, "VCPU", VCPU_SNAP_VERSION);
+	snap_put_u32(w, v->id);
+	put_blob(w, &k.regs, sizeof(k.regs));
+	put_blob(w, &k.sregs, sizeof(k.sregs));
+	put_blob(w, &k.fpu, sizeof(k.fpu));
+	put_blob(w, xsave, xsave_size);
+	put_blob(w, &k.xcrs, sizeof(k.xcrs));
+	snap_put_u32(w, msrs->hdr.nmsrs);
+	for (uint32_t i = 0; i < msrs->hdr.nmsrs; i++) {
+		snap_put_u32(w, msrs->e[i].index);
+		snap_put_u64(w, msrs->e[i].data);
+	}
+	put_blob(w, &k.lapic, sizeof(k.lapic));
+	snap_put_u32(w, k.mp.mp_state);
+	put_blob(w, &k.events, sizeof(k.events));
+	put_blob(w, &k.dregs, sizeof(k.dregs));
+	snap_end(w);
+	rc = snap_writer_error(w, err);
+out:
+	free(msrs);
+	free(xsave);
+	return rc;
+}
+
+/*
+ * KVM_SET_MSRS of m. KVM stops at the first value it refuses: one it holds
+ * already (an MSR the host may read but not write) is skipped, any other is
+ * an error naming it. m's entries are consumed.
+ */
+static int vcpu_put_msrs(struct vcpu *v, struct kvm_msrs *m, struct yun_err *err)
+{
+	while (m->nmsrs) {
+		struct {
+			struct kvm_msrs hdr;
+			struct kvm_msr_entry e[1];
+		} cur = { .hdr.nmsrs = 1 };
+		struct kvm_msr_entry *bad;
+		int set = ioctl(v->fd, KVM_SET_MSRS, m);
+
+		if (set < 0)
+			return yun_err_errno(err, errno, "vCPU %u: restoring MSRs (KVM_SET_MSRS)",
+					     v->id);
+		if ((uint32_t)set >= m->nmsrs)
+			return 0;
+		bad = &m->entries[set];
+		cur.e[0].index = bad->index;
+		if (ioctl(v->fd, KVM_GET_MSRS, &cur) != 1 || cur.e[0].data != bad->data)
+			return yun_err_set(err, EINVAL, "vCPU %u: KVM refused MSR 0x%x = 0x%llx",
+					   v->id, bad->index, (unsigned long long)bad->data);
+		/* Go on after it. */
+		m->nmsrs -= (uint32_t)set + 1;
+		memmove(m->entries, bad + 1, m->nmsrs * sizeof(*bad));
+	}
+	return 0;
+}
+
+int vcpu_load(struct vcpu *v, struct snap_reader *r, struct yun_err *err)
+{
+	struct vcpu_kvm_state k;
+	struct vcpu_msrs *msrs = NULL;
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[1];
+	} deadline = { .hdr.nmsrs = 0 };
+	struct kvm_xsave *xsave = NULL;
+	struct snap_reader s;
+	uint32_t id, xsave_size, max_xsave = vcpu_xsave_size(v), n;
+	int rc;
+
+	rc = snap_section(r, "VCPU", VCPU_SNAP_VERSION, NULL, &s);
+	if (rc)
+		return snap_reader_done(&s, err);
+	id = snap_get_u32(&s);
+	if (!s.failed && id != v->id)
+		snap_reader_fail(&s, "holds vCPU %u where vCPU %u was expected", id, v->id);
+	get_blob(&s, "kvm_regs", &k.regs, sizeof(k.regs));
+	get_blob(&s, "kvm_sregs", &k.sregs, sizeof(k.sregs));
+	get_blob(&s, "kvm_fpu", &k.fpu, sizeof(k.fpu));
+	xsave_size = snap_get_u32(&s);
+	if (!s.failed && xsave_size &&
+	    (xsave_size < sizeof(*xsave) || xsave_size > max_xsave || !vcpu_has(v, KVM_CAP_XSAVE)))
+		snap_reader_fail(&s, "XSAVE area of %u bytes; this host's KVM takes %u", xsave_size,
+				 vcpu_has(v, KVM_CAP_XSAVE) ? max_xsave : 0);
+	if (!s.failed && xsave_size) {
+		xsave = calloc(1, max_xsave);
+		if (!xsave) {
+			rc = yun_err_set(err, ENOMEM, "vCPU %u: out of memory", v->id);
+			goto out;
+		}
+		snap_get_bytes(&s, xsave, xsave_size);
+	}
+	get_blob(&s, "kvm_xcrs", &k.xcrs, sizeof(k.xcrs));
+	if (!s.failed && k.xcrs.nr_xcrs > KVM_MAX_XCRS)
+		snap_reader_fail(&s, "%u XCRs, at most %d", k.xcrs.nr_xcrs, KVM_MAX_XCRS);
+	n = snap_get_u32(&s);
+	if (!s.failed && n > VCPU_SNAP_MAX_MSRS)
+		snap_reader_fail(&s, "%u MSRs, at most %d", n, VCPU_SNAP_MAX_MSRS);
+	msrs = calloc(1, sizeof(*msrs));
+	if (!msrs) {
+		rc = yun_err_set(err, ENOMEM, "vCPU %u: out of memory", v->id);
+		goto out;
+	}
+	for (uint32_t i = 0; i < n && !s.failed; i++) {
+		struct kvm_msr_entry e = { .index = snap_get_u32(&s) };
+
+		e.data = snap_get_u64(&s);
+		/* The TSC deadline only means something once the LAPIC is back. */
+		if (e.index == MSR_IA32_TSC_DEADLINE) {
+			deadline.e[0] = e;
+			deadline.hdr.nmsrs = 1;
+		} else {
+			msrs->e[msrs->hdr.nmsrs++] = e;
+		}
+	}
+	get_blob(&s, "kvm_lapic_state", &k.lapic, sizeof(k.lapic));
+	k.mp.mp_state = snap_get_u32(&s);
+	if (!s.failed && k.mp.mp_state > KVM_MP_STATE_AP_RESET_HOLD)
+		snap_reader_fail(&s, "MP state %u is unknown", k.mp.mp_state);
+	get_blob(&s, "kvm_vcpu_events", &k.events, sizeof(k.events));
+	get_blob(&s, "kvm_debugregs", &k.dregs, sizeof(k.dregs));
+	rc = snap_reader_done(&s, err);
+	if (rc) {
+		char msg[YUN_ERR_MSG_MAX];
+
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		rc = yun_err_set(err, EINVAL, "vCPU %u: %s", v->id, msg);
+		goto out;
+	}
+	k.events.flags |= KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR;
+
+#define SET(req, p, what)                                                                  \
+	do {                                                                               \
+		if (ioctl(v->fd, req, p) < 0) {                                            \
+			rc = yun_err_errno(err, errno, "vCPU %u: KVM refused the saved %s", \
+					   v->id, what);                                   \
+			goto out;                                                          \
+		}                                                                          \
+	} while (0)
+	/* The order QEMU uses: registers, FPU, MSRs, then the APIC and what depends on it. */
+	SET(KVM_SET_SREGS, &k.sregs, "segment/control registers (KVM_SET_SREGS)");
+	SET(KVM_SET_REGS, &k.regs, "registers (KVM_SET_REGS)");
+	SET(KVM_SET_FPU, &k.fpu, "FPU (KVM_SET_FPU)");
+	if (xsave)
+		SET(KVM_SET_XSAVE, xsave, "XSAVE area (KVM_SET_XSAVE)");
+	if (k.xcrs.nr_xcrs && vcpu_has(v, KVM_CAP_XCRS))
+		SET(KVM_SET_XCRS, &k.xcrs, "XCRs (KVM_SET_XCRS)");
+	/*
+	 * MSRs include IA32_TSC: the guest's TSC goes on from the saved value
+	 * (KVM keeps the vCPUs' TSCs in sync when they are written together),
+	 * so with kvmclock set back too (vm state) the guest sees no time pass
+	 * while it was saved.
+	 */
+	rc = vcpu_put_msrs(v, &msrs->hdr, err);
+	if (rc)
+		goto out;
+	SET(KVM_SET_MP_STATE, &k.mp, "MP state (KVM_SET_MP_STATE)");
+	SET(KVM_SET_LAPIC, &k.lapic, "local APIC (KVM_SET_LAPIC)");
+	rc = vcpu_put_msrs(v, &deadline.hdr, err);
+	if (rc)
+		goto out;
+	SET(KVM_SET_VCPU_EVENTS, &k.events, "pending events (KVM_SET_VCPU_EVENTS)");
+	SET(KVM_SET_DEBUGREGS, &k.dregs, "debug registers (KVM_SET_DEBUGREGS)");
+#undef SET
+	rc = 0;
+out:
+	free(msrs);
+	free(xsave);
+	return rc;
 }

@@ -66,6 +66,20 @@ void vcpu_dump_registers(struct vcpu *v, char *out, size_t size);
 /* CPU time the vCPU thread has used, in ns; 0 before it started (any thread). */
 uint64_t vcpu_cpu_time_ns(struct vcpu *v);
 
+struct snap_writer;
+struct snap_reader;
+
+/*
+ * Saved state of a vCPU that is not running (parked or never started): one
+ * "VCPU" section with registers, segment and control registers, FPU, XSAVE
+ * and XCRs, every MSR KVM lists that this vCPU has (TSC, kvmclock, APIC
+ * base, EFER, SYSCALL...), LAPIC, MP state, pending events, debug
+ * registers. vcpu_load checks sizes and counts and then hands each piece to
+ * KVM; an error names the vCPU and the piece (and KVM's reason).
+ */
+int vcpu_save(struct vcpu *v, struct snap_writer *w, struct yun_err *err);
+int vcpu_load(struct vcpu *v, struct snap_reader *r, struct yun_err *err);
+
 /* Install the (empty) kick signal handler; once per process. */
 int vcpu_init_signals(struct yun_err *err);
 

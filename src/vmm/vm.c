@@ -9,6 +9,8 @@
 #include "../lib/log.h"
 #include "boot/acpi.h"
 #include "boot/loader.h"
+#include "snapshot/dirty.h"
+#include "sandbox/seccomp.h"
 
 enum {
 	DEV_SERIAL = 1 << 0,
@@ -137,6 +139,16 @@ static void ignore_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 	(void)offset;
 	if (!is_write)
 		memset(data, 0xff, len);
+}
+
+/* Guest serial output: to the console, and to the tap when one is set (snapshot tests). */
+static void vm_serial_tx(void *ctx, const uint8_t *buf, size_t n)
+{
+	struct vm *vm = ctx;
+
+	console_tx(vm->console, buf, n);
+	if (vm->serial_tap)
+		vm->serial_tap(vm->serial_tap_ctx, buf, n);
 }
 
 /* ---- PCI and virtio -------------------------------------------------------- */
@@ -445,6 +457,8 @@ static int vm_add_pci(struct vm *vm, struct yun_err *err)
 		if (rc)
 			return rc;
 	}
+	if (vm->defer_io)
+		return 0; /* vm_start_io, once restored state is in */
 	return iothread_start(&vm->io, "io", err);
 }
 
@@ -459,7 +473,7 @@ static int vm_add_devices(struct vm *vm, struct yun_err *err)
 	vm->irq_aux = (struct irq_line){ vm_irq_set_level, vm, IRQ_I8042_AUX };
 	vm->stopper = (struct vm_stopper){ vm_stopper_request, vm };
 
-	rc = serial_init(&vm->serial, &vm->irq_com1, console_tx, vm->console, err);
+	rc = serial_init(&vm->serial, &vm->irq_com1, vm_serial_tx, vm, err);
 	if (rc)
 		return rc;
 	vm->devices_ready |= DEV_SERIAL;
@@ -494,6 +508,50 @@ static int vm_add_devices(struct vm *vm, struct yun_err *err)
 	return rc;
 }
 
+/* The part of building a VM both paths share, before guest RAM exists. */
+static void vm_build_begin(struct vm *vm, const struct vmm_config *cfg, struct console *console)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = cfg;
+	vm->console = console;
+	vm->nr_vcpus = cfg->cpus;
+	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
+	for (unsigned i = 0; i < LAYOUT_MAX_VCPUS; i++)
+		vm->vcpu[i].fd = -1;
+	pthread_mutex_init(&vm->stop_lock, NULL);
+	pthread_cond_init(&vm->stop_cond, NULL);
+	io_bus_init(&vm->pio);
+	io_bus_init(&vm->mmio);
+}
+
+/* With guest RAM in place: KVM, memory slots, irqchip, devices, vCPUs. */
+static int vm_build_finish(struct vm *vm, bool log_dirty, struct yun_err *err)
+{
+	const struct vmm_config *cfg = vm->cfg;
+	int rc;
+
+	rc = kvm_open(&vm->kvm, cfg->kvm_device ? cfg->kvm_device : CONFIG_DEFAULT_KVM_DEVICE,
+		      err);
+	if (rc)
+		return rc;
+	if (cfg->cpus > (unsigned)vm->kvm.max_vcpus)
+		return yun_err_set(err, EINVAL, "cpus %u: this host's KVM allows at most %d",
+				   cfg->cpus, vm->kvm.max_vcpus);
+	vm->kvm.log_dirty = log_dirty;
+	/*
+	 * Memory slots before the irqchip: once the in-kernel irqchip exists,
+	 * a slot change waits for an SRCU grace period (~5 ms here).
+	 */
+	rc = kvm_map_memory(&vm->kvm, &vm->mem, err);
+	if (!rc)
+		rc = kvm_create_platform(&vm->kvm, err);
+	if (!rc)
+		rc = vm_add_devices(vm, err);
+	for (unsigned i = 0; !rc && i < vm->nr_vcpus; i++)
+		rc = vcpu_create(&vm->vcpu[i], vm, i, err);
+	return rc;
+}
+
 int vm_create(struct vm *vm, const struct vmm_config *cfg, struct console *console,
 	      struct yun_err *err)
 {
@@ -510,45 +568,15 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct console *conso
 	boot.pci = true;
 	boot.pci_irqs = pci_irqs;
 	boot.nr_pci_irqs = vm_pci_irqs(cfg, pci_irqs);
-	memset(vm, 0, sizeof(*vm));
-	vm->cfg = cfg;
-	vm->console = console;
-	vm->nr_vcpus = cfg->cpus;
-	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
-	for (unsigned i = 0; i < LAYOUT_MAX_VCPUS; i++)
-		vm->vcpu[i].fd = -1;
-	pthread_mutex_init(&vm->stop_lock, NULL);
-	pthread_cond_init(&vm->stop_cond, NULL);
-	io_bus_init(&vm->pio);
-	io_bus_init(&vm->mmio);
+	vm_build_begin(vm, cfg, console);
 
 	/* Cheap checks and file loading first: bad input fails before KVM is touched. */
 	rc = gm_init(&vm->mem, cfg->memory_mib << 20, err);
 	if (rc)
 		goto fail;
 	rc = boot_load(&vm->mem, &boot, &entry, err);
-	if (rc)
-		goto fail;
-	rc = kvm_open(&vm->kvm, cfg->kvm_device ? cfg->kvm_device : CONFIG_DEFAULT_KVM_DEVICE,
-		      err);
-	if (rc)
-		goto fail;
-	if (cfg->cpus > (unsigned)vm->kvm.max_vcpus) {
-		rc = yun_err_set(err, EINVAL, "cpus %u: this host's KVM allows at most %d",
-				 cfg->cpus, vm->kvm.max_vcpus);
-		goto fail;
-	}
-	/*
-	 * Memory slots before the irqchip: once the in-kernel irqchip exists,
-	 * a slot change waits for an SRCU grace period (~5 ms here).
-	 */
-	rc = kvm_map_memory(&vm->kvm, &vm->mem, err);
 	if (!rc)
-		rc = kvm_create_platform(&vm->kvm, err);
-	if (!rc)
-		rc = vm_add_devices(vm, err);
-	for (unsigned i = 0; !rc && i < vm->nr_vcpus; i++)
-		rc = vcpu_create(&vm->vcpu[i], vm, i, err);
+		rc = vm_build_finish(vm, false, err);
 	if (!rc)
 		rc = vcpu_set_entry(&vm->vcpu[0], &entry, err);
 	if (rc)
@@ -562,6 +590,36 @@ fail:
 	return rc;
 }
 
+int vm_create_from_memory(struct vm *vm, const struct vmm_config *cfg, struct console *console,
+			  int mem_fd, bool log_dirty, struct yun_err *err)
+{
+	int rc;
+
+	vm_build_begin(vm, cfg, console);
+	vm->defer_io = true;
+	rc = gm_init_file(&vm->mem, cfg->memory_mib << 20, mem_fd, err);
+	if (!rc)
+		rc = vm_build_finish(vm, log_dirty, err);
+	if (rc)
+		vm_destroy(vm);
+	return rc;
+}
+
+int vm_start_io(struct vm *vm, struct yun_err *err)
+{
+	int rc;
+
+	if (!vm->defer_io || !(vm->devices_ready & DEV_IOTHREAD))
+		return 0;
+	rc = iothread_start(&vm->io, "io", err);
+	if (rc)
+		return rc;
+	vm->defer_io = false;
+	if (vm_paused(vm))
+		iothread_pause(&vm->io); /* vm_resume lets it go */
+	return 0;
+}
+
 int vm_run(struct vm *vm, struct yun_err *err)
 {
 	int rc = 0;
@@ -573,6 +631,9 @@ int vm_run(struct vm *vm, struct yun_err *err)
 			break;
 		}
 	}
+	/* Last, once every thread of the VM exists: see sandbox/seccomp.h on stacking. */
+	if (!rc && (rc = sandbox_enter(SANDBOX_MAIN, err)) < 0)
+		vm_request_stop(vm, VM_STOP_ERROR, 1, err->msg, NULL);
 	pthread_mutex_lock(&vm->stop_lock);
 	while (!vm->stopping)
 		pthread_cond_wait(&vm->stop_cond, &vm->stop_lock);
@@ -629,6 +690,8 @@ void vm_destroy(struct vm *vm)
 	if (vm->devices_ready & DEV_SERIAL)
 		serial_destroy(&vm->serial);
 	vm->devices_ready = 0;
+	snap_dirty_free(vm->dirty);
+	vm->dirty = NULL;
 	kvm_close(&vm->kvm);
 	gm_free(&vm->mem);
 	pthread_cond_destroy(&vm->stop_cond);

@@ -55,6 +55,8 @@ struct vm_msix {
 /* Exit status when the guest crashes (triple fault, KVM internal error). */
 #define VM_EXIT_GUEST_CRASH 2
 
+struct snap_dirty;
+
 struct vm {
 	const struct vmm_config *cfg;
 	struct console *console;
@@ -102,10 +104,33 @@ struct vm {
 	int exit_status;
 	char stop_msg[YUN_ERR_MSG_MAX + 64];
 	char stop_detail[2048];   /* register dump for crashes */
+
+	/* Snapshots (snapshot/): */
+	struct snap_dirty *dirty;  /* dirty-page tracking for diff snapshots, or NULL */
+	uint64_t restore_t0_ns;    /* CLOCK_MONOTONIC at vm_restore's start; 0: not restored */
+	bool defer_io;             /* I/O thread not started until vm_start_io */
+	void (*serial_tap)(void *ctx, const uint8_t *buf, size_t n); /* sees guest output */
+	void *serial_tap_ctx;
 };
 
 int vm_create(struct vm *vm, const struct vmm_config *cfg, struct console *console,
 	      struct yun_err *err);
+
+/*
+ * As vm_create, but guest RAM is the memory file mem_fd mapped copy-on-write
+ * (gm_init_file) and no kernel is loaded: vCPUs are at their reset state
+ * for vm_restore to load. log_dirty: memory slots log dirty pages from the
+ * start. On error the VM is destroyed.
+ */
+int vm_create_from_memory(struct vm *vm, const struct vmm_config *cfg, struct console *console,
+			  int mem_fd, bool log_dirty, struct yun_err *err);
+
+/*
+ * A VM from vm_create_from_memory has its I/O thread created but not
+ * started, so device state loads with nothing serving queues: start it
+ * (parked if the VM is paused). Does nothing for other VMs.
+ */
+int vm_start_io(struct vm *vm, struct yun_err *err);
 
 /* Run until the guest (or vm_request_stop) ends it. All vCPUs are joined. */
 int vm_run(struct vm *vm, struct yun_err *err);

@@ -6,6 +6,7 @@
 #include "vmm/config.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -448,6 +449,82 @@ static void test_rate_limits(void)
 	config_free(&cfg);
 }
 
+/* config_to_json then config_parse_json gives back the same VM (what a snapshot keeps). */
+static void test_json_round_trip(void)
+{
+	struct vmm_config a, b;
+	struct yun_err err;
+	json_t *o;
+	char *text;
+
+	CHECK_EQ(parse(&a, &err, "--kernel", "/k", "--initrd", "/i", "--cmdline", "a=b c", "--cpus",
+		       "3", "--memory", "512", "--debug-exit", "--rng", "--disk",
+		       "path=/d0,readonly=on,id=disk0,bw=100", "--disk", "/d1,direct=on,iops=7",
+		       "--balloon", "target=64,deflate_after_ms=9", "--net",
+		       "tap=t0,mac=52:54:00:00:00:01,rx_pps=5", "--net", "tap=t1,tx_bw=6",
+		       "--vsock", "cid=42,socket=/v.sock", "--serial", "off", NULL), 0);
+	o = config_to_json(&a);
+	CHECK(o != NULL);
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	config_init(&b);
+	CHECK_EQ(config_parse_json(&b, text, "round trip", &err), 0);
+	free(text);
+	CHECK(!strcmp(b.kernel, "/k") && !strcmp(b.initrd, "/i") && !strcmp(b.cmdline, "a=b c"));
+	CHECK_EQ(b.cpus, 3);
+	CHECK_EQ(b.memory_mib, 512);
+	CHECK(b.debug_exit && b.rng && b.balloon && b.vsock && !b.reboot);
+	CHECK_EQ(b.nr_disks, 2);
+	CHECK(!strcmp(b.disks[0].path, "/d0") && b.disks[0].readonly && !b.disks[0].direct);
+	CHECK(!strcmp(b.disks[0].id, "disk0") && b.disks[0].bw == 100);
+	CHECK(!strcmp(b.disks[1].path, "/d1") && b.disks[1].direct && b.disks[1].iops == 7);
+	CHECK(b.disks[1].id == NULL);
+	CHECK_EQ(b.balloon_target_mib, 64);
+	CHECK_EQ(b.balloon_deflate_after_ms, 9);
+	CHECK_EQ(b.nr_nets, 2);
+	CHECK(!strcmp(b.nets[0].tap, "t0") && b.nets[0].has_mac && b.nets[0].mac[5] == 1);
+	CHECK(b.nets[0].rx_pps == 5 && !strcmp(b.nets[1].tap, "t1") && !b.nets[1].has_mac);
+	CHECK_EQ(b.nets[1].tx_bw, 6);
+	CHECK(b.vsock_cid == 42 && !strcmp(b.vsock_socket, "/v.sock"));
+	CHECK(b.serial == NULL); /* host-side settings stay out */
+	config_free(&a);
+	config_free(&b);
+}
+
+/* --restore and the tests' --snapshot-on-line. */
+static void test_restore_flags(void)
+{
+	struct vmm_config c;
+	struct yun_err err;
+
+	CHECK_EQ(parse(&c, &err, "--restore",
+		       "state=/s,mem=/m,resume=on,dirty=on,vsock_cid=9,vsock_socket=/v,tap1=tp,"
+		       "mac0=random,disk3=/d", NULL), 0);
+	CHECK(!strcmp(c.restore.state, "/s") && !strcmp(c.restore.mem, "/m"));
+	CHECK(c.restore.resume && c.restore.dirty && c.restore.vsock_cid == 9);
+	CHECK(!strcmp(c.restore.tap[1], "tp") && !strcmp(c.restore.mac[0], "random"));
+	CHECK(!strcmp(c.restore.disk[3], "/d") && c.restore.tap[0] == NULL);
+	CHECK_EQ(config_validate(&c, &err), 0); /* no --kernel needed */
+	config_free(&c);
+	CHECK_EQ(parse(&c, &err, "--restore", "state=/s,mem=/m", "--kernel", "/k", NULL), 0);
+	CHECK(config_validate(&c, &err) < 0);
+	CHECK_STR_CONTAINS(err.msg, "--kernel");
+	config_free(&c);
+	CHECK(parse(&c, &err, "--restore", "state=/s", NULL) < 0);
+	CHECK_STR_CONTAINS(err.msg, "mem=");
+	config_free(&c);
+	CHECK(parse(&c, &err, "--restore", "state=/s,mem=/m,tap4=x", NULL) < 0);
+	CHECK_STR_CONTAINS(err.msg, "tap4");
+	config_free(&c);
+	CHECK_EQ(parse(&c, &err, "--kernel", "/k", "--snapshot-on-line",
+		       "match=YT COUNT 5,state=/s,mem=/m,diff=on,then=resume", NULL), 0);
+	CHECK(c.nr_triggers == 1 && c.triggers[0].diff && c.triggers[0].resume);
+	CHECK(!strcmp(c.triggers[0].match, "YT COUNT 5"));
+	config_free(&c);
+	CHECK(parse(&c, &err, "--kernel", "/k", "--snapshot-on-line", "state=/s,mem=/m", NULL) < 0);
+	config_free(&c);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/yun-config-test.XXXXXX");
@@ -466,6 +543,8 @@ int main(void)
 	RUN(test_json_partial_merge);
 	RUN(test_net_cards);
 	RUN(test_rate_limits);
+	RUN(test_json_round_trip);
+	RUN(test_restore_flags);
 
 	static const char *const names[] = { "vm.json", "zero.json", "mem.json" };
 	char path[128];

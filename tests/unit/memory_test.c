@@ -115,6 +115,33 @@ static void test_bad_sizes_are_refused(void)
 	CHECK(gm_init(&gm, 2ULL << 40, &err) < 0);
 }
 
+/* A snapshot's memory file mapped copy-on-write: its bytes show, writes stay private. */
+static void test_file_backed_ram(void)
+{
+	char path[] = "/tmp/yun-memory-test.XXXXXX";
+	int fd = mkstemp(path);
+	struct guest_mem gm;
+	struct yun_err err = { 0 };
+	uint64_t v = 0x1122334455667788ULL, back = 0;
+
+	CHECK(fd >= 0);
+	unlink(path);
+	CHECK_EQ(ftruncate(fd, 16 << 20), 0);
+	CHECK_EQ(pwrite(fd, &v, sizeof(v), 0x12340), (ssize_t)sizeof(v));
+	CHECK(gm_init_file(&gm, 32 << 20, fd, &err) < 0); /* wrong size */
+	CHECK_STR_CONTAINS(err.msg, "memory file");
+	CHECK_EQ(gm_init_file(&gm, 16 << 20, fd, &err), 0);
+	CHECK_EQ(gm.nr_regions, 1);
+	CHECK_EQ(gm_read(&gm, 0x12340, &back, sizeof(back)), 0);
+	CHECK_EQ(back, v);
+	v = 0;
+	CHECK_EQ(gm_write(&gm, 0x12340, &v, sizeof(v)), 0);
+	CHECK_EQ(pread(fd, &back, sizeof(back), 0x12340), (ssize_t)sizeof(back));
+	CHECK_EQ(back, 0x1122334455667788ULL); /* the file is never written */
+	gm_free(&gm);
+	close(fd);
+}
+
 int main(void)
 {
 	RUN(test_small_guest_is_one_region);
@@ -122,5 +149,6 @@ int main(void)
 	RUN(test_untouched_memory_costs_nothing);
 	RUN(test_zero_keeps_untouched_ram_free);
 	RUN(test_bad_sizes_are_refused);
+	RUN(test_file_backed_ram);
 	return CHECK_DONE();
 }

@@ -18,6 +18,7 @@
 #include <microhttpd.h>
 
 #include "../../lib/log.h"
+#include "../sandbox/seccomp.h"
 #include "routes.h"
 
 struct api_server {
@@ -47,13 +48,6 @@ struct upload {
 	bool answered;             /* the 413 went out before the body */
 	size_t dropped;
 };
-
-/* TODO(merge h/sandbox): sandbox_enter(SANDBOX_API, err). */
-static int api_sandbox_enter(struct yun_err *err)
-{
-	(void)err;
-	return 0;
-}
 
 /* ---- answers ---------------------------------------------------------------------- */
 
@@ -183,7 +177,7 @@ static void *api_thread(void *arg)
 	struct yun_err err = { 0 };
 
 	pthread_setname_np(pthread_self(), "api");
-	if (api_sandbox_enter(&err) < 0) {
+	if (sandbox_enter(SANDBOX_API, &err) < 0) {
 		yun_error("api: %s (the API is not served)", err.msg);
 		return NULL;
 	}

@@ -372,17 +372,23 @@ int snap_file_write(const char *path, const void *payload, size_t len, struct yu
 	rc = write_all(fd, hdr, sizeof(hdr));
 	if (!rc)
 		rc = write_all(fd, payload, len);
+	rc = snap_file_commit(fd, tmp, path, rc);
+	if (rc)
+		return yun_err_errno(err, -rc, "%s: writing state", path);
+	return 0;
+}
+
+int snap_file_commit(int fd, const char *tmp, const char *path, int rc)
+{
 	if (!rc && fsync(fd) < 0)
 		rc = -errno;
 	if (close(fd) < 0 && !rc)
 		rc = -errno;
 	if (!rc && rename(tmp, path) < 0)
 		rc = -errno;
-	if (rc) {
+	if (rc)
 		unlink(tmp);
-		return yun_err_errno(err, -rc, "%s: writing state", path);
-	}
-	return 0;
+	return rc;
 }
 
 int snap_file_read(const char *path, uint8_t **payload, size_t *len, struct yun_err *err)

@@ -121,6 +121,14 @@ int snap_reader_done(struct snap_reader *r, struct yun_err *err);
 int snap_file_write(const char *path, const void *payload, size_t len, struct yun_err *err);
 
 /*
+ * End writing temporary file tmp (open as fd) that replaces path: unless
+ * rc (the writes' result) is already an error, fsync, close and rename it
+ * over path; fd is closed either way and tmp removed on failure. 0 or
+ * -errno.
+ */
+int snap_file_commit(int fd, const char *tmp, const char *path, int rc);
+
+/*
  * Read and check a file written by snap_file_write: *payload (malloc'd) and
  * *len. Refuses, naming the file: wrong magic, another version, a length
  * that does not match the file size (truncated), a bad checksum.

@@ -24,6 +24,8 @@ static void iothread_park(void *arg)
 	io->parked = false;
 	pthread_mutex_unlock(&io->pause_lock);
 }
+#include "../../lib/log.h"
+#include "../sandbox/seccomp.h"
 
 int iothread_init(struct iothread *io, struct yun_err *err)
 {
@@ -143,7 +145,12 @@ int iothread_poll(struct iothread *io, int timeout_ms)
 static void *iothread_main(void *arg)
 {
 	struct iothread *io = arg;
+	struct yun_err err;
 
+	if (sandbox_enter(SANDBOX_IO, &err) < 0) {
+		yun_error("%s: the I/O thread stops", err.msg);
+		return NULL;
+	}
 	while (iothread_poll(io, -1) >= 0)
 		;
 	return NULL;

@@ -1,0 +1,150 @@
+/*
+ * memory_track_test.c - dirty tracking of the VMM's own guest-RAM writes
+ * (gm_track_*, memory.h), which live migration ORs with KVM's dirty log.
+ */
+#include "vmm/layout.h"
+#include "vmm/memory.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "check.h"
+
+static uint64_t popcount(const uint64_t *bm, uint64_t words)
+{
+	uint64_t n = 0;
+
+	for (uint64_t i = 0; i < words; i++)
+		n += (uint64_t)__builtin_popcountll(bm[i]);
+	return n;
+}
+
+static bool bit(const uint64_t *bm, uint64_t page)
+{
+	return bm[page / 64] >> (page % 64) & 1;
+}
+
+static void test_writes_are_marked_per_region(void)
+{
+	struct guest_mem gm;
+	struct yun_err err;
+	uint64_t w0, w1, *b0, *b1;
+	uint32_t v = 1;
+
+	CHECK_EQ(gm_init(&gm, 5ULL << 30, &err), 0);
+	w0 = (gm.region[0].size >> 12) / 64;
+	w1 = (gm.region[1].size >> 12) / 64;
+	b0 = calloc(w0, 8);
+	b1 = calloc(w1, 8);
+
+	CHECK(gm_track_fetch(&gm, 0, b0) < 0);          /* never started */
+	CHECK_EQ(gm_write(&gm, 0x5000, &v, 4), 0);      /* before start: not marked */
+	CHECK_EQ(gm_track_start(&gm, &err), 0);
+	CHECK_EQ(gm_write(&gm, 0x1000, &v, 4), 0);
+	CHECK_EQ(gm_write(&gm, 0x2ffe, &v, 4), 0);      /* straddles pages 2 and 3 */
+	CHECK(gm_ptr(&gm, 0x10000, 1) != NULL);         /* a read is marked too */
+	CHECK_EQ(gm_write(&gm, LAYOUT_HIGH_RAM + 0x4000, &v, 4), 0);
+	CHECK_EQ(gm_write(&gm, LAYOUT_LOW_RAM_MAX + 8, &v, 4), -EFAULT); /* the hole */
+	CHECK_EQ(gm_track_fetch(&gm, 0, b0), 0);
+	CHECK_EQ(gm_track_fetch(&gm, 1, b1), 0);
+	CHECK(bit(b0, 1) && bit(b0, 2) && bit(b0, 3) && bit(b0, 0x10));
+	CHECK_EQ(popcount(b0, w0), 4);
+	CHECK(bit(b1, 4));                              /* region-relative */
+	CHECK_EQ(popcount(b1, w1), 1);
+	CHECK(gm_track_fetch(&gm, 2, b1) < 0);
+
+	/*
+	 * Each mark is reported by two fetches (the write it covers may land
+	 * after the first), then forgotten.
+	 */
+	memset(b0, 0, w0 * 8);
+	memset(b1, 0, w1 * 8);
+	CHECK_EQ(gm_track_fetch(&gm, 0, b0), 0);
+	CHECK_EQ(gm_track_fetch(&gm, 1, b1), 0);
+	CHECK_EQ(popcount(b0, w0), 4);
+	CHECK_EQ(popcount(b1, w1), 1);
+	memset(b0, 0, w0 * 8);
+	CHECK_EQ(gm_track_fetch(&gm, 0, b0), 0);
+	CHECK_EQ(popcount(b0, w0), 0);
+	CHECK_EQ(gm_write(&gm, 0x1000, &v, 4), 0);
+	CHECK_EQ(gm_track_fetch(&gm, 0, b0), 0);
+	CHECK_EQ(popcount(b0, w0), 1);
+	CHECK_EQ(gm_track_fetch(&gm, 0, b0), 0);     /* OR: the caller's bits stay */
+	CHECK_EQ(popcount(b0, w0), 1);
+	memset(b0, 0, w0 * 8);
+	CHECK_EQ(gm_track_fetch(&gm, 0, b0), 0);
+	CHECK_EQ(popcount(b0, w0), 0);
+
+	gm_track_mark(&gm, 0x7000, 0x2000);
+	CHECK_EQ(gm_track_fetch(&gm, 0, b0), 0);
+	CHECK(bit(b0, 7) && bit(b0, 8));
+	CHECK_EQ(popcount(b0, w0), 2);
+
+	gm_track_stop(&gm);
+	CHECK_EQ(gm_track_fetch(&gm, 0, b0), 0);      /* drains the second report */
+	memset(b0, 0, w0 * 8);
+	CHECK_EQ(gm_write(&gm, 0x9000, &v, 4), 0);
+	CHECK_EQ(gm_track_fetch(&gm, 0, b0), 0);
+	CHECK_EQ(popcount(b0, w0), 0);
+
+	/* A restart begins clean. */
+	CHECK_EQ(gm_write(&gm, 0x9000, &v, 4), 0);
+	CHECK_EQ(gm_track_start(&gm, &err), 0);
+	CHECK_EQ(gm_track_fetch(&gm, 0, b0), 0);
+	CHECK_EQ(popcount(b0, w0), 0);
+	free(b0);
+	free(b1);
+	gm_free(&gm);
+}
+
+struct writer {
+	struct guest_mem *gm;
+	uint64_t pages;
+	volatile bool stop;
+};
+
+static void *write_all(void *arg)
+{
+	struct writer *w = arg;
+
+	for (uint64_t i = 0; i < w->pages; i++) {
+		uint8_t b = (uint8_t)i;
+
+		gm_write(w->gm, i << 12, &b, 1);
+	}
+	return NULL;
+}
+
+/* Fetches racing with writers lose no page: the union of fetches is every page written. */
+static void test_no_mark_lost_under_concurrent_fetch(void)
+{
+	struct guest_mem gm;
+	struct yun_err err;
+	struct writer w;
+	pthread_t t[2];
+	uint64_t words, *bm;
+
+	CHECK_EQ(gm_init(&gm, 64ULL << 20, &err), 0);
+	words = (gm.region[0].size >> 12) / 64;
+	bm = calloc(words, 8);
+	CHECK_EQ(gm_track_start(&gm, &err), 0);
+	w = (struct writer){ .gm = &gm, .pages = gm.region[0].size >> 12 };
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, write_all, &w);
+	for (int i = 0; i < 200; i++)
+		CHECK_EQ(gm_track_fetch(&gm, 0, bm), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	CHECK_EQ(gm_track_fetch(&gm, 0, bm), 0);
+	CHECK_EQ(popcount(bm, words), w.pages);
+	free(bm);
+	gm_free(&gm);
+}
+
+int main(void)
+{
+	RUN(test_writes_are_marked_per_region);
+	RUN(test_no_mark_lost_under_concurrent_fetch);
+	return CHECK_DONE();
+}
