@@ -596,6 +596,42 @@ def net_rate_limits(ctx):
     v.wait_counts(1)
 
 
+def snapshot_through_api(ctx):
+    """Pause, PUT /snapshot/create; a fresh yun-vmm loads it and the guest counts on."""
+    state, mem = ctx.path("vm.state"), ctx.path("vm.mem")
+    v = counter_on_cmdline(ctx)
+    expect_fault(v, "PUT", "/snapshot/create", {"snapshot_path": state, "mem_file_path": mem},
+                 400, "paused")
+    v.ok("PATCH", "/vm", {"state": "Paused"})
+    status, reply = v.api("PUT", "/snapshot/create", {"snapshot_type": "Full",
+                                                      "snapshot_path": state,
+                                                      "mem_file_path": mem})
+    if status == 501:
+        raise Skip("PUT /snapshot/create: %s" % reply.get("fault_message"))
+    if status != 204:
+        raise Failure("PUT /snapshot/create: %d %r" % (status, reply))
+    last = v.counts()[-1]
+    v.ok("PUT", "/actions", {"action_type": "Shutdown", "timeout_ms": 0})
+    v.wait_exit()
+
+    w = Vmm(ctx, [])
+    w.ok("PUT", "/snapshot/load", {"snapshot_path": state, "resume_vm": False,
+                                   "mem_backend": {"backend_type": "File", "backend_path": mem}})
+    if w.state() != "Paused":
+        raise Failure("state %r after loading with resume_vm false" % w.state())
+    cfg = w.ok("GET", "/vm/config", want=200)
+    if cfg["boot-source"]["boot_args"] != "yuntest=counter" or \
+            cfg["machine-config"]["mem_size_mib"] != 64:
+        raise Failure("GET /vm/config of the restored VM: %r" % cfg)
+    expect_fault(w, "PUT", "/snapshot/load", {"snapshot_path": state, "mem_file_path": mem},
+                 400, "not allowed after the VM started")
+    w.ok("PATCH", "/vm", {"state": "Resumed"})
+    w.wait_counts(2)
+    first = w.counts()[0]
+    if not last < first <= last + 2:
+        raise Failure("the restored guest counted from %d; it was at %d" % (first, last))
+
+
 def metrics_json(ctx):
     metrics = ctx.path("metrics.json")
 
@@ -719,6 +755,7 @@ TESTS = [
     balloon_target,
     drive_hot_swap,
     net_rate_limits,
+    snapshot_through_api,
     metrics_json,
     routes_match_openapi,
     firecracker_field_names,

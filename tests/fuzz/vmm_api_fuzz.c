@@ -18,8 +18,9 @@
  * FUZZ_SOURCES: src/vmm/entry.c src/vmm/cpuid.c src/vmm/irq_routing.c src/vmm/ratelimit.c
  * FUZZ_SOURCES: src/vmm/console.c src/vmm/api/routes.c src/vmm/api/fields.c
  * FUZZ_SOURCES: src/vmm/devices src/vmm/boot src/vmm/virtio src/vmm/pci src/vmm/snapshot
+ * FUZZ_SOURCES: src/vmm/sandbox
  * FUZZ_SOURCES: src/lib
- * FUZZ_LIBS: -ljansson -luring -lz -lpthread
+ * FUZZ_LIBS: -ljansson -luring -lz -lseccomp -lpthread
  *
  * Built with -DFUZZ_WRITE_SEEDS (and without -fsanitize=fuzzer) this file is
  * instead a program that writes a seed corpus of valid and nearly valid
