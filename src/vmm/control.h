@@ -2,12 +2,15 @@
  * control.h - the controller: owns yun-vmm's configuration and its current
  * VM, and is the one place that checks which operation is allowed when.
  *
- * States:
+ * States, and what moves the controller between them:
  *
- *   Not started --start--> Running <--pause/resume--> Paused
- *        ^  |                 |                          |
- *        |  (vm_create fails) +--shutdown / guest stops--+--> Shutting down --> Stopped
- *        +--+
+ *   Not started -> Running         InstanceStart, or a snapshot load with resume_vm
+ *   Not started -> Paused          a snapshot load (a failed start or load stays Not started)
+ *   Running <-> Paused             pause, resume
+ *   Running, Paused -> Shutting down   the Shutdown action: Ctrl-Alt-Del, then a deadline
+ *   Running, Paused, Shutting down -> Stopped   the VM stops (guest power-off or reset,
+ *                                  a signal, the deadline's hard stop); yun-vmm exits
+ *   Running -> Running             a guest reset with --reboot (a new VM)
  *
  * Configuration (machine, boot source, drives, network interfaces, vsock,
  * balloon, metrics file) may change only while Not started. ctl_start()
@@ -20,7 +23,7 @@
  * Every operation returns 0 or a negative errno with `err` filled: the
  * message names the field and the reason, without the request line (the
  * API puts "PUT /drives/rootfs: " in front). -ENOSYS means the operation is
- * not available in this build (a device function still to come); any other
+ * not available in this build (live migration, for now); any other
  * code is the caller's mistake or the wrong state, and nothing changed.
  *
  * Threads: any thread may call the operations (the API thread does); they
@@ -144,11 +147,18 @@ int ctl_metrics(struct ctl *c, json_t **out, struct yun_err *err);
 /* Append one metrics line to the metrics file (FlushMetrics). */
 int ctl_flush_metrics(struct ctl *c, struct yun_err *err);
 
-/* ---- snapshots and migration (hooks for the work in progress) ---- */
+/* ---- snapshots and migration ---- */
+/* Save the paused VM (snapshot/snapshot.h); it stays paused. */
 int ctl_snapshot_create(struct ctl *c, const char *snapshot_path, const char *mem_path,
 			bool diff, struct yun_err *err);
+/*
+ * Not started only: the main thread builds the VM from the files (as
+ * ctl_start does from a kernel); the snapshot's configuration is in force
+ * from then on. Paused unless resume_vm.
+ */
 int ctl_snapshot_load(struct ctl *c, const char *snapshot_path, const char *mem_path,
 		      bool track_dirty_pages, bool resume_vm, struct yun_err *err);
+/* Live migration: -ENOSYS until it is wired to the VM (src/vmm/migrate). */
 int ctl_migrate(struct ctl *c, json_t *params, struct yun_err *err);
 
 #endif
