@@ -30,7 +30,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Failure, Skip  # noqa: E402
+from harness import Failure, Skip, run_tests  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUN_CASES = os.path.join(HERE, "..", "guest", "run_cases.py")
@@ -403,35 +403,18 @@ def main():
         if not os.path.isfile(path):
             sys.exit("vmm_sandbox.py: %s: no such file" % path)
         setattr(opts, name, os.path.abspath(path))
-    passed = failed = 0
-    for fn in TESTS:
-        if opts.only and opts.only not in fn.__name__:
-            continue
-        if fn.__name__.startswith("jailer") and os.geteuid() != 0:
-            print("ok - %s # SKIP needs root" % fn.__name__, flush=True)
-            passed += 1
-            continue
-        ctx = Context(opts)
-        t0 = time.monotonic()
-        try:
-            note = fn(ctx)
-            print("ok - %s (%.2fs)%s" % (fn.__name__, time.monotonic() - t0,
-                                         " # %s" % note if note else ""), flush=True)
-            passed += 1
-        except Skip as e:
-            print("ok - %s # SKIP %s" % (fn.__name__, e), flush=True)
-            passed += 1
-        except Failure as e:
-            print("not ok - %s: %s" % (fn.__name__, e), flush=True)
-            failed += 1
-        except Exception as e:  # a bug in the test itself is a failure too
-            print("not ok - %s: %s: %s" % (fn.__name__, type(e).__name__, e), flush=True)
-            failed += 1
-        finally:
-            ctx.cleanup()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    tests = TESTS
+    if os.geteuid() != 0:
+        tests = [needs_root(fn) if fn.__name__.startswith("jailer") else fn for fn in TESTS]
+    return run_tests(tests, lambda: Context(opts), opts.only)
 
+
+def needs_root(fn):
+    """fn as a test that skips: yun-jailer's tests need root."""
+    def skip(ctx):
+        raise Skip("needs root")
+    skip.__name__ = fn.__name__
+    return skip
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -32,7 +32,7 @@ import tempfile
 import time
 import zlib
 
-from harness import Failure
+from harness import Failure, run_tests
 
 EXIT_HOST_ERROR = 1
 SANITIZER_RE = re.compile(r"(ERROR: (Address|Leak)Sanitizer|runtime error:)")
@@ -507,28 +507,7 @@ def main():
     opts = ap.parse_args()
     opts.yun_vmm = os.path.abspath(opts.yun_vmm)
     opts.elf = os.path.abspath(opts.elf)
-    passed = failed = 0
-    for fn in TESTS:
-        if opts.only and opts.only not in fn.__name__:
-            continue
-        ctx = Context(opts)
-        t0 = time.monotonic()
-        try:
-            note = fn(ctx)
-            print("ok - %s (%.2fs)%s" % (fn.__name__, time.monotonic() - t0,
-                                         " # %s" % note if note else ""), flush=True)
-            passed += 1
-        except Failure as e:
-            print("not ok - %s: %s" % (fn.__name__, e), flush=True)
-            failed += 1
-        except Exception as e:  # a bug in the test itself is a failure too
-            print("not ok - %s: %s: %s" % (fn.__name__, type(e).__name__, e), flush=True)
-            failed += 1
-        finally:
-            ctx.cleanup()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
-
+    return run_tests(TESTS, lambda: Context(opts), opts.only)
 
 if __name__ == "__main__":
     sys.exit(main())
