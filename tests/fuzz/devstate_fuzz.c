@@ -5,8 +5,10 @@
  * device that then crashes when its queues are kicked.
  *
  * FUZZ_SOURCES: src/vmm/memory.c src/vmm/io_bus.c src/vmm/ratelimit.c src/vmm/devices
- * FUZZ_SOURCES: src/vmm/pci src/vmm/virtio src/vmm/snapshot src/lib/err.c src/lib/log.c
- * FUZZ_LIBS: -luring -lz -ljansson
+ * FUZZ_SOURCES: src/vmm/pci src/vmm/virtio src/vmm/snapshot/stream.c src/vmm/snapshot/devices.c
+ * FUZZ_SOURCES: src/lib/err.c src/lib/log.c
+ * FUZZ_SOURCES: src/vmm/sandbox/seccomp.c
+ * FUZZ_LIBS: -luring -lz -ljansson -lseccomp
  *
  * The devices are a harness VM (tests/unit/vm_rig.h: no KVM, host calls
  * recorded) with every driver up. Input: byte 0 picks a section (SER0 ..

@@ -4,7 +4,8 @@
  *
  * FUZZ_SOURCES: src/vmm/memory.c src/vmm/virtio/queue.c src/vmm/virtio/net.c src/vmm/virtio/iothread.c src/vmm/virtio/throttle.c src/vmm/ratelimit.c src/lib/err.c src/lib/log.c
  * FUZZ_SOURCES: src/vmm/snapshot/stream.c
- * FUZZ_LIBS: -ljansson -lz
+ * FUZZ_SOURCES: src/vmm/sandbox/seccomp.c
+ * FUZZ_LIBS: -ljansson -lz -lseccomp
  *
  * The TAP is replaced by a SOCK_DGRAM socketpair (one datagram = one frame,
  * as a TAP read gives): tx frames are written to it and thrown away, rx

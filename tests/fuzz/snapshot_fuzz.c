@@ -15,7 +15,8 @@
  * FUZZ_SOURCES: src/vmm/memory.c src/vmm/virtio/queue.c src/vmm/virtio/net.c
  * FUZZ_SOURCES: src/vmm/virtio/iothread.c src/vmm/virtio/throttle.c src/vmm/ratelimit.c
  * FUZZ_SOURCES: src/lib/err.c src/lib/log.c src/lib/str.c src/lib/json.c src/lib/file.c
- * FUZZ_LIBS: -ljansson -lz
+ * FUZZ_SOURCES: src/vmm/sandbox/seccomp.c
+ * FUZZ_LIBS: -ljansson -lz -lseccomp
  *
  * Built with -DFUZZ_WRITE_SEEDS this file is instead a program writing a
  * seed corpus (state files with a CONF section) into the directory it is given.

@@ -7,7 +7,8 @@
  * FUZZ_SOURCES: src/vmm/memory.c src/vmm/virtio/queue.c src/vmm/virtio/vsock.c
  * FUZZ_SOURCES: src/vmm/virtio/iothread.c src/lib/err.c src/lib/log.c
  * FUZZ_SOURCES: src/vmm/snapshot/stream.c
- * FUZZ_LIBS: -lz
+ * FUZZ_SOURCES: src/vmm/sandbox/seccomp.c
+ * FUZZ_LIBS: -lz -lseccomp
  *
  * The device is real (vsock_open on a socket in a temporary directory,
  * with host listeners at PATH_1..PATH_3; ports 4 and 5 have none), the
