@@ -186,7 +186,7 @@ static void process_usage(pid_t pid, struct usage *u)
 static bool has_process(const struct st_instance *in)
 {
 	return !strcmp(in->state, "running") || !strcmp(in->state, "stopping") ||
-	       !strcmp(in->state, "starting");
+	       !strcmp(in->state, "starting") || !strcmp(in->state, "paused");
 }
 
 static void instance_usage(const struct st_instance *in, struct usage *u)
@@ -206,8 +206,8 @@ static void instance_usage(const struct st_instance *in, struct usage *u)
 
 /* ---- families ---- */
 
-static const char *const states[] = {"creating", "starting", "running", "stopping",
-				     "stopped",	 "deleting", "failed"};
+static const char *const states[] = {"creating", "starting", "running",	 "paused",
+				     "stopping", "stopped",  "deleting", "failed"};
 
 enum fam {
 	F_STATE,
