@@ -667,6 +667,14 @@ def t_pause():
     time.sleep(0.5)
     if vcpu_ns(i) <= ns:
         raise Failure("resumed VM: vCPU time does not grow")
+    # yund's Prometheus metrics carry the VMM's own: exits by reason, vCPU time.
+    text = api("GET", "/metrics")[1]
+    if not re.search(r'yun_instance_vm_exits_total\{id="%s"[^}]*reason="io"\} [1-9]' % i["id"],
+                     text) or \
+            not re.search(r'yun_instance_vcpu_seconds_total\{id="%s"[^}]*\} [0-9.e-]+\n' % i["id"],
+                          text):
+        raise Failure("/metrics lacks the VM's exits or vCPU time: %s" %
+                      [ln for ln in text.splitlines() if i["id"] in ln][:20])
     # The CLI.
     out = yun("pause", "--wait", "vm-pause")
     if i["id"] not in out or inst(i["id"])["state"] != "paused" or \

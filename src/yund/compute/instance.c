@@ -571,6 +571,14 @@ static void vm_reconcile_one(struct yund *y, struct inst_rt *rt, struct st_insta
 		return;
 	}
 
+	/*
+	 * Our child ended after this pass reaped (a zombie now): the next pass
+	 * has its status (else the end would be recorded as unknown).
+	 */
+	if (rt->client > 0 && !rt->client_done && !proc_alive(rt->client)) {
+		*busy = true;
+		return;
+	}
 	/* No yun-vmm: it ended (ours, or one we adopted, or one from before a crash). */
 	if ((rt->client > 0 && rt->client_done) || o.pid || vmdrv_recorded(dir)) {
 		*busy = true;
