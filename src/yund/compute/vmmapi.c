@@ -147,29 +147,31 @@ out:
 	return rc;
 }
 
-int vmmapi_shutdown(const char *sock, const char *name, int64_t timeout_ms, struct yun_err *err)
+/* A request whose body is b (consumed; NULL from a failed json_pack) and whose answer is 204. */
+static int send_body(const char *sock, const char *name, const char *method, const char *path,
+		     json_t *b, struct yun_err *err)
 {
-	json_t *b = json_pack("{s:s, s:I}", "action_type", "Shutdown", "timeout_ms",
-			      (json_int_t)timeout_ms);
 	int rc;
 
 	if (!b)
 		return yun_err_set(err, ENOMEM, "out of memory");
-	rc = vmmapi_call(sock, name, "PUT", "/actions", b, NULL, err);
+	rc = vmmapi_call(sock, name, method, path, b, NULL, err);
 	json_decref(b);
 	return rc;
 }
 
+int vmmapi_shutdown(const char *sock, const char *name, int64_t timeout_ms, struct yun_err *err)
+{
+	return send_body(sock, name, "PUT", "/actions",
+			 json_pack("{s:s, s:I}", "action_type", "Shutdown", "timeout_ms",
+				   (json_int_t)timeout_ms),
+			 err);
+}
+
 int vmmapi_set_paused(const char *sock, const char *name, bool paused, struct yun_err *err)
 {
-	json_t *b = json_pack("{s:s}", "state", paused ? "Paused" : "Resumed");
-	int rc;
-
-	if (!b)
-		return yun_err_set(err, ENOMEM, "out of memory");
-	rc = vmmapi_call(sock, name, "PATCH", "/vm", b, NULL, err);
-	json_decref(b);
-	return rc;
+	return send_body(sock, name, "PATCH", "/vm",
+			 json_pack("{s:s}", "state", paused ? "Paused" : "Resumed"), err);
 }
 
 int vmmapi_state(const char *sock, const char *name, char *buf, size_t len, struct yun_err *err)
