@@ -453,10 +453,12 @@ static bool vm_ask_stop(struct yund *y, const struct st_instance *in, const char
 {
 	struct yun_err err = {0};
 	char sock[PATH_MAX], state[32];
-	int rc = -ECONNREFUSED;
+	int rc;
 
 	if (instance_api_sock(y, in->m.id, sock, sizeof(sock)))
 		rc = vmmapi_shutdown(sock, in->m.name, in->stop_timeout * 1000, &err);
+	else
+		rc = yun_err_set(&err, ENAMETOOLONG, "no control API (%s too long)", sock);
 	/* Asked before a restart of yund: the VMM is on it already. */
 	if (rc == -EPROTO && vmmapi_state(sock, in->m.name, state, sizeof(state), &err) == 0 &&
 	    !strcmp(state, "Shutting down"))
