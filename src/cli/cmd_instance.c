@@ -1,5 +1,5 @@
 /*
- * cmd_instance.c - yun run, ls, show, start, stop, reboot, rm, logs: the
+ * cmd_instance.c - yun run, ls, show, start, stop, reboot, pause, resume, rm, logs: the
  * instance lifecycle over /v1/instances.
  */
 #include <errno.h>
@@ -16,6 +16,7 @@
 static const char *const ST_RUNNING[] = {"running", NULL};
 static const char *const ST_RUN_DONE[] = {"running", "stopped", NULL};
 static const char *const ST_STOPPED[] = {"stopped", NULL};
+static const char *const ST_PAUSED[] = {"paused", NULL};
 static const char *const ST_FAILED[] = {"failed", NULL};
 
 /* ---- run ----------------------------------------------------------------------- */
@@ -300,7 +301,8 @@ static const char start_usage[] =
 static const char stop_usage[] =
     "usage: yun stop [--wait] [-t SECS] REF...\n"
     "\n"
-    "Stops instances: TERM to their init, KILL after the grace time.\n"
+    "Stops instances: TERM to a container's init, KILL after the grace time;\n"
+    "a microVM's guest gets Ctrl-Alt-Del and is stopped hard at the deadline.\n"
     "\n"
     "  -t, --time SECS     grace time before KILL (0..3600; yund's default 10)\n"
     "  -w, --wait          wait until each one is stopped\n"
@@ -309,6 +311,21 @@ static const char stop_usage[] =
 static const char reboot_usage[] = "usage: yun reboot [--wait] REF...\n"
 				   "\n"
 				   "Stops and starts running instances again.\n"
+				   "\n"
+				   "  -w, --wait          wait until each one runs again\n"
+				   "  --timeout SECS      how long --wait waits (default 300)\n";
+
+static const char pause_usage[] = "usage: yun pause [--wait] REF...\n"
+				  "\n"
+				  "Pauses running microVMs (their vCPUs stop; memory and devices\n"
+				  "stay). Containers cannot be paused yet.\n"
+				  "\n"
+				  "  -w, --wait          wait until each one is paused\n"
+				  "  --timeout SECS      how long --wait waits (default 300)\n";
+
+static const char resume_usage[] = "usage: yun resume [--wait] REF...\n"
+				   "\n"
+				   "Lets paused microVMs run on.\n"
 				   "\n"
 				   "  -w, --wait          wait until each one runs again\n"
 				   "  --timeout SECS      how long --wait waits (default 300)\n";
@@ -363,7 +380,9 @@ static int lifecycle(struct cli *cli, int argc, char **argv, const char *action)
 					     .ref =
 						 jstr(r.json, "id") ? jstr(r.json, "id") : argv[i],
 					     .label = "instance",
-					     .want = is_stop ? ST_STOPPED : ST_RUNNING,
+					     .want = is_stop			? ST_STOPPED
+						     : !strcmp(action, "pause") ? ST_PAUSED
+										: ST_RUNNING,
 					     .fail = ST_FAILED,
 					     .timeout_s = (unsigned)timeout};
 
@@ -400,6 +419,18 @@ int cmd_reboot(struct cli *cli, int argc, char **argv)
 	return lifecycle(cli, argc, argv, "reboot");
 }
 
+int cmd_pause(struct cli *cli, int argc, char **argv)
+{
+	cli->usage = pause_usage;
+	return lifecycle(cli, argc, argv, "pause");
+}
+
+int cmd_resume(struct cli *cli, int argc, char **argv)
+{
+	cli->usage = resume_usage;
+	return lifecycle(cli, argc, argv, "resume");
+}
+
 /* ---- the kind: ls, show, rm --------------------------------------------------------- */
 
 static const char *type_cell(const struct kind_row *row, char *buf, size_t n)
@@ -427,7 +458,8 @@ static const char *size_cell(const struct kind_row *row, char *buf, size_t n)
 static bool is_active(const char *state)
 {
 	return state && (!strcmp(state, "running") || !strcmp(state, "starting") ||
-			 !strcmp(state, "creating") || !strcmp(state, "stopping"));
+			 !strcmp(state, "creating") || !strcmp(state, "stopping") ||
+			 !strcmp(state, "paused"));
 }
 
 /* Without -f, a running instance (not already on its way to stopped) is refused. */

@@ -25,6 +25,7 @@ static const char usage[] =
     "  ls                             list instances\n"
     "  show REF                       one instance, every field\n"
     "  start|stop|reboot REF...       change what should run\n"
+    "  pause|resume REF...            pause a microVM, let it run on\n"
     "  rm [-f] REF...                 delete instances\n"
     "  logs REF                       the console log\n"
     "  exec REF -- CMD...             run a command in a container\n"
@@ -47,13 +48,15 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"up", cmd_up},	    {"down", cmd_down},	  {"version", cmd_version}, {"run", cmd_run},
-    {"ls", cmd_ls},	    {"list", cmd_ls},	  {"ps", cmd_ls},	    {"show", cmd_show},
-    {"start", cmd_start},   {"stop", cmd_stop},	  {"reboot", cmd_reboot},   {"rm", cmd_rm},
-    {"logs", cmd_logs},	    {"exec", cmd_exec},	  {"console", cmd_console}, {"top", cmd_top},
-    {"events", cmd_events}, {"image", cmd_image}, {"net", cmd_net},	    {"network", cmd_net},
-    {"vol", cmd_vol},	    {"volume", cmd_vol},  {"flavor", cmd_flavor},   {"host", cmd_host},
-    {NULL, NULL},
+    {"up", cmd_up},	    {"down", cmd_down},	      {"version", cmd_version},
+    {"run", cmd_run},	    {"ls", cmd_ls},	      {"list", cmd_ls},
+    {"ps", cmd_ls},	    {"show", cmd_show},	      {"start", cmd_start},
+    {"stop", cmd_stop},	    {"reboot", cmd_reboot},   {"rm", cmd_rm},
+    {"pause", cmd_pause},   {"resume", cmd_resume},   {"logs", cmd_logs},
+    {"exec", cmd_exec},	    {"console", cmd_console}, {"top", cmd_top},
+    {"events", cmd_events}, {"image", cmd_image},     {"net", cmd_net},
+    {"network", cmd_net},   {"vol", cmd_vol},	      {"volume", cmd_vol},
+    {"flavor", cmd_flavor}, {"host", cmd_host},	      {NULL, NULL},
 };
 
 int main(int argc, char **argv)

@@ -25,6 +25,7 @@
 #include "api/server.h"
 #include "compute/ctdrv.h"
 #include "compute/vmdrv.h"
+#include "compute/vmmapi.h"
 #include "compute/host.h"
 #include "compute/reconcile.h"
 #include "core/events.h"
@@ -470,6 +471,10 @@ int main(int argc, char **argv)
 	setenv("YUN_CT_ROOT", ct_root, 1);
 	ctdrv_set_binary(cfg.yun_ct);
 	vmdrv_set_binary(cfg.yun_vmm); /* a missing one fails microVM starts, not yund */
+	if (vmmapi_global_init(&err) < 0) { /* before any thread may use libcurl */
+		yun_error("%s", err.msg);
+		goto out_lock;
+	}
 	if (cfg.listen[0] && load_token(cfg.token_file, y.token, sizeof(y.token)) < 0)
 		goto out_lock;
 

@@ -13,6 +13,12 @@ capacity of disk_gib) and its network card (the MAC yund assigned), the
 NoCloud seed disk, stop/start, kill -9 of yund (the VM is adopted), kill -9
 of yun-vmm (restart policy), delete (nothing left: instance dir, process,
 TAP, DHCP reservation), and bad input answered 4xx with nothing stored.
+yund drives each VM through yun-vmm's control API (<run>/vm/<id>.sock):
+a stop is the API's graceful Shutdown (a guest that ignores Ctrl-Alt-Del
+is stopped hard by yun-vmm at the deadline, one that honours it stops at
+once; SIGTERM only when the API does not answer), and pause/resume (API
+and `yun pause/resume`, the `counter` guest's vCPU time and output stand
+still while paused, a paused VM stays paused across a kill -9 of yund).
 
 Prints "ok - NAME (SECSs)" or "not ok - NAME: REASON" per test, then
 "N passed, N failed"; exits 1 if any test failed. Needs root.
@@ -255,6 +261,55 @@ def delete_and_check(i):
         raise Failure("after delete: " + "; ".join(left))
 
 
+def api_sock(i):
+    return os.path.join(Env.run, "vm", i["id"] + ".sock")
+
+
+def vmm(i, method, path, body=None):
+    """A request to the instance's yun-vmm control API, as yund makes them."""
+    c = UnixHTTPConnection(api_sock(i))
+    try:
+        c.request(method, path, body=json.dumps(body).encode() if body is not None else None)
+        r = c.getresponse()
+        text = r.read()
+    finally:
+        c.close()
+    if r.status >= 300:
+        raise Failure("VMM %s %s: %d %s" % (method, path, r.status, text[:300]))
+    return json.loads(text) if text else None
+
+
+def vcpu_ns(i):
+    return sum(v["cpu_time_ns"] for v in vmm(i, "GET", "/metrics")["vcpus"])
+
+
+def yun(*args):
+    """The CLI (next to yund in the build tree), on this yund's socket."""
+    exe = os.path.join(os.path.dirname(os.path.dirname(Env.args.yund)), "cli", "yun")
+    if not os.path.exists(exe):
+        raise Failure("no yun CLI at %s" % exe)
+    r = subprocess.run([exe, "--socket", os.path.join(Env.run, "yund.sock")] + list(args),
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode:
+        raise Failure("yun %s: status %d: %s" % (" ".join(args), r.returncode,
+                                                  r.stderr.strip()))
+    return r.stdout
+
+
+def timed_stop(i, timeout):
+    t0 = time.time()
+    ok("POST", "/v1/instances/%s/stop" % i["id"], {"timeout": timeout})
+    s = wait_state(i["id"], "stopped", timeout=timeout + 30)
+    return s, time.time() - t0
+
+
+def guest_image(name, case):
+    if api("GET", "/v1/images/" + name)[0] != 200:
+        d = make_image_dir("img-" + case, Env.args.bzimage, cmdline="yuntest=" + case)
+        ok("POST", "/v1/images", {"name": name, "type": "microvm", "import": d})
+    return wait_image(name)
+
+
 # ---- tests -----------------------------------------------------------------------
 
 
@@ -363,7 +418,8 @@ def t_lifecycle():
         raise Failure("TAP %s or DHCP reservation %s,%s missing (%r)" %
                       (tap_of(i), i["mac"], i["ip"], dhcp_hosts()))
 
-    ok("POST", "/v1/instances/%s/stop" % i["id"])
+    # (The probe guest ignores the graceful shutdown: yun-vmm ends it at the deadline.)
+    ok("POST", "/v1/instances/%s/stop" % i["id"], {"timeout": 1})
     s = wait_state(i["id"], "stopped")
     wait_for("yun-vmm %d gone" % pid, lambda: not alive(pid), 10)
     if s["pid"]:
@@ -515,17 +571,140 @@ def t_adopt():
         raise Failure("after restart: pid %s (was %d, alive %s)" % (a["pid"], pid, alive(pid)))
     if logs(i["id"]).count("YT PROBE ready") != 1:
         raise Failure("the VM was started again instead of adopted")
-    # Reboot of an adopted VM: a new yun-vmm (no ACPI reset request before issue 6).
+    # Reboot of an adopted VM: Shutdown through its API (the probe guest ignores it, so
+    # yun-vmm ends it at the stop timeout, 10 s), then a new yun-vmm.
     ok("POST", "/v1/instances/%s/reboot" % i["id"])
     wait_log(i["id"], "YT PROBE ready", count=2)
     r = wait_state(i["id"], "running")
     wait_for("old yun-vmm %d gone" % pid, lambda: not alive(pid), 10)
     pid = r["pid"]
     # Stop works on an adopted VM too (it is no longer yund's child).
-    ok("POST", "/v1/instances/%s/stop" % i["id"])
+    ok("POST", "/v1/instances/%s/stop" % i["id"], {"timeout": 1})
     wait_state(i["id"], "stopped")
     wait_for("adopted yun-vmm %d gone" % pid, lambda: not alive(pid), 10)
     delete_and_check(i)
+
+
+def t_graceful_stop():
+    """stop = the VMM API's Shutdown: hard stop by yun-vmm at the deadline, prompt with a
+    guest that honours Ctrl-Alt-Del, SIGTERM when the API does not answer"""
+    i = create_vm("vm-stop")
+    i = wait_state(i["id"], "running")
+    wait_log(i["id"], "YT PROBE ready")
+    with open(os.path.join(inst_dir(i), "vm.json")) as f:
+        if json.load(f).get("api_sock") != api_sock(i):
+            raise Failure("vm.json has no api_sock %s" % api_sock(i))
+    if vmm(i, "GET", "/")["state"] != "Running":
+        raise Failure("VMM state: %s" % vmm(i, "GET", "/"))
+    # The probe guest ignores Ctrl-Alt-Del: yun-vmm stops it at the deadline (status 4).
+    s, took = timed_stop(i, 3)
+    if s["exit_status"] != 4 or not 2.5 <= took < 6:
+        raise Failure("stop of a guest ignoring Ctrl-Alt-Del: exit_status %s after %.1f s "
+                      "(want 4, the VMM's hard stop at 3 s; 137 = KILL by yund)"
+                      % (s["exit_status"], took))
+    if os.path.exists(api_sock(i)):
+        raise Failure("%s left after the VM ended" % api_sock(i))
+    # Without an answering API (socket removed): TERM, at once.
+    ok("POST", "/v1/instances/%s/start" % i["id"])
+    i = wait_state(i["id"], "running")
+    wait_log(i["id"], "YT PROBE ready", count=2)
+    os.unlink(api_sock(i))
+    s, took = timed_stop(i, 10)
+    if s["exit_status"] != 128 + signal.SIGTERM or took > 5:
+        raise Failure("stop without the API: exit_status %s after %.1f s (want 143, TERM)"
+                      % (s["exit_status"], took))
+    delete_and_check(i)
+    # The shutdown case resets on Ctrl-Alt-Del: a graceful stop well before the deadline.
+    guest_image("guest-cad", "shutdown")
+    c = create_vm("vm-cad", image="guest-cad", network=None)
+    c = wait_state(c["id"], "running")
+    wait_log(c["id"], "YT READY")
+    s, took = timed_stop(c, 30)
+    if s["exit_status"] != 0 or took > 10 or "YT CAD" not in logs(c["id"]):
+        raise Failure("graceful stop: exit_status %s after %.1f s; log:\n%s"
+                      % (s["exit_status"], took, logs(c["id"])[-800:]))
+    delete_and_check(c)
+    ok("DELETE", "/v1/images/guest-cad")
+
+
+def t_pause():
+    """pause/resume (API and CLI): the VMM says Paused, vCPU time and output stand still,
+    resume brings them back; 409/404; paused across a kill -9 of yund; stop while paused"""
+    guest_image("guest-counter", "counter")
+    i = create_vm("vm-pause", image="guest-counter", network=None)
+    i = wait_state(i["id"], "running")
+    wait_log(i["id"], "YT COUNT 3")
+    p = ok("POST", "/v1/instances/%s/pause" % i["id"])
+    if p["desired"] != "paused":
+        raise Failure("pause answered %s" % json.dumps(p))
+    wait_state(i["id"], "paused", timeout=10)
+    if vmm(i, "GET", "/")["state"] != "Paused":
+        raise Failure("VMM state after pause: %s" % vmm(i, "GET", "/"))
+    ns, n = vcpu_ns(i), logs(i["id"]).count("YT COUNT")
+    time.sleep(1.5)
+    if vcpu_ns(i) - ns > 20_000_000 or logs(i["id"]).count("YT COUNT") != n:
+        raise Failure("paused VM ran on: vCPU time +%d ns, %d more lines"
+                      % (vcpu_ns(i) - ns, logs(i["id"]).count("YT COUNT") - n))
+    ok("POST", "/v1/instances/%s/pause" % i["id"])  # again: nothing changes
+    st, res = api("POST", "/v1/instances/%s/reboot" % i["id"])
+    if st != 409:
+        raise Failure("reboot of a paused instance: %d %s" % (st, res))
+    # kill -9 of yund: the VM stays paused and the next yund sees it so.
+    stop_yund(signal.SIGKILL)
+    start_yund()
+    time.sleep(1.5)
+    a = inst(i["id"])
+    if a["state"] != "paused" or a["desired"] != "paused" or a["pid"] != i["pid"] or \
+            vmm(i, "GET", "/")["state"] != "Paused":
+        raise Failure("after a restart of yund: %s, VMM %s" % (json.dumps(a),
+                                                              vmm(i, "GET", "/")))
+    ok("POST", "/v1/instances/%s/resume" % i["id"])
+    wait_state(i["id"], "running", timeout=10)
+    if vmm(i, "GET", "/")["state"] != "Running":
+        raise Failure("VMM state after resume: %s" % vmm(i, "GET", "/"))
+    wait_log(i["id"], "YT COUNT", count=n + 3, timeout=10)
+    ns = vcpu_ns(i)
+    time.sleep(0.5)
+    if vcpu_ns(i) <= ns:
+        raise Failure("resumed VM: vCPU time does not grow")
+    # yund's Prometheus metrics carry the VMM's own: exits by reason, vCPU time.
+    text = api("GET", "/metrics")[1]
+    if not re.search(r'yun_instance_vm_exits_total\{id="%s"[^}]*reason="io"\} [1-9]' % i["id"],
+                     text) or \
+            not re.search(r'yun_instance_vcpu_seconds_total\{id="%s"[^}]*\} [0-9.e-]+\n' % i["id"],
+                          text):
+        raise Failure("/metrics lacks the VM's exits or vCPU time: %s" %
+                      [ln for ln in text.splitlines() if i["id"] in ln][:20])
+    # The CLI.
+    out = yun("pause", "--wait", "vm-pause")
+    if i["id"] not in out or inst(i["id"])["state"] != "paused" or \
+            vmm(i, "GET", "/")["state"] != "Paused":
+        raise Failure("yun pause: %s" % out)
+    out = yun("resume", "--wait", "vm-pause")
+    if i["id"] not in out or inst(i["id"])["state"] != "running" or \
+            vmm(i, "GET", "/")["state"] != "Running":
+        raise Failure("yun resume: %s" % out)
+    # Stop while paused: the Shutdown resumes it; the counter ignores Ctrl-Alt-Del.
+    yun("pause", "--wait", "vm-pause")
+    s, took = timed_stop(i, 1)
+    with open(Env.log, errors="replace") as f:
+        by_signal = [ln for ln in f if "vm-pause: stop:" in ln]
+    # (Adopted since the restart of yund: not its child, so no exit status.)
+    if not 0.8 <= took < 5 or by_signal:
+        raise Failure("stop of a paused VM: after %.1f s; %s" % (took, by_signal))
+    # Bad requests: not running, unknown, a body with fields.
+    for path, body, want, word in [
+            ("/v1/instances/vm-pause/pause", None, 409, "state stopped"),
+            ("/v1/instances/vm-pause/resume", None, 409, "state stopped"),
+            ("/v1/instances/nope/pause", None, 404, "instance nope: not found"),
+            ("/v1/instances/nope/resume", None, 404, "instance nope: not found"),
+            ("/v1/instances/vm-pause/pause", {"x": 1}, 400, "field x: unknown")]:
+        st, res = api("POST", path, body)
+        if st != want or word not in json.dumps(res):
+            raise Failure("POST %s: %d %s (want %d, %r)" % (path, st, json.dumps(res), want,
+                                                            word))
+    delete_and_check(i)
+    ok("DELETE", "/v1/images/guest-counter")
 
 
 def t_crash_restart():
@@ -611,8 +790,8 @@ def t_volume():
     ok("DELETE", "/v1/volumes/vmvol")
 
 
-TESTS = [t_bad_input, t_lifecycle, t_ssh_keys_cli, t_console, t_adopt, t_crash_restart, t_elf_ext4, t_volume,
-         t_build_busybox]
+TESTS = [t_bad_input, t_lifecycle, t_ssh_keys_cli, t_console, t_adopt, t_graceful_stop, t_pause,
+         t_crash_restart, t_elf_ext4, t_volume, t_build_busybox]
 
 
 def setup():

@@ -4,7 +4,7 @@
  * compare-and-swap of the intent, volumes and snapshots (attach rules,
  * "in use" refusals, the loop never moving a deleting volume back); and
  * the volume files (src/yund/volume/volfile.c) and the API's check of a
- * mount path.
+ * mount path; migration 4 (paused instances) of a database made before it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +13,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "../../src/yund/core/sshkey.h"
 #include "../../src/yund/store/sqlite.h"
@@ -384,6 +386,90 @@ static void test_sshkey(void)
 	CHECK_STR_CONTAINS(why, "at most 8192");
 }
 
+/* The instances table as schema version 3 had it (no 'paused' in the CHECKs). */
+static const char v3_instances[] =
+    "PRAGMA foreign_keys = OFF; BEGIN;"
+    "CREATE TABLE old ("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL,"
+    "  project TEXT NOT NULL REFERENCES projects(name),"
+    "  type TEXT NOT NULL CHECK (type IN ('container', 'microvm')),"
+    "  image_id TEXT NOT NULL REFERENCES images(id) ON DELETE RESTRICT,"
+    "  flavor_id TEXT REFERENCES flavors(id) ON DELETE RESTRICT,"
+    "  network_id TEXT REFERENCES networks(id) ON DELETE RESTRICT,"
+    "  host_id TEXT NOT NULL REFERENCES hosts(id) ON DELETE RESTRICT,"
+    "  vcpus INTEGER NOT NULL, memory_mib INTEGER NOT NULL, disk_gib INTEGER NOT NULL,"
+    "  user_data TEXT, command TEXT, env TEXT, restart_policy TEXT NOT NULL,"
+    "  desired TEXT NOT NULL CHECK (desired IN ('running', 'stopped', 'deleted')),"
+    "  intent_gen INTEGER NOT NULL DEFAULT 0, reboot_gen INTEGER NOT NULL DEFAULT 0,"
+    "  stop_timeout INTEGER NOT NULL DEFAULT 10,"
+    "  state TEXT NOT NULL CHECK (state IN ('creating', 'starting', 'running', 'stopping',"
+    "    'stopped', 'deleting', 'failed')),"
+    "  pid INTEGER NOT NULL DEFAULT 0, exit_status INTEGER,"
+    "  failure TEXT NOT NULL DEFAULT '', restart_count INTEGER NOT NULL DEFAULT 0,"
+    "  reboot_done INTEGER NOT NULL DEFAULT 0,"
+    "  ip TEXT NOT NULL DEFAULT '', mac TEXT NOT NULL DEFAULT '',"
+    "  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, ssh_keys TEXT,"
+    "  UNIQUE (project, name));"
+    "INSERT INTO old SELECT * FROM instances; DROP TABLE instances;"
+    "ALTER TABLE old RENAME TO instances;"
+    "DELETE FROM schema_version WHERE version > 3; COMMIT;";
+
+/*
+ * A database of schema version 3 with an instance and a volume attached to
+ * it: migration 4 keeps both (and the reference), and 'paused' is then
+ * accepted as desired and observed state.
+ */
+static void test_migrate_paused(void)
+{
+	struct yun_err err = {0};
+	struct store *s;
+	struct st_instance in;
+	struct st_volume v = {0};
+	struct st_intent intent = {.desired = "paused", .stop_timeout = 10};
+	struct st_observed o;
+	sqlite3 *raw;
+	char *msg = NULL;
+
+	unlink(db);
+	s = open_store();
+	if (!s)
+		return;
+	seed(s);
+	meta(&v.m, "vol-000000000001", "data");
+	v.size_gib = 1;
+	snprintf(v.desired, sizeof(v.desired), "available");
+	snprintf(v.state, sizeof(v.state), "available");
+	CHECK(s->ops->volume_create(s, &v, &err) == 0);
+	CHECK(s->ops->volume_attach(s, "data", "web", "/mnt/data", false, &v, &err) == 0);
+	s->ops->close(s);
+	CHECK(sqlite3_open(db, &raw) == SQLITE_OK);
+	CHECK(sqlite3_exec(raw, v3_instances, NULL, NULL, &msg) == SQLITE_OK);
+	if (msg)
+		fprintf(stderr, "%s\n", msg);
+	sqlite3_free(msg);
+	sqlite3_close(raw);
+
+	s = open_store();
+	if (!s)
+		return;
+	CHECK(s->ops->instance_get(s, "web", &in, &err) == 0);
+	CHECK(!strcmp(in.m.id, "i-000000000001") && in.ssh_keys &&
+	      !strcmp(in.ssh_keys, "[\"ssh-ed25519 AAAA k\"]"));
+	CHECK(s->ops->volume_get(s, "data", &v, &err) == 0 &&
+	      !strcmp(v.instance_id, "i-000000000001"));
+	CHECK(s->ops->instance_set_intent(s, in.m.id, in.intent_gen, &intent, &err) == 0);
+	st_instance_observed(&in, &o);
+	snprintf(o.state, sizeof(o.state), "paused");
+	CHECK(s->ops->instance_set_observed(s, in.m.id, &o, NULL, 0, &err) == 0);
+	st_instance_clear(&in);
+	CHECK(s->ops->instance_get(s, "web", &in, &err) == 0);
+	CHECK(!strcmp(in.desired, "paused") && !strcmp(in.state, "paused"));
+	st_instance_clear(&in);
+	CHECK(s->ops->instance_delete(s, "i-000000000001", &err) == 0);
+	CHECK(s->ops->volume_get(s, "data", &v, &err) == 0 && !v.instance_id[0]);
+	s->ops->close(s);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir)) {
@@ -397,6 +483,7 @@ int main(void)
 	RUN(test_mount_path);
 	RUN(test_attach_spec);
 	RUN(test_sshkey);
+	RUN(test_migrate_paused);
 	unlink(db);
 	snprintf(db, sizeof(db), "%s/yund.db-wal", dir);
 	unlink(db);

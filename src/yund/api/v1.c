@@ -26,6 +26,8 @@ const struct route v1_routes[] = {
     {"POST", "/v1/instances/{ref}/start", v1_instance_start},
     {"POST", "/v1/instances/{ref}/stop", v1_instance_stop},
     {"POST", "/v1/instances/{ref}/reboot", v1_instance_reboot},
+    {"POST", "/v1/instances/{ref}/pause", v1_instance_pause},
+    {"POST", "/v1/instances/{ref}/resume", v1_instance_resume},
     {"GET", "/v1/instances/{ref}/logs", v1_instance_logs},
     {"POST", "/v1/instances/{ref}/exec", v1_instance_exec},
     {"GET", "/v1/instances/{ref}/console", v1_instance_console},

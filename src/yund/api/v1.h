@@ -44,6 +44,8 @@ void v1_instance_delete(struct api_req *req, struct api_reply *rep);
 void v1_instance_start(struct api_req *req, struct api_reply *rep);
 void v1_instance_stop(struct api_req *req, struct api_reply *rep);
 void v1_instance_reboot(struct api_req *req, struct api_reply *rep);
+void v1_instance_pause(struct api_req *req, struct api_reply *rep);
+void v1_instance_resume(struct api_req *req, struct api_reply *rep);
 void v1_instance_logs(struct api_req *req, struct api_reply *rep);
 /* v1_stream.c: upgraded connections to a container (see there for the framing). */
 void v1_instance_exec(struct api_req *req, struct api_reply *rep);

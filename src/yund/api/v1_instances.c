@@ -1,6 +1,6 @@
 /*
  * v1_instances.c - /v1/instances: create (with admission), show, list,
- * start/stop/reboot/delete (intent only), logs.
+ * start/stop/reboot/pause/resume/delete (intent only), logs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -277,7 +277,25 @@ out:
 
 /* ---- intent changes ---- */
 
-enum action { ACT_START, ACT_STOP, ACT_REBOOT, ACT_DELETE };
+enum action { ACT_START, ACT_STOP, ACT_REBOOT, ACT_PAUSE, ACT_RESUME, ACT_DELETE };
+
+/* Pause and resume: a microVM that runs (or is paused). */
+static int check_pausable(enum action act, const struct st_instance *in, struct yun_err *err)
+{
+	bool runs = !strcmp(in->desired, "running") || !strcmp(in->desired, "paused");
+
+	if (strcmp(in->type, "microvm"))
+		return yun_err_set(err, ERANGE,
+				   "instance %s: pausing containers is not supported yet (this is "
+				   "a %s instance; microVMs can be paused)",
+				   in->m.name, in->type);
+	if (!runs || (strcmp(in->state, "running") && strcmp(in->state, "paused")))
+		return yun_err_set(err, EBUSY,
+				   "instance %s: is not running (state %s%s); cannot %s it",
+				   in->m.name, in->state, runs ? "" : "; start it",
+				   act == ACT_PAUSE ? "pause" : "resume");
+	return 0;
+}
 
 static int decide(enum action act, const struct st_instance *in, int64_t timeout,
 		  struct st_intent *out, struct yun_err *err)
@@ -303,6 +321,13 @@ static int decide(enum action act, const struct st_instance *in, int64_t timeout
 					   in->m.name, in->state,
 					   strcmp(in->desired, "running") ? "; start it" : "");
 		out->reboot_gen = in->reboot_gen + 1;
+		break;
+	case ACT_PAUSE:
+	case ACT_RESUME:
+		if (check_pausable(act, in, err) < 0)
+			return -err->code;
+		snprintf(out->desired, sizeof(out->desired),
+			 act == ACT_PAUSE ? "paused" : "running");
 		break;
 	case ACT_DELETE:
 		snprintf(out->desired, sizeof(out->desired), "deleted");
@@ -406,6 +431,18 @@ void v1_instance_reboot(struct api_req *req, struct api_reply *rep)
 {
 	if (no_fields(req, rep))
 		act(req, rep, ACT_REBOOT, -1);
+}
+
+void v1_instance_pause(struct api_req *req, struct api_reply *rep)
+{
+	if (no_fields(req, rep))
+		act(req, rep, ACT_PAUSE, -1);
+}
+
+void v1_instance_resume(struct api_req *req, struct api_reply *rep)
+{
+	if (no_fields(req, rep))
+		act(req, rep, ACT_RESUME, -1);
 }
 
 void v1_instance_delete(struct api_req *req, struct api_reply *rep)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,11 +23,13 @@
 #include "../volume/volume.h"
 #include "netplug.h"
 #include "vmdrv.h"
+#include "vmmapi.h"
 
 #define START_TIMEOUT_MS 60000 /* a yun-ct run that has made nothing after this is killed */
 #define STOP_GRACE_MS	 15000 /* beyond stop_timeout, before the container is removed by force */
 #define QUICK_RUN_MS	 10000 /* a run shorter than this counts towards the restart backoff */
 #define BACKOFF_MAX_MS	 30000
+#define VM_STOP_GRACE_MS 5000 /* beyond a Shutdown's deadline (the VMM's own), before KILL */
 
 /* Per instance, in memory only. */
 struct inst_rt {
@@ -38,6 +41,7 @@ struct inst_rt {
 	int64_t start_ms; /* when we started it */
 	off_t log_off;	  /* console.log size at that start */
 	int64_t stop_ms;  /* when we asked it to stop (0: not asked) */
+	bool stop_api;	  /* a microVM's API took the Shutdown (else it got SIGTERM) */
 	int64_t backoff_until;
 	int quick_failures;
 };
@@ -63,6 +67,14 @@ void instance_dir(const struct yund *y, const char *id, char *buf, size_t len)
 void instance_log_path(const struct yund *y, const char *id, char *buf, size_t len)
 {
 	fs_path(buf, len, "%s/instances/%s/console.log", y->cfg->root, id);
+}
+
+bool instance_api_sock(const struct yund *y, const char *id, char *buf, size_t len)
+{
+	struct sockaddr_un sa;
+
+	fs_path(buf, len, "%s/vm/%s.sock", y->cfg->run, id);
+	return strlen(buf) < sizeof(sa.sun_path) && strlen(buf) + 1 < len;
 }
 
 struct inst_table *inst_table_new(void)
@@ -314,6 +326,7 @@ static int vm_start(struct yund *y, struct inst_rt *rt, const struct st_instance
 	struct store *s = y->store;
 	struct st_image img;
 	char dir[PATH_MAX], log[PATH_MAX], tap[32], hostname[OBJ_NAME_MAX];
+	char sock[PATH_MAX], sockdir[PATH_MAX];
 	struct vmdrv_spec spec;
 	struct vmdrv_disk vols[VMDRV_MAX_VOLUMES];
 	struct vol_attachment *va = NULL;
@@ -358,10 +371,22 @@ static int vm_start(struct yund *y, struct inst_rt *rt, const struct st_instance
 		return rc;
 	}
 	hostname_of(in->m.name, hostname, sizeof(hostname));
+	fs_path(sockdir, sizeof(sockdir), "%s/vm", y->cfg->run);
+	if (!instance_api_sock(y, in->m.id, sock, sizeof(sock))) {
+		yun_warn("instance %s: %s is too long for a Unix socket; no control API (stop "
+			 "by signal, no pause)",
+			 in->m.name, sock);
+		sock[0] = '\0';
+	} else if (fs_mkdirs(sockdir, 0700, err) < 0) {
+		st_image_clear(&img);
+		free(va);
+		return -err->code;
+	}
 	spec = (struct vmdrv_spec){
 	    .id = in->m.id,
 	    .hostname = hostname,
 	    .dir = dir,
+	    .api_sock = sock,
 	    .image_dir = img.path,
 	    .vcpus = in->vcpus,
 	    .memory_mib = in->memory_mib,
@@ -386,6 +411,7 @@ static int vm_start(struct yund *y, struct inst_rt *rt, const struct st_instance
 	rt->client_done = false;
 	rt->start_ms = now_ms();
 	rt->stop_ms = 0;
+	rt->stop_api = false;
 	set_state(o, "starting");
 	o->reboot_done = in->reboot_gen;
 	return 0;
@@ -406,6 +432,9 @@ static void vm_ended(struct yund *y, struct inst_rt *rt, const struct st_instanc
 			 "yun-vmm ended while yund was not its parent (status unknown)");
 	} else if (status == 0) {
 		snprintf(reason, sizeof(reason), "the guest powered off");
+	} else if (status == 4) { /* yun-vmm --help: a Shutdown that passed its deadline */
+		snprintf(reason, sizeof(reason),
+			 "the guest did not shut down in time; yun-vmm stopped it hard");
 	} else {
 		proc_describe(status, how, sizeof(how));
 		fs_last_line(log, rt->log_off, line, sizeof(line));
@@ -416,6 +445,60 @@ static void vm_ended(struct yund *y, struct inst_rt *rt, const struct st_instanc
 	ended(y, rt, in, o, has, status, reason);
 }
 
+/*
+ * Ask the VM to stop: the API's Shutdown (Ctrl-Alt-Del now, a hard stop by
+ * yun-vmm itself at the deadline), else SIGTERM. True when the API took it.
+ */
+static bool vm_ask_stop(struct yund *y, const struct st_instance *in, const char *dir)
+{
+	struct yun_err err = {0};
+	char sock[PATH_MAX], state[32];
+	int rc;
+
+	if (instance_api_sock(y, in->m.id, sock, sizeof(sock)))
+		rc = vmmapi_shutdown(sock, in->m.name, in->stop_timeout * 1000, &err);
+	else
+		rc = yun_err_set(&err, ENAMETOOLONG, "no control API (%s too long)", sock);
+	/* Asked before a restart of yund: the VMM is on it already. */
+	if (rc == -EPROTO && vmmapi_state(sock, in->m.name, state, sizeof(state), &err) == 0 &&
+	    !strcmp(state, "Shutting down"))
+		rc = 0;
+	if (!rc)
+		return true;
+	yun_warn("instance %s: stop: %s; stopping yun-vmm by signal", in->m.name, err.msg);
+	if (vmdrv_signal(dir, false, &err) < 0)
+		yun_warn("instance %s: stop: %s", in->m.name, err.msg);
+	return false;
+}
+
+/*
+ * Pause or resume a running VM as the intent says (PATCH /vm); the state
+ * recorded is what the VMM confirmed.
+ */
+static void vm_pause_step(struct yund *y, const struct st_instance *in, struct st_observed *o)
+{
+	bool want = !strcmp(in->desired, "paused");
+	bool is = !strcmp(in->state, "paused");
+	struct yun_err err = {0};
+	char sock[PATH_MAX];
+	int rc;
+
+	set_state(o, is ? "paused" : "running");
+	if (want == is)
+		return;
+	if (!instance_api_sock(y, in->m.id, sock, sizeof(sock)))
+		rc = yun_err_set(&err, ENAMETOOLONG, "instance %s: no control API (%s too long)",
+				 in->m.name, sock);
+	else
+		rc = vmmapi_set_paused(sock, in->m.name, want, &err);
+	if (rc < 0) {
+		/* Tried again at the next pass; the state says what the VM is. */
+		yun_warn("instance %s: %s: %s", in->m.name, want ? "pause" : "resume", err.msg);
+		return;
+	}
+	set_state(o, want ? "paused" : "running");
+}
+
 static void vm_reconcile_one(struct yund *y, struct inst_rt *rt, struct st_instance *in, bool *busy)
 {
 	struct store *s = y->store;
@@ -423,7 +506,8 @@ static void vm_reconcile_one(struct yund *y, struct inst_rt *rt, struct st_insta
 	struct yun_err err = {0};
 	char dir[PATH_MAX];
 	int64_t now = now_ms();
-	bool want_run = !strcmp(in->desired, "running");
+	/* A paused VM is a running one whose vCPUs are parked. */
+	bool want_run = !strcmp(in->desired, "running") || !strcmp(in->desired, "paused");
 	pid_t pid;
 	int rc;
 
@@ -442,6 +526,12 @@ static void vm_reconcile_one(struct yund *y, struct inst_rt *rt, struct st_insta
 			yun_warn("instance %s: %s", in->m.name, err.msg);
 			return;
 		}
+		{
+			char sock[PATH_MAX]; /* left behind by the KILL */
+
+			if (instance_api_sock(y, in->m.id, sock, sizeof(sock)))
+				unlink(sock);
+		}
 		if (s->ops->instance_delete(s, in->m.id, &err) < 0) {
 			yun_warn("%s", err.msg);
 			return;
@@ -457,18 +547,24 @@ static void vm_reconcile_one(struct yund *y, struct inst_rt *rt, struct st_insta
 
 	if (pid) {
 		if (want_run && in->reboot_gen <= in->reboot_done) {
-			set_state(&o, "running");
 			o.pid = pid;
+			vm_pause_step(y, in, &o);
 		} else {
-			/* To stop (asked, or for a reboot): TERM, KILL after stop_timeout. */
+			/*
+			 * To stop (asked, or for a reboot): the API's Shutdown, whose
+			 * deadline yun-vmm keeps itself; KILL only when the VMM has
+			 * not ended a little after it. Without the API: TERM, and
+			 * KILL after stop_timeout.
+			 */
+			int64_t grace = rt->stop_api ? VM_STOP_GRACE_MS : 0;
+
 			*busy = true;
 			set_state(&o, "stopping");
 			o.pid = pid;
 			if (!rt->stop_ms) {
-				if (vmdrv_signal(dir, false, &err) < 0)
-					yun_warn("instance %s: stop: %s", in->m.name, err.msg);
+				rt->stop_api = vm_ask_stop(y, in, dir);
 				rt->stop_ms = now;
-			} else if (now - rt->stop_ms > in->stop_timeout * 1000) {
+			} else if (now - rt->stop_ms > in->stop_timeout * 1000 + grace) {
 				if (vmdrv_signal(dir, true, &err) < 0)
 					yun_warn("instance %s: %s", in->m.name, err.msg);
 			}
@@ -477,6 +573,14 @@ static void vm_reconcile_one(struct yund *y, struct inst_rt *rt, struct st_insta
 		return;
 	}
 
+	/*
+	 * Our child ended after this pass reaped (a zombie now): the next pass
+	 * has its status (else the end would be recorded as unknown).
+	 */
+	if (rt->client > 0 && !rt->client_done && !proc_alive(rt->client)) {
+		*busy = true;
+		return;
+	}
 	/* No yun-vmm: it ended (ours, or one we adopted, or one from before a crash). */
 	if ((rt->client > 0 && rt->client_done) || o.pid || vmdrv_recorded(dir)) {
 		*busy = true;

@@ -7,7 +7,11 @@
  *
  *   desired running, no container        -> start (state starting)
  *   desired running, container running   -> adopt (state running, pid)
- *   desired stopped, container running   -> ask it to stop (state stopping)
+ *   desired paused (microVMs), VM running -> PATCH /vm Paused (state paused);
+ *        desired running again           -> Resumed (state running)
+ *   desired stopped, container running   -> ask it to stop (state stopping;
+ *        a microVM: the API's Shutdown with the stop timeout as deadline,
+ *        SIGTERM only when the API does not answer)
  *   container ended (exited/dead)        -> record how, remove it; then
  *        desired stopped -> stopped; a reboot pending -> start again;
  *        else the restart policy: restart, or failed/stopped with
@@ -29,6 +33,12 @@ struct yund;
 
 void instance_dir(const struct yund *y, const char *id, char *buf, size_t len);
 void instance_log_path(const struct yund *y, const char *id, char *buf, size_t len);
+
+/*
+ * A microVM's control API socket, <run>/vm/<id>.sock, into buf; false when
+ * it does not fit a Unix socket address (the VM then runs without the API).
+ */
+bool instance_api_sock(const struct yund *y, const char *id, char *buf, size_t len);
 
 /* What the loop remembers between passes (lost on restart; never needed for safety). */
 struct inst_table;

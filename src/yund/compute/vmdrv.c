@@ -415,6 +415,9 @@ static int write_config(const struct vmdrv_spec *s, struct yun_err *err)
 		      "serial", serial, "serial_log", log, "disks", disks, "net", nets);
 	if (o && fs_exists(initrd))
 		json_object_set_new(o, "initrd", json_string(initrd));
+	/* In the config, not on the command line: that stays the VM's identity (is_our_vmm). */
+	if (o && s->api_sock && *s->api_sock)
+		json_object_set_new(o, "api_sock", json_string(s->api_sock));
 	text = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
 	json_decref(o);
 	if (!text)

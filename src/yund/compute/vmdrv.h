@@ -31,9 +31,12 @@
  *   console.sock the console (input and output) while the VM runs; not
  *                there when the path is too long for a Unix socket
  *
- * Stop is SIGTERM (yun-vmm ends the VM at once) and SIGKILL after the
- * stop timeout; a graceful ACPI shutdown request needs the VMM's control
- * API (issue 6).
+ * The control API (vmmapi.h) is served on the socket the spec names
+ * (`api_sock` in vm.json, as `--api-sock`; yund puts it under its run dir,
+ * `<run>/vm/<id>.sock`, which stays short enough for a Unix socket address
+ * however long the root is). Stop is the API's Shutdown action
+ * (Ctrl-Alt-Del, then a hard stop by yun-vmm at the deadline); the
+ * signals below are the fallback for a VMM whose API does not answer.
  */
 #ifndef YUND_COMPUTE_VMDRV_H
 #define YUND_COMPUTE_VMDRV_H
@@ -67,6 +70,7 @@ struct vmdrv_spec {
 	const char *ssh_keys;  /* JSON array text of key lines (checked), or NULL */
 	const char *tap;       /* NULL or "": no network card */
 	const char *mac;
+	const char *api_sock; /* the control API's socket, or NULL: none */
 	/* Volumes: extra virtio-blk disks after the root disk and the seed. */
 	const struct vmdrv_disk *volumes;
 	size_t n_volumes; /* at most VMDRV_MAX_VOLUMES */

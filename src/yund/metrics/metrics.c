@@ -1,6 +1,7 @@
 /*
  * metrics.c - see metrics.h. Everything is read at scrape time: the store
- * for the objects, the cgroups, /proc and netlink for the usage. Nothing
+ * for the objects, the cgroups, /proc and netlink for the usage, a
+ * microVM's own GET /metrics (compute/vmmapi.h) for its vCPUs. Nothing
  * here changes the host.
  */
 #include "metrics.h"
@@ -14,7 +15,10 @@
 #include <unistd.h>
 
 #include "../../ct/cgroup.h"
+#include "../../lib/log.h"
 #include "../api/v1.h"
+#include "../compute/instance.h"
+#include "../compute/vmmapi.h"
 #include "../net/port.h"
 #include "../store/store.h"
 #include "../yund.h"
@@ -68,6 +72,7 @@ struct usage {
 	uint64_t mem;
 	struct yn_link_stats net; /* host side */
 	uint64_t rd, wr;
+	json_t *vmm; /* a microVM's GET /metrics, or NULL */
 };
 
 /* io.stat: "MAJ:MIN rbytes=N wbytes=N rios=N ..." per device. */
@@ -186,28 +191,43 @@ static void process_usage(pid_t pid, struct usage *u)
 static bool has_process(const struct st_instance *in)
 {
 	return !strcmp(in->state, "running") || !strcmp(in->state, "stopping") ||
-	       !strcmp(in->state, "starting");
+	       !strcmp(in->state, "starting") || !strcmp(in->state, "paused");
 }
 
-static void instance_usage(const struct st_instance *in, struct usage *u)
+/* A running microVM's metrics from its VMM (exits, vCPU time); none when it does not answer. */
+static void vmm_usage(const struct yund *y, const struct st_instance *in, struct usage *u)
+{
+	struct yun_err err = {0};
+	char sock[PATH_MAX];
+
+	if ((strcmp(in->state, "running") && strcmp(in->state, "paused")) ||
+	    !instance_api_sock(y, in->m.id, sock, sizeof(sock)))
+		return;
+	if (vmmapi_call(sock, in->m.name, "GET", "/metrics", NULL, &u->vmm, &err) < 0)
+		yun_debug("metrics: %s", err.msg);
+}
+
+static void instance_usage(const struct yund *y, const struct st_instance *in, struct usage *u)
 {
 	char link[YN_IFNAME_MAX];
 
 	memset(u, 0, sizeof(*u));
 	if (!has_process(in))
 		return;
-	if (!strcmp(in->type, "container"))
+	if (!strcmp(in->type, "container")) {
 		container_usage(in->m.id, u);
-	else if (in->pid > 0)
+	} else if (in->pid > 0) {
 		process_usage((pid_t)in->pid, u);
+		vmm_usage(y, in, u);
+	}
 	if (in->network_id[0] && yn_port_counters(in->m.id, &u->net, link, NULL) == 0)
 		u->has_net = true;
 }
 
 /* ---- families ---- */
 
-static const char *const states[] = {"creating", "starting", "running", "stopping",
-				     "stopped",	 "deleting", "failed"};
+static const char *const states[] = {"creating", "starting", "running",	 "paused",
+				     "stopping", "stopped",  "deleting", "failed"};
 
 enum fam {
 	F_STATE,
@@ -221,6 +241,8 @@ enum fam {
 	F_TXP,
 	F_RD,
 	F_WR,
+	F_EXITS,
+	F_VCPU_S,
 	F_N
 };
 
@@ -247,16 +269,50 @@ static const struct {
 	      "Bytes the instance read from block devices (its cgroup's io accounting)."},
     [F_WR] = {"yun_instance_disk_write_bytes_total", "counter",
 	      "Bytes the instance wrote to block devices (its cgroup's io accounting)."},
+    [F_EXITS] = {"yun_instance_vm_exits_total", "counter",
+		 "microVM: KVM exits of all its vCPUs by reason (yun-vmm's GET /metrics)."},
+    [F_VCPU_S] = {"yun_instance_vcpu_seconds_total", "counter",
+		  "microVM: CPU time of its vCPU threads, all added (yun-vmm's GET /metrics)."},
 };
 
-static void write_instances(FILE *f, const struct st_instance *v, size_t n)
+/* yun_instance_vm_exits_total{reason} from the VMM's "exits" object. */
+static void write_exits(FILE *f, const char *name, struct prom_label *l, json_t *vmm)
+{
+	json_t *exits = json_object_get(vmm, "exits"), *v;
+	const char *reason;
+
+	json_object_foreach(exits, reason, v)
+	{
+		if (!json_is_integer(v))
+			continue;
+		l[3] = (struct prom_label){"reason", reason};
+		prom_sample(f, name, l, 4, (double)json_integer_value(v));
+	}
+}
+
+static void write_vcpu_seconds(FILE *f, const char *name, struct prom_label *l, json_t *vmm)
+{
+	json_t *vcpus = json_object_get(vmm, "vcpus"), *c;
+	double ns = 0;
+	size_t k;
+
+	if (!json_is_array(vcpus))
+		return;
+	json_array_foreach(vcpus, k, c)
+	{
+		ns += (double)json_integer_value(json_object_get(c, "cpu_time_ns"));
+	}
+	prom_sample(f, name, l, 3, ns / 1e9);
+}
+
+static void write_instances(FILE *f, const struct yund *y, const struct st_instance *v, size_t n)
 {
 	struct usage *u = calloc(n ? n : 1, sizeof(*u));
 
 	if (!u)
 		return;
 	for (size_t i = 0; i < n; i++)
-		instance_usage(&v[i], &u[i]);
+		instance_usage(y, &v[i], &u[i]);
 	/* The text format wants each family's samples together: one pass per family. */
 	for (int fam = 0; fam < F_N; fam++) {
 		prom_family(f, fams[fam].name, fams[fam].type, fams[fam].help);
@@ -315,9 +371,17 @@ static void write_instances(FILE *f, const struct st_instance *v, size_t n)
 				if (x->has_disk)
 					prom_sample(f, name, l, 3, (double)x->wr);
 				break;
+			case F_EXITS:
+				write_exits(f, name, l, x->vmm);
+				break;
+			case F_VCPU_S:
+				write_vcpu_seconds(f, name, l, x->vmm);
+				break;
 			}
 		}
 	}
+	for (size_t i = 0; i < n; i++)
+		json_decref(u[i].vmm);
 	free(u);
 }
 
@@ -423,7 +487,7 @@ void v1_metrics(struct api_req *req, struct api_reply *rep)
 		api_reply_error(rep, 500, "out of memory");
 		return;
 	}
-	write_instances(f, inst, ni);
+	write_instances(f, req->y, inst, ni);
 	write_hosts(f, s, hosts, nh, req->y->host_id);
 	apistats_write(f);
 	if (fclose(f) != 0 || !text) {

@@ -153,6 +153,51 @@ static const char *const migrations[] = {
     "CREATE INDEX snapshots_volume ON snapshots(volume_id);",
     /* 3: the SSH public keys of an instance (JSON array text; NULL: none). */
     "ALTER TABLE instances ADD COLUMN ssh_keys TEXT;",
+    /*
+     * 4: paused microVMs (desired and state 'paused'). SQLite cannot change
+     * a CHECK in place: the table is made anew and copied, with foreign
+     * keys off while migrating (store_sqlite_open) and checked before the
+     * commit (migrate).
+     */
+    "CREATE TABLE instances_new ("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL,"
+    "  project TEXT NOT NULL REFERENCES projects(name),"
+    "  type TEXT NOT NULL CHECK (type IN ('container', 'microvm')),"
+    "  image_id TEXT NOT NULL REFERENCES images(id) ON DELETE RESTRICT,"
+    "  flavor_id TEXT REFERENCES flavors(id) ON DELETE RESTRICT,"
+    "  network_id TEXT REFERENCES networks(id) ON DELETE RESTRICT,"
+    "  host_id TEXT NOT NULL REFERENCES hosts(id) ON DELETE RESTRICT,"
+    "  vcpus INTEGER NOT NULL CHECK (vcpus > 0),"
+    "  memory_mib INTEGER NOT NULL CHECK (memory_mib > 0),"
+    "  disk_gib INTEGER NOT NULL CHECK (disk_gib >= 0),"
+    "  user_data TEXT, command TEXT, env TEXT,"
+    "  restart_policy TEXT NOT NULL CHECK (restart_policy IN ('no', 'on-failure', 'always')),"
+    "  desired TEXT NOT NULL CHECK (desired IN ('running', 'paused', 'stopped', 'deleted')),"
+    "  intent_gen INTEGER NOT NULL DEFAULT 0, reboot_gen INTEGER NOT NULL DEFAULT 0,"
+    "  stop_timeout INTEGER NOT NULL DEFAULT 10,"
+    "  state TEXT NOT NULL CHECK (state IN ('creating', 'starting', 'running', 'paused',"
+    "    'stopping', 'stopped', 'deleting', 'failed')),"
+    "  pid INTEGER NOT NULL DEFAULT 0, exit_status INTEGER,"
+    "  failure TEXT NOT NULL DEFAULT '', restart_count INTEGER NOT NULL DEFAULT 0,"
+    "  reboot_done INTEGER NOT NULL DEFAULT 0,"
+    "  ip TEXT NOT NULL DEFAULT '', mac TEXT NOT NULL DEFAULT '',"
+    "  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, ssh_keys TEXT,"
+    "  UNIQUE (project, name));"
+    "INSERT INTO instances_new ("
+    "  id, name, project, type, image_id, flavor_id, network_id, host_id, vcpus, memory_mib, "
+    "  disk_gib, user_data, command, env, restart_policy, desired, intent_gen, reboot_gen, "
+    "  stop_timeout, state, pid, exit_status, failure, restart_count, reboot_done, ip, mac, "
+    "  created_at, updated_at, ssh_keys) SELECT "
+    "  id, name, project, type, image_id, flavor_id, network_id, host_id, vcpus, memory_mib, "
+    "  disk_gib, user_data, command, env, restart_policy, desired, intent_gen, reboot_gen, "
+    "  stop_timeout, state, pid, exit_status, failure, restart_count, reboot_done, ip, mac, "
+    "  created_at, updated_at, ssh_keys FROM instances;"
+    "DROP TABLE instances;"
+    "ALTER TABLE instances_new RENAME TO instances;"
+    "CREATE INDEX instances_image ON instances(image_id);"
+    "CREATE INDEX instances_flavor ON instances(flavor_id);"
+    "CREATE INDEX instances_network ON instances(network_id);"
+    "CREATE INDEX instances_host ON instances(host_id);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -1532,6 +1577,25 @@ static int schema_version(struct sq *q, int *v, struct yun_err *err)
 	return 0;
 }
 
+/*
+ * Migrations run with foreign keys off (a table made anew is dropped and
+ * renamed); this checks, before the commit, that every reference still holds.
+ */
+static int fk_check(struct sq *q, const char *path, struct yun_err *err)
+{
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	if (sqlite3_prepare_v2(q->db, "PRAGMA foreign_key_check", -1, &st, NULL) != SQLITE_OK)
+		return db_err(q, err, "foreign_key_check");
+	if (sqlite3_step(st) == SQLITE_ROW)
+		rc =
+		    yun_err_set(err, EPROTO, "database %s: migration broke a reference in table %s",
+				path, (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int migrate(struct sq *q, const char *path, struct yun_err *err)
 {
 	int v, rc;
@@ -1551,6 +1615,8 @@ static int migrate(struct sq *q, const char *path, struct yun_err *err)
 		if (!rc)
 			rc = exec_sql(q, sql, err);
 	}
+	if (!rc)
+		rc = fk_check(q, path, err);
 	return finish(q, rc, err);
 }
 
@@ -1576,10 +1642,12 @@ int store_sqlite_open(const char *path, struct store **out, struct yun_err *err)
 	/* WAL: readers never block the writer; FULL: see sqlite.h. */
 	rc = exec_sql(q,
 		      "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
-		      "PRAGMA foreign_keys = ON;",
+		      "PRAGMA foreign_keys = OFF;",
 		      err);
 	if (!rc)
 		rc = migrate(q, path, err);
+	if (!rc) /* only outside a transaction does this take effect */
+		rc = exec_sql(q, "PRAGMA foreign_keys = ON;", err);
 	if (rc) {
 		char msg[YUN_ERR_MSG_MAX];
 

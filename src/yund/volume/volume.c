@@ -157,7 +157,7 @@ static void read_holder(const struct yund *y, const char *vol_id, char *buf, siz
  */
 static bool held(struct yund *y, const char *inst_id)
 {
-	static const char *const busy[] = {"creating", "starting", "running", "stopping"};
+	static const char *const busy[] = {"creating", "starting", "running", "paused", "stopping"};
 	struct st_instance in;
 	struct ctdrv_obs ob;
 	struct yun_err err = {0};
