@@ -65,21 +65,27 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def read_until(p, pattern, timeout):
-    """Read p.stdout until a line starts with pattern; True when it did."""
-    buf, deadline = b"", time.monotonic() + timeout
+def read_stream(f, buf, found, deadline):
+    """Read f into buf until found(buf) is truthy or the deadline; (found(buf), buf)."""
     while time.monotonic() < deadline:
-        r, _, _ = select.select([p.stdout], [], [], max(0, deadline - time.monotonic()))
+        hit = found(buf)
+        if hit:
+            return hit, buf
+        r, _, _ = select.select([f], [], [], max(0, deadline - time.monotonic()))
         if not r:
             break
-        data = os.read(p.stdout.fileno(), 65536)
+        data = os.read(f.fileno(), 65536)
         if not data:
             break
         buf += data
-        for line in buf.split(b"\n"):
-            if line.startswith(pattern):
-                return True
-    return False
+    return found(buf), buf
+
+
+def read_until(p, pattern, timeout):
+    """Read p.stdout until a line starts with pattern; True when it did."""
+    hit, _ = read_stream(p.stdout, b"", lambda buf: any(
+        line.startswith(pattern) for line in buf.split(b"\n")), time.monotonic() + timeout)
+    return hit
 
 
 def stop(p):
@@ -90,6 +96,12 @@ def stop(p):
     except subprocess.TimeoutExpired:
         p.kill()
         p.wait()
+
+
+def read_stderr_until(p, buf, pattern, deadline):
+    """Read p.stderr into buf until pattern matches; (match or None, buf)."""
+    return read_stream(p.stderr, buf, lambda b: pattern.search(b.decode(errors="replace")),
+                       deadline)
 
 
 # ---- yun-vmm ------------------------------------------------------------------
@@ -108,17 +120,8 @@ def yun_restore(a, tracer, s, m):
     p = subprocess.Popen([a.yun_vmm, "--restore", "state=%s,mem=%s,resume=on" % (s, m),
                           "--serial", "off", "-v"], stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    internal, err, deadline = None, b"", time.monotonic() + 20
-    while internal is None and time.monotonic() < deadline:
-        r, _, _ = select.select([p.stderr], [], [], 1)
-        if r:
-            data = os.read(p.stderr.fileno(), 65536)
-            if not data:
-                break
-            err += data
-            mm = RESTORE_RE.search(err.decode(errors="replace"))
-            if mm:
-                internal = int(mm.group(1)) / 1000.0
+    mm, err = read_stderr_until(p, b"", RESTORE_RE, time.monotonic() + 20)
+    internal = int(mm.group(1)) / 1000.0 if mm else None
     time.sleep(0.05)
     stop(p)
     events = tracer.stop(p.pid)
@@ -151,22 +154,6 @@ def api_put(sock, path, body):
     ms = (time.monotonic() - t0) * 1000
     c.close()
     return r.status, ms
-
-
-def read_stderr_until(p, buf, pattern, deadline):
-    """Read p.stderr into buf until pattern matches; (match or None, buf)."""
-    while time.monotonic() < deadline:
-        mm = pattern.search(buf.decode(errors="replace"))
-        if mm:
-            return mm, buf
-        r, _, _ = select.select([p.stderr], [], [], max(0, deadline - time.monotonic()))
-        if not r:
-            break
-        data = os.read(p.stderr.fileno(), 65536)
-        if not data:
-            break
-        buf += data
-    return pattern.search(buf.decode(errors="replace")), buf
 
 
 def yun_api_restore(a, d, mib, s, m):

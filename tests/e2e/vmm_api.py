@@ -596,12 +596,13 @@ def net_rate_limits(ctx):
     v.wait_counts(1)
 
 
-def snapshot_through_api(ctx):
-    """Pause, PUT /snapshot/create; a fresh yun-vmm loads it and the guest counts on."""
+def api_snapshot(ctx, refused_running=False):
+    """A 64 MiB, 1 vCPU counter saved through the API: (state, mem, last count)."""
     state, mem = ctx.path("vm.state"), ctx.path("vm.mem")
     v = counter_on_cmdline(ctx)
-    expect_fault(v, "PUT", "/snapshot/create", {"snapshot_path": state, "mem_file_path": mem},
-                 400, "paused")
+    if refused_running:
+        expect_fault(v, "PUT", "/snapshot/create", {"snapshot_path": state,
+                                                    "mem_file_path": mem}, 400, "paused")
     v.ok("PATCH", "/vm", {"state": "Paused"})
     status, reply = v.api("PUT", "/snapshot/create", {"snapshot_type": "Full",
                                                       "snapshot_path": state,
@@ -613,7 +614,12 @@ def snapshot_through_api(ctx):
     last = v.counts()[-1]
     v.ok("PUT", "/actions", {"action_type": "Shutdown", "timeout_ms": 0})
     v.wait_exit()
+    return state, mem, last
 
+
+def snapshot_through_api(ctx):
+    """Pause, PUT /snapshot/create; a fresh yun-vmm loads it and the guest counts on."""
+    state, mem, last = api_snapshot(ctx, refused_running=True)
     w = Vmm(ctx, [])
     w.ok("PUT", "/snapshot/load", {"snapshot_path": state, "resume_vm": False,
                                    "mem_backend": {"backend_type": "File", "backend_path": mem}})
@@ -630,24 +636,6 @@ def snapshot_through_api(ctx):
     first = w.counts()[0]
     if not last < first <= last + 2:
         raise Failure("the restored guest counted from %d; it was at %d" % (first, last))
-
-
-def api_snapshot(ctx):
-    """A 64 MiB, 1 vCPU counter saved through the API: (state, mem, last count)."""
-    state, mem = ctx.path("vm.state"), ctx.path("vm.mem")
-    v = counter_on_cmdline(ctx)
-    v.ok("PATCH", "/vm", {"state": "Paused"})
-    status, reply = v.api("PUT", "/snapshot/create", {"snapshot_type": "Full",
-                                                      "snapshot_path": state,
-                                                      "mem_file_path": mem})
-    if status == 501:
-        raise Skip("PUT /snapshot/create: %s" % reply.get("fault_message"))
-    if status != 204:
-        raise Failure("PUT /snapshot/create: %d %r" % (status, reply))
-    last = v.counts()[-1]
-    v.ok("PUT", "/actions", {"action_type": "Shutdown", "timeout_ms": 0})
-    v.wait_exit()
-    return state, mem, last
 
 
 def load_and_count_on(ctx, machine, state, mem, last, built):
