@@ -605,7 +605,7 @@ int vm_prebuild(struct vm *vm, unsigned cpus, uint64_t memory_mib, const char *k
 	if (!rc && (cpus == 0 || cpus > (unsigned)vm->kvm.max_vcpus || cpus > LAYOUT_MAX_VCPUS))
 		rc = yun_err_set(err, EINVAL, "cpus %u: not a vCPU count this host allows", cpus);
 	if (!rc)
-		rc = kvm_map_memory(&vm->kvm, &vm->mem, err); /* before the irqchip: see below */
+		rc = kvm_map_memory(&vm->kvm, &vm->mem, err); /* before the irqchip: vm_build_finish */
 	if (!rc)
 		rc = kvm_create_platform(&vm->kvm, err);
 	for (unsigned i = 0; !rc && i < cpus; i++)
