@@ -426,9 +426,9 @@ int ctl_run(struct ctl *c)
 				c->shell = NULL;
 			}
 			rc = vm_do_restore(c, vm, &err);
-		}
-		else
+		} else {
 			rc = vm_create(vm, c->cfg, c->con, &err);
+		}
 		if (!rc) {
 			/* Tests' --snapshot-on-line: the command line's, for the first VM. */
 			rc = apply_limits(c, vm, &err);
@@ -1287,8 +1287,7 @@ int ctl_snapshot_load(struct ctl *c, const char *snapshot_path, const char *mem_
 	struct timespec t;
 	int rc;
 
-	clock_gettime(CLOCK_MONOTONIC, &t);
-
+	clock_gettime(CLOCK_MONOTONIC, &t); /* the request's arrival, for the timing log */
 	pthread_mutex_lock(&c->lock);
 	rc = need_not_started(c, err);
 	if (!rc && (!*snapshot_path || !*mem_path))

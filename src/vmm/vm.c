@@ -653,9 +653,9 @@ int vm_create_from_memory(struct vm *vm, const struct vmm_config *cfg, struct co
 			return rc;
 		}
 		yun_info("restore: the pre-built VM (%u vCPU(s), %llu MiB) does not fit the "
-			  "snapshot (%u, %llu MiB%s): building afresh", vm->nr_vcpus,
-			  (unsigned long long)(vm->mem.size >> 20), cfg->cpus,
-			  (unsigned long long)cfg->memory_mib, log_dirty ? ", dirty logging" : "");
+			 "snapshot (%u, %llu MiB%s): building afresh", vm->nr_vcpus,
+			 (unsigned long long)(vm->mem.size >> 20), cfg->cpus,
+			 (unsigned long long)cfg->memory_mib, log_dirty ? ", dirty logging" : "");
 		vm_destroy(vm);
 	}
 	vm_build_begin(vm, cfg, console);

@@ -410,13 +410,13 @@ int vm_restore(struct vm *vm, struct vmm_config *cfg_out, struct console *con,
 	vm->restore_t0_ns = t0;
 	vm->restore_req_ns = opts->t_request_ns;
 	yun_info("restore: %s VM; us from vm_restore: state file read %llu, VM built and "
-		  "memory mapped %llu, devices loaded %llu, KVM and vCPU state loaded %llu, "
-		  "ready %llu", vm->from_shell ? "pre-built" : "new",
-		  (unsigned long long)((t_read - t0) / 1000),
-		  (unsigned long long)((t_built - t0) / 1000),
-		  (unsigned long long)((t_devs - t0) / 1000),
-		  (unsigned long long)((t_kvm - t0) / 1000),
-		  (unsigned long long)((now_ns() - t0) / 1000));
+		 "memory mapped %llu, devices loaded %llu, KVM and vCPU state loaded %llu, "
+		 "ready %llu", vm->from_shell ? "pre-built" : "new",
+		 (unsigned long long)((t_read - t0) / 1000),
+		 (unsigned long long)((t_built - t0) / 1000),
+		 (unsigned long long)((t_devs - t0) / 1000),
+		 (unsigned long long)((t_kvm - t0) / 1000),
+		 (unsigned long long)((now_ns() - t0) / 1000));
 	yun_info("restored %s + %s: %u vCPU(s), %llu MiB, %s, in %llu us", state_path, mem_path,
 		 vm->nr_vcpus, (unsigned long long)cfg_out->memory_mib,
 		 opts->resume ? "running" : "paused", (unsigned long long)((now_ns() - t0) / 1000));
