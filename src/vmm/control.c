@@ -51,6 +51,11 @@ struct ctl {
 	bool restore;                 /* build the VM from a snapshot, not from a kernel */
 	char *restore_state, *restore_mem;
 	struct vm_restore_opts restore_opts;
+	struct vm *shell;             /* vm_prebuild's, for a snapshot load; main thread's */
+	unsigned shell_cpus;          /* its shape (also while being built, or when it failed) */
+	uint64_t shell_mib;
+	bool shell_stale;             /* to be (re)built: none yet, or the machine configuration
+				       * changed since */
 
 	/* API-only settings that struct vmm_config does not carry. */
 	struct ctl_drive_info drive[CONFIG_MAX_DISKS]; /* beside cfg->disks[i] */
@@ -283,12 +288,65 @@ static void console_quit(void *ctx)
 	vm_request_stop(ctx, VM_STOP_POWEROFF, 0, "quit from the console (Ctrl-A x)", NULL);
 }
 
+/* Whether the shell built or being built fits the machine configuration (lock held). */
+static bool shell_fits(struct ctl *c)
+{
+	return c->shell_cpus == c->cfg->cpus && c->shell_mib == c->cfg->memory_mib;
+}
+
+/*
+ * Main thread, lock held, no start requested yet: (re)build the shell a
+ * snapshot load will take over (vm_prebuild), for the vCPUs and memory
+ * the machine configuration says, so that the load only maps the memory
+ * file and loads state. A snapshot of another shape still loads
+ * (vm_create_from_memory builds afresh). The lock is dropped meanwhile:
+ * API requests go on, and a start waits for the build to finish.
+ */
+static void prebuild_shell(struct ctl *c)
+{
+	unsigned cpus = c->cfg->cpus;
+	uint64_t mib = c->cfg->memory_mib;
+	char *dev = c->cfg->kvm_device ? strdup(c->cfg->kvm_device) : NULL;
+	struct vm *old = c->shell, *vm = calloc(1, sizeof(*vm));
+	struct yun_err err = { 0 };
+	struct timespec t0;
+
+	c->shell = NULL;
+	c->shell_cpus = cpus;
+	c->shell_mib = mib;
+	pthread_mutex_unlock(&c->lock);
+	if (old) {
+		vm_destroy(old);
+		free(old);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (vm && vm_prebuild(vm, cpus, mib, dev, &err) < 0) {
+		yun_info("restore: no pre-built VM: %s", err.msg);
+		free(vm);
+		vm = NULL;
+	} else if (vm) {
+		yun_info("restore: pre-built VM ready (%u vCPU(s), %llu MiB) in %llu ms", cpus,
+			 (unsigned long long)mib, (unsigned long long)ms_since(&t0));
+	}
+	free(dev);
+	pthread_mutex_lock(&c->lock);
+	c->shell = vm;
+	if (!shell_fits(c))
+		c->shell_stale = true; /* a machine-config came meanwhile */
+}
+
 /* Wait for ctl_start() (or return at once with a kernel from the command line). */
 static void wait_for_start(struct ctl *c)
 {
 	pthread_mutex_lock(&c->lock);
-	while (!c->start_requested)
+	while (!c->start_requested) {
+		if (c->shell_stale) {
+			c->shell_stale = false;
+			prebuild_shell(c);
+			continue;
+		}
 		pthread_cond_wait(&c->cond, &c->lock);
+	}
 	c->state = CTL_STARTING;
 	pthread_mutex_unlock(&c->lock);
 }
@@ -341,6 +399,8 @@ int ctl_run(struct ctl *c)
 		restore_opts(r, &c->restore_opts);
 		c->restore = true;
 	}
+	if (from_api)
+		c->shell_stale = true; /* a snapshot load may come */
 	if (!from_api) {
 		pthread_mutex_lock(&c->lock);
 		c->start_requested = true;
@@ -359,10 +419,16 @@ int ctl_run(struct ctl *c)
 		vm = calloc(1, sizeof(*vm));
 		if (!vm)
 			rc = yun_err_set(&err, ENOMEM, "out of memory");
-		else if (c->restore && first)
+		else if (c->restore && first) {
+			if (c->shell) { /* vm_restore adopts it, or destroys it */
+				free(vm);
+				vm = c->shell;
+				c->shell = NULL;
+			}
 			rc = vm_do_restore(c, vm, &err);
-		else
+		} else {
 			rc = vm_create(vm, c->cfg, c->con, &err);
+		}
 		if (!rc) {
 			/* Tests' --snapshot-on-line: the command line's, for the first VM. */
 			rc = apply_limits(c, vm, &err);
@@ -379,6 +445,7 @@ int ctl_run(struct ctl *c)
 				c->state = CTL_NOT_STARTED;
 				c->start_requested = false;
 				c->restore = false;
+				c->shell_stale = !c->shell; /* a load took it: ready another */
 				answer_start(c, rc, &err);
 				pthread_mutex_unlock(&c->lock);
 				continue;
@@ -429,6 +496,11 @@ int ctl_run(struct ctl *c)
 		if (!reboot)
 			break;
 		yun_info("rebooting");
+	}
+	if (c->shell) { /* not needed: the VM was booted */
+		vm_destroy(c->shell);
+		free(c->shell);
+		c->shell = NULL;
 	}
 	return status;
 }
@@ -523,6 +595,11 @@ int ctl_set_machine(struct ctl *c, const struct ctl_machine *m, bool patch, stru
 			c->track_dirty_pages = m->track_dirty_pages;
 		else if (!patch)
 			c->track_dirty_pages = false;
+		/* The main thread rebuilds the snapshot-load shell for this shape. */
+		if ((m->has_vcpu_count || m->has_mem_size_mib) && !shell_fits(c)) {
+			c->shell_stale = true;
+			pthread_cond_broadcast(&c->cond);
+		}
 	}
 	pthread_mutex_unlock(&c->lock);
 	return rc;
@@ -1207,8 +1284,10 @@ int ctl_snapshot_create(struct ctl *c, const char *snapshot_path, const char *me
 int ctl_snapshot_load(struct ctl *c, const char *snapshot_path, const char *mem_path,
 		      bool track_dirty_pages, bool resume_vm, struct yun_err *err)
 {
+	struct timespec t;
 	int rc;
 
+	clock_gettime(CLOCK_MONOTONIC, &t); /* the request's arrival, for the timing log */
 	pthread_mutex_lock(&c->lock);
 	rc = need_not_started(c, err);
 	if (!rc && (!*snapshot_path || !*mem_path))
@@ -1222,6 +1301,8 @@ int ctl_snapshot_load(struct ctl *c, const char *snapshot_path, const char *mem_
 		memset(&c->restore_opts, 0, sizeof(c->restore_opts));
 		c->restore_opts.track_dirty = track_dirty_pages;
 		c->restore_opts.resume = resume_vm;
+		c->restore_opts.t_request_ns = (uint64_t)t.tv_sec * 1000000000ULL +
+					       (uint64_t)t.tv_nsec;
 		rc = request_start(c, err);
 	}
 	pthread_mutex_unlock(&c->lock);

@@ -20,6 +20,14 @@
  * drive and rate-limit updates, shutdown, snapshots) need a VM. A guest
  * reset with --reboot builds a new VM in the same state (Running).
  *
+ * While Not started with nothing to boot from the command line, the main
+ * thread keeps a VM pre-built (vm_prebuild) for the machine
+ * configuration's vCPUs and memory, and rebuilds it when they change; a
+ * snapshot load of that shape takes it over, so the load is little more
+ * than mapping the memory file and loading state. A start or a load that
+ * comes while it is being built waits for it. A booted VM does not use it
+ * (it is freed when ctl_run returns).
+ *
  * Every operation returns 0 or a negative errno with `err` filled: the
  * message names the field and the reason, without the request line (the
  * API puts "PUT /drives/rootfs: " in front). -ENOSYS means the operation is

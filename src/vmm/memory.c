@@ -41,11 +41,12 @@ static void gm_set_regions(struct guest_mem *gm, void *map, uint64_t size)
  * Map RAM private and unreserved: anonymous (fd < 0) or from a file. Guest
  * RAM is not worth a core dump, and must not be inherited by children.
  */
-static int gm_map(struct guest_mem *gm, uint64_t size, int fd, const char *what,
+static int gm_map(struct guest_mem *gm, void *at, uint64_t size, int fd, const char *what,
 		  struct yun_err *err)
 {
-	int flags = MAP_PRIVATE | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0);
-	void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, fd, 0);
+	int flags = MAP_PRIVATE | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0) |
+		    (at ? MAP_FIXED : 0);
+	void *map = mmap(at, size, PROT_READ | PROT_WRITE, flags, fd, 0);
 
 	if (map == MAP_FAILED)
 		return yun_err_errno(err, errno, "%s: mmap of %llu MiB", what,
@@ -62,24 +63,48 @@ int gm_init(struct guest_mem *gm, uint64_t size, struct yun_err *err)
 	memset(gm, 0, sizeof(*gm));
 	if (gm_check_size(size, err))
 		return -EINVAL;
-	return gm_map(gm, size, -1, "memory", err);
+	return gm_map(gm, NULL, size, -1, "memory", err);
 }
 
-int gm_init_file(struct guest_mem *gm, uint64_t size, int fd, struct yun_err *err)
+/* fd is a regular file of exactly size bytes. */
+static int gm_check_file(int fd, uint64_t size, struct yun_err *err)
 {
 	struct stat st;
 
-	memset(gm, 0, sizeof(*gm));
-	if (gm_check_size(size, err))
-		return -EINVAL;
 	if (fstat(fd, &st) < 0)
 		return yun_err_errno(err, errno, "memory file");
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)
 		return yun_err_set(err, EINVAL, "memory file: %llu bytes, but the guest has %llu "
 				   "MiB (%llu bytes)", (unsigned long long)st.st_size,
 				   (unsigned long long)(size >> 20), (unsigned long long)size);
+	return 0;
+}
+
+int gm_init_file(struct guest_mem *gm, uint64_t size, int fd, struct yun_err *err)
+{
+	int rc;
+
+	memset(gm, 0, sizeof(*gm));
+	rc = gm_check_size(size, err);
+	if (!rc)
+		rc = gm_check_file(fd, size, err);
+	if (rc)
+		return rc;
 	/* Private: the guest's writes are copy-on-write, the file is never changed. */
-	return gm_map(gm, size, fd, "memory file", err);
+	return gm_map(gm, NULL, size, fd, "memory file", err);
+}
+
+int gm_replace_with_file(struct guest_mem *gm, int fd, struct yun_err *err)
+{
+	int rc;
+
+	if (!gm->map || gm->file_backed || gm->track)
+		return yun_err_set(err, EINVAL, "memory file: RAM is not a fresh reservation");
+	rc = gm_check_file(fd, gm->size, err);
+	if (rc)
+		return rc;
+	/* Same address, same size: the regions (and KVM's slots on them) stay valid. */
+	return gm_map(gm, gm->map, gm->size, fd, "memory file", err);
 }
 
 void gm_free(struct guest_mem *gm)

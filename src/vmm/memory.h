@@ -52,6 +52,14 @@ int gm_init(struct guest_mem *gm, uint64_t size, struct yun_err *err);
  * `size`. The file must be a regular file of exactly `size` bytes.
  */
 int gm_init_file(struct guest_mem *gm, uint64_t size, int fd, struct yun_err *err);
+/*
+ * Put the memory file fd (the same checks as gm_init_file) in place of RAM
+ * from gm_init that nothing has touched yet, at the same host address
+ * (mmap MAP_FIXED, MAP_PRIVATE): memory slots registered on that address
+ * see the file's pages as the guest faults them in. On error RAM may be
+ * unmapped (gm_free it).
+ */
+int gm_replace_with_file(struct guest_mem *gm, int fd, struct yun_err *err);
 void gm_free(struct guest_mem *gm);
 
 /*

@@ -355,6 +355,10 @@ static void vcpu_log_restore_time(struct vcpu *v)
 	now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 	yun_info("restore: %llu us from vm_restore to the first KVM_RUN",
 		 (unsigned long long)((now - v->vm->restore_t0_ns) / 1000));
+	if (v->vm->restore_req_ns)
+		yun_info("restore: %llu us from PUT /snapshot/load to the first KVM_RUN (%s VM)",
+			 (unsigned long long)((now - v->vm->restore_req_ns) / 1000),
+			 v->vm->from_shell ? "pre-built" : "new");
 	v->vm->restore_t0_ns = 0;
 }
 

@@ -590,11 +590,74 @@ fail:
 	return rc;
 }
 
+int vm_prebuild(struct vm *vm, unsigned cpus, uint64_t memory_mib, const char *kvm_device,
+		 struct yun_err *err)
+{
+	static const struct vmm_config none;
+	int rc;
+
+	vm_build_begin(vm, &none, NULL);
+	vm->cfg = NULL;
+	vm->nr_vcpus = cpus;
+	rc = gm_init(&vm->mem, memory_mib << 20, err);
+	if (!rc)
+		rc = kvm_open(&vm->kvm, kvm_device ? kvm_device : CONFIG_DEFAULT_KVM_DEVICE, err);
+	if (!rc && (cpus == 0 || cpus > (unsigned)vm->kvm.max_vcpus || cpus > LAYOUT_MAX_VCPUS))
+		rc = yun_err_set(err, EINVAL, "cpus %u: not a vCPU count this host allows", cpus);
+	if (!rc)
+		rc = kvm_map_memory(&vm->kvm, &vm->mem, err); /* before the irqchip: vm_build_finish */
+	if (!rc)
+		rc = kvm_create_platform(&vm->kvm, err);
+	for (unsigned i = 0; !rc && i < cpus; i++)
+		rc = vcpu_create(&vm->vcpu[i], vm, i, err);
+	if (rc) {
+		vm_destroy(vm);
+		return rc;
+	}
+	vm->prebuilt = true;
+	return 0;
+}
+
+/*
+ * Take over the shell *vm for cfg: what vm_build_begin and vm_build_finish
+ * do, with KVM and the vCPUs already there and RAM swapped for the memory
+ * file. Errors leave the VM for the caller to destroy.
+ */
+static int vm_adopt_shell(struct vm *vm, const struct vmm_config *cfg, struct console *console,
+			  int mem_fd, struct yun_err *err)
+{
+	int rc;
+
+	vm->prebuilt = false;
+	vm->from_shell = true;
+	vm->cfg = cfg;
+	vm->console = console;
+	vm->defer_io = true;
+	rc = gm_replace_with_file(&vm->mem, mem_fd, err);
+	if (!rc)
+		rc = vm_add_devices(vm, err);
+	return rc;
+}
+
 int vm_create_from_memory(struct vm *vm, const struct vmm_config *cfg, struct console *console,
 			  int mem_fd, bool log_dirty, struct yun_err *err)
 {
 	int rc;
 
+	if (vm->prebuilt) {
+		if (vm->nr_vcpus == cfg->cpus && vm->mem.size == cfg->memory_mib << 20 &&
+		    !log_dirty) {
+			rc = vm_adopt_shell(vm, cfg, console, mem_fd, err);
+			if (rc)
+				vm_destroy(vm);
+			return rc;
+		}
+		yun_info("restore: the pre-built VM (%u vCPU(s), %llu MiB) does not fit the "
+			 "snapshot (%u, %llu MiB%s): building afresh", vm->nr_vcpus,
+			 (unsigned long long)(vm->mem.size >> 20), cfg->cpus,
+			 (unsigned long long)cfg->memory_mib, log_dirty ? ", dirty logging" : "");
+		vm_destroy(vm);
+	}
 	vm_build_begin(vm, cfg, console);
 	vm->defer_io = true;
 	rc = gm_init_file(&vm->mem, cfg->memory_mib << 20, mem_fd, err);
@@ -690,6 +753,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->devices_ready & DEV_SERIAL)
 		serial_destroy(&vm->serial);
 	vm->devices_ready = 0;
+	vm->prebuilt = false;
 	snap_dirty_free(vm->dirty);
 	vm->dirty = NULL;
 	kvm_close(&vm->kvm);

@@ -108,7 +108,10 @@ struct vm {
 	/* Snapshots (snapshot/): */
 	struct snap_dirty *dirty;  /* dirty-page tracking for diff snapshots, or NULL */
 	uint64_t restore_t0_ns;    /* CLOCK_MONOTONIC at vm_restore's start; 0: not restored */
+	uint64_t restore_req_ns;   /* when the restore was asked for (API), or 0 */
 	bool defer_io;             /* I/O thread not started until vm_start_io */
+	bool prebuilt;             /* a shell from vm_prebuild, not yet adopted by a restore */
+	bool from_shell;           /* built by adopting such a shell */
 	void (*serial_tap)(void *ctx, const uint8_t *buf, size_t n); /* sees guest output */
 	void *serial_tap_ctx;
 };
@@ -120,10 +123,25 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct console *conso
  * As vm_create, but guest RAM is the memory file mem_fd mapped copy-on-write
  * (gm_init_file) and no kernel is loaded: vCPUs are at their reset state
  * for vm_restore to load. log_dirty: memory slots log dirty pages from the
- * start. On error the VM is destroyed.
+ * start. *vm may be a vm_prebuild shell (see there). On error the VM is
+ * destroyed.
  */
 int vm_create_from_memory(struct vm *vm, const struct vmm_config *cfg, struct console *console,
 			  int mem_fd, bool log_dirty, struct yun_err *err);
+
+/*
+ * A shell for a restore to come, built before its snapshot is known so that
+ * restoring costs little more than mapping the memory file and loading
+ * state: the KVM VM with memory slots for `memory_mib` MiB on an untouched
+ * address reservation (slots before the irqchip, where they are cheap),
+ * the in-kernel irqchip and PIT, and `cpus` vCPU fds. No devices, no
+ * threads, nothing runs. Hand it to vm_create_from_memory (through
+ * vm_restore), which adopts it when the snapshot has that shape and
+ * destroys it and builds afresh otherwise; or vm_destroy it. On error the
+ * shell is destroyed.
+ */
+int vm_prebuild(struct vm *vm, unsigned cpus, uint64_t memory_mib, const char *kvm_device,
+		struct yun_err *err);
 
 /*
  * A VM from vm_create_from_memory has its I/O thread created but not

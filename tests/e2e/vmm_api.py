@@ -596,12 +596,13 @@ def net_rate_limits(ctx):
     v.wait_counts(1)
 
 
-def snapshot_through_api(ctx):
-    """Pause, PUT /snapshot/create; a fresh yun-vmm loads it and the guest counts on."""
+def api_snapshot(ctx, refused_running=False):
+    """A 64 MiB, 1 vCPU counter saved through the API: (state, mem, last count)."""
     state, mem = ctx.path("vm.state"), ctx.path("vm.mem")
     v = counter_on_cmdline(ctx)
-    expect_fault(v, "PUT", "/snapshot/create", {"snapshot_path": state, "mem_file_path": mem},
-                 400, "paused")
+    if refused_running:
+        expect_fault(v, "PUT", "/snapshot/create", {"snapshot_path": state,
+                                                    "mem_file_path": mem}, 400, "paused")
     v.ok("PATCH", "/vm", {"state": "Paused"})
     status, reply = v.api("PUT", "/snapshot/create", {"snapshot_type": "Full",
                                                       "snapshot_path": state,
@@ -613,7 +614,12 @@ def snapshot_through_api(ctx):
     last = v.counts()[-1]
     v.ok("PUT", "/actions", {"action_type": "Shutdown", "timeout_ms": 0})
     v.wait_exit()
+    return state, mem, last
 
+
+def snapshot_through_api(ctx):
+    """Pause, PUT /snapshot/create; a fresh yun-vmm loads it and the guest counts on."""
+    state, mem, last = api_snapshot(ctx, refused_running=True)
     w = Vmm(ctx, [])
     w.ok("PUT", "/snapshot/load", {"snapshot_path": state, "resume_vm": False,
                                    "mem_backend": {"backend_type": "File", "backend_path": mem}})
@@ -630,6 +636,53 @@ def snapshot_through_api(ctx):
     first = w.counts()[0]
     if not last < first <= last + 2:
         raise Failure("the restored guest counted from %d; it was at %d" % (first, last))
+
+
+def load_and_count_on(ctx, machine, state, mem, last, built):
+    """A fresh yun-vmm told `machine` loads the snapshot running; it counts on, intact."""
+    w = Vmm(ctx, ["--verbose"])
+    w.ok("PUT", "/machine-config", machine)
+    # The pre-built VM for that shape, before the load (the API does not wait for it).
+    deadline = time.monotonic() + ctx.opts.timeout
+    ready = "pre-built VM ready (%d vCPU(s), %d MiB)" % (machine["vcpu_count"],
+                                                         machine["mem_size_mib"])
+    while ready not in w.err.text():
+        if time.monotonic() > deadline:
+            raise Failure("no %r in yun-vmm's log: %s" % (ready, short(w.err.text())))
+        time.sleep(0.02)
+    w.ok("PUT", "/snapshot/load", {"snapshot_path": state, "resume_vm": True,
+                                   "mem_backend": {"backend_type": "File", "backend_path": mem}})
+    if w.state() != "Running":
+        raise Failure("state %r after loading with resume_vm true" % w.state())
+    w.wait_counts(3)
+    first = w.counts()[0]
+    if not last < first <= last + 2:
+        raise Failure("the restored guest counted from %d; it was at %d" % (first, last))
+    if "YT FAIL" in w.out.text():
+        raise Failure("the restored guest's memory checksum failed: %s"
+                      % short(w.out.text()[-300:]))
+    if "(%s VM)" % built not in w.err.text():
+        raise Failure("the load did not use a %s VM: %s" % (built, short(w.err.text(), 1500)))
+    cfg = w.ok("GET", "/vm/config", want=200)["machine-config"]
+    if cfg["mem_size_mib"] != 64 or cfg["vcpu_count"] != 1:
+        raise Failure("GET /vm/config of the restored VM: %r" % cfg)
+    w.ok("PUT", "/actions", {"action_type": "Shutdown", "timeout_ms": 0})
+    w.wait_exit()
+    w.check_gone()
+
+
+def snapshot_load_takes_the_prebuilt_vm(ctx):
+    """machine-config of the snapshot's shape: the load adopts the pre-built VM, counts on."""
+    state, mem, last = api_snapshot(ctx)
+    load_and_count_on(ctx, {"vcpu_count": 1, "mem_size_mib": 64}, state, mem, last,
+                      "pre-built")
+
+
+def snapshot_load_of_another_shape(ctx):
+    """A pre-built VM of other vCPUs or memory: the load builds afresh, counts on."""
+    state, mem, last = api_snapshot(ctx)
+    load_and_count_on(ctx, {"vcpu_count": 2, "mem_size_mib": 64}, state, mem, last, "new")
+    load_and_count_on(ctx, {"vcpu_count": 1, "mem_size_mib": 128}, state, mem, last, "new")
 
 
 def metrics_json(ctx):
@@ -756,6 +809,8 @@ TESTS = [
     drive_hot_swap,
     net_rate_limits,
     snapshot_through_api,
+    snapshot_load_takes_the_prebuilt_vm,
+    snapshot_load_of_another_shape,
     metrics_json,
     routes_match_openapi,
     firecracker_field_names,

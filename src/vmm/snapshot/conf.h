@@ -27,6 +27,9 @@ struct vm_restore_opts {
 					     * shows it after the load, with a configuration-
 					     * change interrupt: the guest sees it when it asks */
 	const char *disk[CONFIG_MAX_DISKS]; /* per disk: another image path */
+	uint64_t t_request_ns;              /* CLOCK_MONOTONIC when the restore was asked for
+					     * (PUT /snapshot/load), 0: not through the API;
+					     * for the timing log only */
 };
 
 /* Write the CONF section for cfg. */

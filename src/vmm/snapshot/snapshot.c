@@ -339,7 +339,7 @@ int vm_restore(struct vm *vm, struct vmm_config *cfg_out, struct console *con,
 	       struct yun_err *err)
 {
 	static const struct vm_restore_opts none;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = now_ns(), t_read = 0, t_built = 0, t_devs = 0, t_kvm = 0;
 	uint8_t *payload = NULL;
 	size_t len = 0;
 	struct snap_reader r;
@@ -362,8 +362,10 @@ int vm_restore(struct vm *vm, struct vmm_config *cfg_out, struct console *con,
 		rc = yun_err_errno(err, errno, "memory file %s", mem_path);
 		goto fail_cfg;
 	}
+	t_read = now_ns();
 	rc = vm_create_from_memory(vm, cfg_out, con, fd, opts->track_dirty, err);
 	close(fd); /* the mapping keeps the file */
+	t_built = now_ns();
 	if (rc) {
 		if (!strncmp(err->msg, "memory file: ", 13)) {
 			char msg[YUN_ERR_MSG_MAX];
@@ -381,6 +383,7 @@ int vm_restore(struct vm *vm, struct vmm_config *cfg_out, struct console *con,
 		rc = vm_pause(vm, err);
 	if (!rc)
 		rc = vm_devices_load(vm, &r, err);
+	t_devs = now_ns();
 	if (!rc)
 		rc = kvm_load_platform(&vm->kvm, &r, err);
 	for (unsigned i = 0; !rc && i < vm->nr_vcpus; i++)
@@ -389,6 +392,7 @@ int vm_restore(struct vm *vm, struct vmm_config *cfg_out, struct console *con,
 		rc = kvm_load_clock(&vm->kvm, &r, err);
 	if (!rc)
 		rc = snap_reader_done(&r, err);
+	t_kvm = now_ns();
 	if (rc) {
 		prefix_err(err, rc, "state file", state_path);
 		goto fail_vm;
@@ -404,6 +408,15 @@ int vm_restore(struct vm *vm, struct vmm_config *cfg_out, struct console *con,
 		goto fail_vm;
 	free(payload);
 	vm->restore_t0_ns = t0;
+	vm->restore_req_ns = opts->t_request_ns;
+	yun_info("restore: %s VM; us from vm_restore: state file read %llu, VM built and "
+		 "memory mapped %llu, devices loaded %llu, KVM and vCPU state loaded %llu, "
+		 "ready %llu", vm->from_shell ? "pre-built" : "new",
+		 (unsigned long long)((t_read - t0) / 1000),
+		 (unsigned long long)((t_built - t0) / 1000),
+		 (unsigned long long)((t_devs - t0) / 1000),
+		 (unsigned long long)((t_kvm - t0) / 1000),
+		 (unsigned long long)((now_ns() - t0) / 1000));
 	yun_info("restored %s + %s: %u vCPU(s), %llu MiB, %s, in %llu us", state_path, mem_path,
 		 vm->nr_vcpus, (unsigned long long)cfg_out->memory_mib,
 		 opts->resume ? "running" : "paused", (unsigned long long)((now_ns() - t0) / 1000));
@@ -411,6 +424,8 @@ int vm_restore(struct vm *vm, struct vmm_config *cfg_out, struct console *con,
 fail_vm:
 	vm_destroy(vm);
 fail_cfg:
+	if (vm->prebuilt)
+		vm_destroy(vm); /* an unused shell */
 	free(payload);
 	config_free(cfg_out);
 	return rc;
