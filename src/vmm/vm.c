@@ -9,7 +9,6 @@
 #include "../lib/log.h"
 #include "boot/acpi.h"
 #include "boot/loader.h"
-#include "snapshot/dirty.h"
 #include "sandbox/seccomp.h"
 
 enum {
@@ -288,7 +287,8 @@ static void vm_disk_timer(void *arg)
 static int vm_add_disk(struct vm *vm, unsigned i, unsigned n, struct yun_err *err)
 {
 	const struct vmm_disk *d = &vm->cfg->disks[i];
-	struct blk_params p = { d->path, d->id, d->readonly, d->direct, d->bw, d->iops };
+	struct blk_params p = { d->path, d->id, d->readonly, d->direct, d->bw, d->iops,
+				vm->disk_locks_later };
 	struct blk *blk = &vm->disk[i];
 	int rc = blk_open(blk, &p, err);
 
@@ -544,6 +544,10 @@ static int vm_build_finish(struct vm *vm, bool log_dirty, struct yun_err *err)
 	 */
 	rc = kvm_map_memory(&vm->kvm, &vm->mem, err);
 	if (!rc)
+		rc = dirty_init(&vm->dirty, vm->kvm.vm_fd, &vm->mem, log_dirty, err);
+	if (!rc)
+		vm->dirty_ready = true;
+	if (!rc)
 		rc = kvm_create_platform(&vm->kvm, err);
 	if (!rc)
 		rc = vm_add_devices(vm, err);
@@ -597,12 +601,37 @@ int vm_create_from_memory(struct vm *vm, const struct vmm_config *cfg, struct co
 
 	vm_build_begin(vm, cfg, console);
 	vm->defer_io = true;
-	rc = gm_init_file(&vm->mem, cfg->memory_mib << 20, mem_fd, err);
+	vm->disk_locks_later = mem_fd < 0;
+	if (mem_fd < 0)
+		rc = gm_init(&vm->mem, cfg->memory_mib << 20, err);
+	else
+		rc = gm_init_file(&vm->mem, cfg->memory_mib << 20, mem_fd, err);
 	if (!rc)
 		rc = vm_build_finish(vm, log_dirty, err);
 	if (rc)
 		vm_destroy(vm);
 	return rc;
+}
+
+int vm_lock_disks(struct vm *vm, struct yun_err *err)
+{
+	for (unsigned i = 0; i < vm->nr_disks; i++) {
+		int rc = blk_lock(&vm->disk[i], err);
+
+		if (rc) {
+			while (i--)
+				blk_unlock(&vm->disk[i]);
+			return rc;
+		}
+	}
+	vm->disk_locks_later = false;
+	return 0;
+}
+
+void vm_unlock_disks(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_disks; i++)
+		blk_unlock(&vm->disk[i]);
 }
 
 int vm_start_io(struct vm *vm, struct yun_err *err)
@@ -690,8 +719,9 @@ void vm_destroy(struct vm *vm)
 	if (vm->devices_ready & DEV_SERIAL)
 		serial_destroy(&vm->serial);
 	vm->devices_ready = 0;
-	snap_dirty_free(vm->dirty);
-	vm->dirty = NULL;
+	if (vm->dirty_ready)
+		dirty_free(&vm->dirty);
+	vm->dirty_ready = false;
 	kvm_close(&vm->kvm);
 	gm_free(&vm->mem);
 	pthread_cond_destroy(&vm->stop_cond);

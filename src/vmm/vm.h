@@ -21,6 +21,7 @@
 #include "../lib/err.h"
 #include "config.h"
 #include "console.h"
+#include "dirty.h"
 #include "devices/debug_exit.h"
 #include "devices/i8042.h"
 #include "devices/pm.h"
@@ -54,8 +55,6 @@ struct vm_msix {
 
 /* Exit status when the guest crashes (triple fault, KVM internal error). */
 #define VM_EXIT_GUEST_CRASH 2
-
-struct snap_dirty;
 
 struct vm {
 	const struct vmm_config *cfg;
@@ -105,10 +104,12 @@ struct vm {
 	char stop_msg[YUN_ERR_MSG_MAX + 64];
 	char stop_detail[2048];   /* register dump for crashes */
 
-	/* Snapshots (snapshot/): */
-	struct snap_dirty *dirty;  /* dirty-page tracking for diff snapshots, or NULL */
+	/* Snapshots (snapshot/) and live migration (migrate/): */
+	struct dirty dirty;        /* the one dirty-page tracker (dirty.h) */
+	bool dirty_ready;          /* dirty_init done (vm_destroy frees it) */
 	uint64_t restore_t0_ns;    /* CLOCK_MONOTONIC at vm_restore's start; 0: not restored */
 	bool defer_io;             /* I/O thread not started until vm_start_io */
+	bool disk_locks_later;     /* disks opened unlocked: vm_lock_disks (migration) */
 	void (*serial_tap)(void *ctx, const uint8_t *buf, size_t n); /* sees guest output */
 	void *serial_tap_ctx;
 };
@@ -118,9 +119,12 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct console *conso
 
 /*
  * As vm_create, but guest RAM is the memory file mem_fd mapped copy-on-write
- * (gm_init_file) and no kernel is loaded: vCPUs are at their reset state
- * for vm_restore to load. log_dirty: memory slots log dirty pages from the
- * start. On error the VM is destroyed.
+ * (gm_init_file), or fresh zeroed RAM (gm_init) when mem_fd < 0 (a live
+ * migration's destination fills it), and no kernel is loaded: vCPUs are at
+ * their reset state for vm_restore to load. log_dirty: memory slots log
+ * dirty pages from the start. On error the VM is destroyed. Without a file
+ * the disks are opened without their locks (the source still holds them):
+ * vm_lock_disks before the guest runs.
  */
 int vm_create_from_memory(struct vm *vm, const struct vmm_config *cfg, struct console *console,
 			  int mem_fd, bool log_dirty, struct yun_err *err);
@@ -131,6 +135,14 @@ int vm_create_from_memory(struct vm *vm, const struct vmm_config *cfg, struct co
  * (parked if the VM is paused). Does nothing for other VMs.
  */
 int vm_start_io(struct vm *vm, struct yun_err *err);
+
+/*
+ * Take (or, paused, let go of) every disk image's lock (blk_lock): a live
+ * migration hands them from source to destination. vm_lock_disks takes all
+ * or none.
+ */
+int vm_lock_disks(struct vm *vm, struct yun_err *err);
+void vm_unlock_disks(struct vm *vm);
 
 /* Run until the guest (or vm_request_stop) ends it. All vCPUs are joined. */
 int vm_run(struct vm *vm, struct yun_err *err);
