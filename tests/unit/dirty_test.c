@@ -39,6 +39,16 @@ static uint64_t count(const uint64_t *bm, uint64_t words)
 	return n;
 }
 
+/*
+ * Pages the guest wrote: all but page 1, the code page, which run_writes
+ * writes through gm_write (the VMM's own write: in the fetches too, via
+ * gm_track, for two fetches in a row).
+ */
+static uint64_t guest_count(const uint64_t *bm, uint64_t words)
+{
+	return count(bm, words) - bit(bm, CODE_GPA >> 12);
+}
+
 static int setup(void)
 {
 	struct kvm_userspace_memory_region r;
@@ -123,12 +133,13 @@ static void test_vcpu_writes_are_logged(void)
 	fprintf(stderr, "\n");
 	CHECK(bit(bm, 2) && bit(bm, 5) && bit(bm, 9));
 	CHECK(!bit(bm, 7));
-	/* Exactly the written pages: the code page was written by us before the start. */
-	CHECK_EQ(count(bm, words), 3);
+	/* Exactly the written pages, and the code page the VMM wrote. */
+	CHECK(bit(bm, CODE_GPA >> 12));
+	CHECK_EQ(guest_count(bm, words), 3);
 
 	memset(bm, 0, words * 8);
 	CHECK_EQ(dirty_fetch(&d, DIRTY_MIGRATE, 0, bm, &err), 0);
-	CHECK_EQ(count(bm, words), 0);
+	CHECK_EQ(guest_count(bm, words), 0);
 
 	/* Logging re-arms: a page written again after a fetch is logged again. */
 	rc = run_writes(first, 1);
@@ -137,7 +148,7 @@ static void test_vcpu_writes_are_logged(void)
 	CHECK_EQ(rc, 0);
 	CHECK_EQ(dirty_fetch(&d, DIRTY_MIGRATE, 0, bm, &err), 0);
 	CHECK(bit(bm, 2) && bit(bm, 7));
-	CHECK_EQ(count(bm, words), 2);
+	CHECK_EQ(guest_count(bm, words), 2);
 
 	/* The VMM's own writes (gm_track) are in the same fetch. */
 	memset(bm, 0, words * 8);
