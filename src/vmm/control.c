@@ -151,6 +151,17 @@ static void restore_opts(const struct vmm_restore *r, struct vm_restore_opts *o)
 
 static void name_devices(struct ctl *c);
 
+/* A VM built from a snapshot's or a migration's configuration: it is in force now. */
+static void adopt_restored(struct ctl *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->cfg = &c->restored;
+	memset(c->drive, 0, sizeof(c->drive));
+	memset(c->net, 0, sizeof(c->net));
+	name_devices(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
 /*
  * Build the VM from the snapshot files. Its configuration (in the state
  * file) is in force from then on: the API shows it and a reboot boots its
@@ -161,15 +172,9 @@ static int vm_do_restore(struct ctl *c, struct vm *vm, struct yun_err *err)
 	int rc = vm_restore(vm, &c->restored, c->con, c->restore_state, c->restore_mem,
 			    &c->restore_opts, err);
 
-	if (rc)
-		return rc;
-	pthread_mutex_lock(&c->lock);
-	c->cfg = &c->restored;
-	memset(c->drive, 0, sizeof(c->drive));
-	memset(c->net, 0, sizeof(c->net));
-	name_devices(c);
-	pthread_mutex_unlock(&c->lock);
-	return 0;
+	if (!rc)
+		adopt_restored(c);
+	return rc;
 }
 
 /*
@@ -193,14 +198,9 @@ static int vm_do_migrate_in(struct ctl *c, struct vm *vm, struct yun_err *err)
 		return yun_err_set(err, -rc, "incoming migration failed (the source keeps the "
 				   "guest): %s", msg);
 	}
-	yun_info("migration: the guest arrived (%u rounds, %llu pages, %.1f ms downtime seen "
-		 "here)", st.rounds, (unsigned long long)st.pages, st.downtime_ms);
-	pthread_mutex_lock(&c->lock);
-	c->cfg = &c->restored;
-	memset(c->drive, 0, sizeof(c->drive));
-	memset(c->net, 0, sizeof(c->net));
-	name_devices(c);
-	pthread_mutex_unlock(&c->lock);
+	yun_info("migration: the guest arrived (%u rounds, %llu pages)", st.rounds,
+		 (unsigned long long)st.pages);
+	adopt_restored(c);
 	return 0;
 }
 

@@ -44,7 +44,7 @@ import sys
 import tempfile
 import time
 
-from harness import Failure, UnixHTTPConnection
+from harness import Failure, UnixHTTPConnection, run_tests
 from vmm_snapshot import COUNT_RE, Vmm, check_sanitizers
 
 BASE = "yv-%s" % secrets.token_hex(3)
@@ -355,31 +355,11 @@ def main():
         print("ok - all # SKIP needs root (network namespaces)")
         print("0 passed, 0 failed")
         return 0
-    passed = failed = 0
     setup_hosts()
     try:
-        for fn in TESTS:
-            if opts.only and opts.only not in fn.__name__:
-                continue
-            ctx = Context(opts)
-            t0 = time.monotonic()
-            try:
-                note = fn(ctx)
-                print("ok - %s (%.2fs)%s" % (fn.__name__, time.monotonic() - t0,
-                                             " # %s" % note if note else ""), flush=True)
-                passed += 1
-            except Failure as e:
-                print("not ok - %s: %s" % (fn.__name__, e), flush=True)
-                failed += 1
-            except Exception as e:  # a bug in the test itself is a failure too
-                print("not ok - %s: %s: %s" % (fn.__name__, type(e).__name__, e), flush=True)
-                failed += 1
-            finally:
-                ctx.cleanup()
+        return run_tests(TESTS, lambda: Context(opts), opts.only)
     finally:
         teardown_hosts()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
 
 
 if __name__ == "__main__":

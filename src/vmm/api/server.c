@@ -1,8 +1,6 @@
 /* server.c - see server.h. */
 #include "server.h"
 
-#include "../control.h"
-
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -20,6 +18,7 @@
 #include <microhttpd.h>
 
 #include "../../lib/log.h"
+#include "../control.h"
 #include "../sandbox/seccomp.h"
 #include "routes.h"
 
