@@ -29,10 +29,10 @@ Its kernel-mode code is emulated on these PVM hosts, so it dirties slowly
   vmm-fast   `counter` yt.region=256 yt.period=1000: 256 KiB region, re-added
              once a second, so nearly all its time goes into rewriting pages
              (the fastest this guest dirties here, ~160 pages/s)
-  vmm-full   `counter` defaults with 256 MiB of data: the source is restored
-             (--restore, resume=on) from a snapshot of the counter whose
-             memory file has random bytes in the 192 MiB the guest never
-             uses (64 MiB up), so every page crosses the wire, dirtied
+  vmm-full   `counter` defaults in a 256 MiB guest full of data: the source is
+             restored (--restore, resume=on) from a snapshot of the counter
+             whose memory file has random bytes in the 192 MiB the guest
+             never uses (64 MiB up), so ~48000 pages cross the wire, dirtied
              slowly: the issue's "256 MiB dirtied slowly"
 
 QEMU (the anchor, same run): two qemu-system-x86_64 -M microvm -m 256

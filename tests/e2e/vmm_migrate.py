@@ -45,7 +45,7 @@ import tempfile
 import time
 
 from harness import Failure, UnixHTTPConnection, run_tests
-from vmm_snapshot import COUNT_RE, Vmm, check_sanitizers
+from vmm_snapshot import Vmm
 
 BASE = "yv-%s" % secrets.token_hex(3)
 NS_A, NS_B = BASE + "-a", BASE + "-b"
@@ -170,21 +170,6 @@ def state(v):
     return reply["state"]
 
 
-def rest_counts(v):
-    """Every COUNT line the process printed until its end (it must end)."""
-    seen = []
-    while True:
-        line = v.next_line()
-        if line is None:
-            break
-        if line.startswith(b"YT FAIL"):
-            raise Failure("guest says %s" % line.decode(errors="replace"))
-        m = COUNT_RE.match(line)
-        if m:
-            seen.append(int(m.group(1)))
-    return seen
-
-
 def expect_continued(src, last_src, after):
     """The destination's first COUNT follows the source's last. A line the guest was in the
     middle of printing when it paused is split between the two consoles: its start is the
@@ -225,7 +210,7 @@ def migrates_counter_with_disk_and_rng(ctx):
     status, st = migrate(ctx, src)
     if status != 200 or st.get("outcome") != "done":
         raise Failure("PUT /migrate: %d %r" % (status, st))
-    last_src = (before + rest_counts(src))[-1]
+    last_src = (before + src.counts())[-1]
     expect_exit(src, 0)
     after = dst.counts(5)
     expect_continued(src, last_src, after)
@@ -326,7 +311,7 @@ def fast_dirtier_completes(ctx):
     status, st = migrate(ctx, src, max_rounds=3, timeout_ms=30000)
     if status != 200:
         raise Failure("PUT /migrate: %d %r" % (status, st))
-    last_src = rest_counts(src)
+    last_src = src.counts()
     expect_exit(src, 0)
     fast_link()
     after = dst.counts(5)

@@ -68,11 +68,14 @@ class Vmm:
         self.lines.append(line)
         return line
 
-    def counts(self, n):
-        """Read until n COUNT lines were seen; their numbers. Fails on YT FAIL."""
+    def counts(self, n=None):
+        """Read until n COUNT lines were seen (None: until the output ends); their numbers.
+        Fails on YT FAIL."""
         seen = []
-        while len(seen) < n:
+        while n is None or len(seen) < n:
             line = self.next_line()
+            if line is None and n is None:
+                break
             if line is None:
                 raise Failure("after COUNT lines %s: no more output (%s); stderr: %s"
                               % (seen, self.describe(), self.stderr_now()))
