@@ -16,6 +16,10 @@ What a user would notice:
                   goes on counting from where the source stopped, checksum
                   intact, GET / says Running, it holds the disk's lock and
                   shows the source's drive and rng; its stderr is clean
+  disk_in_use_migrates
+                  the `virtio-blk` case migrated while it writes its disk
+                  and reads it back: the destination finishes it, reading
+                  back what the source wrote (YT PASS)
   wrong_token     400 naming authentication; the source keeps counting,
                   Running; the destination keeps waiting and then takes
                   the right token
@@ -52,6 +56,7 @@ NS_A, NS_B = BASE + "-a", BASE + "-b"
 LINK_A, LINK_B = BASE + "a", BASE + "b"
 IP_A, IP_B, IP_NOBODY = "10.254.78.1", "10.254.78.2", "10.254.78.9"
 PORT = 4711
+STATUS_PASS = 33  # the guest's debug-exit on YT PASS: (0x10 << 1) | 1
 
 
 def sh(*argv, check=True):
@@ -234,6 +239,54 @@ def migrates_counter_with_disk_and_rng(ctx):
         before[0], last_src, after[0], st["rounds"], st["downtime_ms"], st["total_ms"])
 
 
+def lines_until(v, prefix, what):
+    """Guest lines up to and including the first that starts with prefix; fails on YT FAIL."""
+    seen = []
+    while True:
+        line = v.next_line()
+        if line is None:
+            raise Failure("%s: no %r (%s): %s" % (what, prefix, v.describe(),
+                                                  v.stderr_now()[-300:]))
+        seen.append(line)
+        if line.startswith(b"YT FAIL"):
+            raise Failure("%s: guest says %s" % (what, line.decode(errors="replace")))
+        if line.startswith(prefix):
+            return seen
+
+
+def disk_in_use_migrates(ctx):
+    # The virtio-blk case writes the whole disk with a pattern, then reads it back and
+    # compares (~10 s for 8 MiB here): migrated while it works, the destination must
+    # complete the requests the source had not and read back what the source wrote.
+    with open(ctx.disk, "r+b") as f:
+        f.truncate(8 << 20)
+    sock = ctx.path("src.sock")
+    src = ctx.start(NS_A, ["--kernel", ctx.opts.elf, "--cmdline", "yuntest=virtio-blk yt.seed=7",
+                           "--memory", "256", "--serial", "stdio", "--debug-exit",
+                           "--disk", "path=%s" % ctx.disk, "--api-sock", sock])
+    src.sock = sock
+    wait_for(sock, src)
+    dst = ctx.destination()
+    lines_until(src, b"YT BLK_DZ_CONFIG", "source")
+    time.sleep(2)
+    status, st = migrate(ctx, src)
+    if status != 200:
+        raise Failure("PUT /migrate: %d %r" % (status, st))
+    src.counts()  # to the end of its output
+    expect_exit(src, 0)
+    if any(ln.startswith(b"YT BLK_READ") for ln in src.lines):
+        raise Failure("the source finished reading the disk back before it migrated")
+    seen = lines_until(dst, b"YT PASS virtio-blk", "destination")
+    read = [ln for ln in seen if ln.startswith(b"YT BLK_READ")]
+    if not read or b"verified=1" not in read[0]:
+        raise Failure("the destination read back %r" % read)
+    status, err = dst.stop()
+    if status != STATUS_PASS:
+        raise Failure("destination: exit status %d: %s" % (status, err.strip()[-300:]))
+    return "migrated 2 s into the disk work, %d rounds, %.1f ms downtime; %s" % (
+        st["rounds"], st["downtime_ms"], read[0].decode()[:60])
+
+
 def wrong_token(ctx):
     src = ctx.source()
     dst = ctx.destination()
@@ -323,7 +376,7 @@ def fast_dirtier_completes(ctx):
         st["rounds"], st["round_pages"], st["downtime_ms"], st["total_ms"] / 1000)
 
 
-TESTS = [migrates_counter_with_disk_and_rng, wrong_token, destination_killed_midway,
+TESTS = [migrates_counter_with_disk_and_rng, disk_in_use_migrates, wrong_token, destination_killed_midway,
          unreachable, fast_dirtier_completes]
 
 
