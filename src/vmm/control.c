@@ -1283,7 +1283,7 @@ int ctl_snapshot_load(struct ctl *c, const char *snapshot_path, const char *mem_
 
 static json_t *migrate_stats_json(const struct migrate_stats *st)
 {
-	json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:b}",
+	json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:b, s:I}",
 			      "outcome", migrate_outcome_name(st->outcome),
 			      "rounds", (json_int_t)st->rounds,
 			      "pages", (json_int_t)st->pages,
@@ -1293,7 +1293,8 @@ static json_t *migrate_stats_json(const struct migrate_stats *st)
 			      "downtime_ms", st->downtime_ms,
 			      "total_ms", st->total_ms,
 			      "bandwidth_mib_s", st->bandwidth_mib_s,
-			      "forced", st->forced);
+			      "forced", st->forced,
+			      "throttle", (json_int_t)st->throttle);
 	json_t *rounds = json_array();
 
 	for (unsigned i = 0; o && rounds && i < st->rounds && i < MIGRATE_STATS_ROUNDS; i++)

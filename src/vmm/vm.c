@@ -613,6 +613,36 @@ int vm_create_from_memory(struct vm *vm, const struct vmm_config *cfg, struct co
 	return rc;
 }
 
+static void *throttle_main(void *arg)
+{
+	struct vm *vm = arg;
+	const struct timespec period = { 0, VM_THROTTLE_PERIOD_NS };
+
+	while (__atomic_load_n(&vm->throttle, __ATOMIC_ACQUIRE) && !vm_stopping(vm)) {
+		for (unsigned i = 0; i < vm->nr_vcpus; i++)
+			vcpu_kick(&vm->vcpu[i]);
+		nanosleep(&period, NULL);
+	}
+	return NULL;
+}
+
+void vm_throttle(struct vm *vm, unsigned percent)
+{
+	pthread_mutex_lock(&vm->stop_lock);
+	__atomic_store_n(&vm->throttle, percent > 99 ? 99 : percent, __ATOMIC_RELEASE);
+	if (percent && !vm->throttle_started && !vm->stopping) {
+		vm->throttle_started =
+			pthread_create(&vm->throttle_thread, NULL, throttle_main, vm) == 0;
+		if (!vm->throttle_started)
+			__atomic_store_n(&vm->throttle, 0, __ATOMIC_RELEASE);
+	} else if (!percent && vm->throttle_started) {
+		/* It takes no lock: joining under ours is safe. */
+		pthread_join(vm->throttle_thread, NULL);
+		vm->throttle_started = false;
+	}
+	pthread_mutex_unlock(&vm->stop_lock);
+}
+
 int vm_lock_disks(struct vm *vm, struct yun_err *err)
 {
 	for (unsigned i = 0; i < vm->nr_disks; i++) {
@@ -668,6 +698,7 @@ int vm_run(struct vm *vm, struct yun_err *err)
 		pthread_cond_wait(&vm->stop_cond, &vm->stop_lock);
 	pthread_mutex_unlock(&vm->stop_lock);
 
+	vm_throttle(vm, 0); /* no kicks at threads being joined */
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpu[i]);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
@@ -677,6 +708,8 @@ int vm_run(struct vm *vm, struct yun_err *err)
 
 void vm_destroy(struct vm *vm)
 {
+	if (vm->throttle_started)
+		vm_throttle(vm, 0);
 	for (unsigned i = 0; i < LAYOUT_MAX_VCPUS; i++)
 		if (vm->vcpu[i].fd >= 0)
 			vcpu_destroy(&vm->vcpu[i]);

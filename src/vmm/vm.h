@@ -104,6 +104,11 @@ struct vm {
 	char stop_msg[YUN_ERR_MSG_MAX + 64];
 	char stop_detail[2048];   /* register dump for crashes */
 
+	/* Auto-converge of a live migration (vm_throttle): */
+	unsigned throttle;         /* % of each VM_THROTTLE_PERIOD_NS the vCPUs sleep; atomic */
+	pthread_t throttle_thread; /* kicks the vCPUs out of KVM_RUN every period */
+	bool throttle_started;     /* under stop_lock */
+
 	/* Snapshots (snapshot/) and live migration (migrate/): */
 	struct dirty dirty;        /* the one dirty-page tracker (dirty.h) */
 	bool dirty_ready;          /* dirty_init done (vm_destroy frees it) */
@@ -165,6 +170,16 @@ int vm_pause(struct vm *vm, struct yun_err *err);
 int vm_resume(struct vm *vm, struct yun_err *err);
 
 bool vm_paused(struct vm *vm);
+
+#define VM_THROTTLE_PERIOD_NS 10000000L /* 10 ms */
+
+/*
+ * Hold every vCPU back `percent` % of the time (0: off; at most 99): a
+ * thread kicks the vCPUs out of KVM_RUN every 10 ms and each sleeps that
+ * share of the period before going back in, so a guest that runs without
+ * exits is slowed too. Live migration's auto-converge. Not from a vCPU.
+ */
+void vm_throttle(struct vm *vm, unsigned percent);
 
 /* vCPU thread: park here while a pause is requested (see vcpu.c). */
 void vm_park_vcpu(struct vm *vm);

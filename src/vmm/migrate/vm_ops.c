@@ -73,6 +73,14 @@ static int out_save_state(void *ctx, struct snap_writer *w, struct yun_err *err)
 	return vm_state_save(o->vm, w, err);
 }
 
+/* Auto-converge: the engine raises this while the dirty set does not shrink. */
+static void out_throttle(void *ctx, unsigned percent)
+{
+	struct out_ctx *o = ctx;
+
+	vm_throttle(o->vm, percent);
+}
+
 static const struct migrate_source_ops out_ops = {
 	.dirty_start = out_dirty_start,
 	.dirty_fetch = out_dirty_fetch,
@@ -80,7 +88,7 @@ static const struct migrate_source_ops out_ops = {
 	.pause = out_pause,
 	.resume = out_resume,
 	.save_state = out_save_state,
-	.throttle = NULL, /* see vm_ops.h: max_rounds forces stop-and-copy */
+	.throttle = out_throttle,
 };
 
 int vm_migrate_out(struct vm *vm, const char *addr, const struct migrate_params *p,

@@ -7,10 +7,10 @@
  * consumer DIRTY_MIGRATE: KVM's log OR the device models' writes); pause is
  * vm_pause plus quiescing the devices (no disk read lands in guest RAM
  * after the last round); the state is vm_state_save's payload, the same a
- * snapshot's state file holds. No auto-converge throttle: a vCPU of the
- * test guests runs at CPL3 for long stretches without exits, so a throttle
- * that sleeps on exits would not hold it back; max_rounds forces
- * stop-and-copy instead (the downtime then grows with the dirty rate).
+ * snapshot's state file holds. Auto-converge: the engine's throttle is
+ * vm_throttle (vCPUs kicked out of KVM_RUN every 10 ms and held back a
+ * share of it, so a guest that runs without exits slows too); max_rounds
+ * still forces stop-and-copy when that is not enough.
  *
  * Destination: the SETUP info is the source's CONF section (its
  * configuration), read with the caller's overrides (TAP names, disk paths:
