@@ -13,6 +13,28 @@ random pages of its RAM throughout:
   medium  20000 pages/s  (~78 MiB/s)
   fast    as fast as one thread can (auto-converge / forced stop-and-copy)
 
+Yun, real guests: two yun-vmm processes over loopback TCP, the source
+(256 MiB, 1 vCPU, a virtio-blk disk and virtio-rng) running the test
+guest's `counter` case, the destination started with --migrate-listen;
+PUT /migrate on the source's control API (downtime_ms 50), the figures are
+the API's answer; every run checks that the source exited 0 and the
+destination goes on counting with no YT FAIL. The guest's dirty rate is
+measured from its COUNT lines (steps = pages rewritten) before migrating.
+Its kernel-mode code is emulated on these PVM hosts, so it dirties slowly
+(tens to hundreds of pages per second) whatever it is asked:
+
+  vmm-idle   the `serial` case (waits for input)
+  vmm-slow   `counter` defaults: 64 KiB region, the whole of it re-added
+             every 50 ms
+  vmm-fast   `counter` yt.region=256 yt.period=1000: 256 KiB region, re-added
+             once a second, so nearly all its time goes into rewriting pages
+             (the fastest this guest dirties here, ~160 pages/s)
+  vmm-full   `counter` defaults in a 256 MiB guest full of data: the source is
+             restored (--restore, resume=on) from a snapshot of the counter
+             whose memory file has random bytes in the 192 MiB the guest
+             never uses (64 MiB up), so ~48000 pages cross the wire, dirtied
+             slowly: the issue's "256 MiB dirtied slowly"
+
 QEMU (the anchor, same run): two qemu-system-x86_64 -M microvm -m 256
 -enable-kvm processes running the project's test guest in its `serial`
 case (it waits for input: an idle guest), the destination with
@@ -30,7 +52,7 @@ anchors:
 Figures are medians over --rounds runs (rounds interleave Yun and QEMU);
 ratios are Yun's median over QEMU's.
 
-    migrate.py [--build DIR] [--rounds N] [--cases idle,slow,medium,fast]
+    migrate.py [--build DIR] [--rounds N] [--cases idle,slow,...,vmm-idle,vmm-full]
                [--qemu PATH] [--elf PATH]
 
 Prints a table and one JSON line per case; writes bench/results/migrate-*.json.
@@ -54,6 +76,13 @@ CASES = {  # name: (mib, data_mib, rate)
     "medium": (256, 255, "20000"),
     "fast": (256, 255, "max"),
 }
+VMM_CASES = {  # name: guest command line
+    "vmm-idle": "yuntest=serial",
+    "vmm-slow": "yuntest=counter",
+    "vmm-fast": "yuntest=counter yt.region=256 yt.period=1000",
+    "vmm-full": "yuntest=counter",
+}
+COUNT_PREFIX = b"YT COUNT "
 
 
 def yun_once(args, case):
@@ -63,6 +92,146 @@ def yun_once(args, case):
     if out.returncode != 0:
         raise RuntimeError("migrate_harness %s: %s" % (case, out.stderr.strip()))
     return json.loads(out.stdout)
+
+
+def wait_file(path, proc, what, timeout=20):
+    deadline = time.time() + timeout
+    while not os.path.exists(path):
+        if proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError("%s: %s never appeared" % (what, path))
+        time.sleep(0.01)
+
+
+def count_lines(path):
+    """(n, steps, time seen) of each COUNT line in the serial file so far."""
+    with open(path, "rb") as f:
+        data = f.read()
+    out = []
+    for line in data.split(b"\n")[:-1]:
+        if line.startswith(b"YT FAIL"):
+            raise RuntimeError("guest says %s" % line.decode(errors="replace"))
+        if line.startswith(COUNT_PREFIX):
+            words = line.split()
+            out.append((int(words[2]), int(words[3].split(b"=")[1])))
+    return out
+
+
+def api_put(sock, path, body, timeout=120):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(sock)
+    data = json.dumps(body).encode()
+    s.sendall(b"PUT %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (path.encode(), len(data))
+              + data)
+    reply = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        reply += chunk
+    s.close()
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body) if body else None
+
+
+def full_snapshot(args, tmp, vmm, disk):
+    """State and memory files of the counter guest with 256 MiB of data (made once)."""
+    state, mem = os.path.join(tmp, "full.state"), os.path.join(tmp, "full.mem")
+    if os.path.exists(state):
+        return state, mem
+    r = subprocess.run([vmm, "--kernel", args.elf, "--cmdline", "yuntest=counter",
+                        "--memory", "256", "--rng", "--disk", "path=" + disk,
+                        "--serial", "file=" + os.path.join(tmp, "snap.out"),
+                        "--snapshot-on-line",
+                        "match=YT COUNT 3 ,state=%s,mem=%s" % (state, mem)],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError("vmm-full snapshot: %s" % r.stderr.strip())
+    with open(mem, "r+b") as f:
+        f.seek(64 << 20)
+        for _ in range(192):
+            f.write(os.urandom(1 << 20))
+    return state, mem
+
+
+def vmm_once(args, tmp, case):
+    """One real yun-vmm migration over loopback; the API's figures plus the dirty rate."""
+    port = free_port()
+    token = os.urandom(32).hex()
+    paths = {k: os.path.join(tmp, k) for k in ("tok", "disk", "src.sock", "dst.sock",
+                                                "src.out", "dst.out")}
+    for k in ("src.sock", "dst.sock", "src.out", "dst.out"):
+        if os.path.exists(paths[k]):
+            os.unlink(paths[k])
+    with open(paths["tok"], "w") as f:
+        f.write(token + "\n")
+    with open(paths["disk"], "wb") as f:
+        f.truncate(16 << 20)
+    vmm = os.path.join(args.build, "src/vmm/yun-vmm")
+    if case == "vmm-full":
+        state, mem = full_snapshot(args, tmp, vmm, paths["disk"])
+        boot = ["--restore", "state=%s,mem=%s,resume=on" % (state, mem)]
+    else:
+        boot = ["--kernel", args.elf, "--cmdline", VMM_CASES[case], "--memory", "256",
+                "--rng", "--disk", "path=" + paths["disk"]]
+    src = subprocess.Popen([vmm] + boot + ["--serial", "file=" + paths["src.out"],
+                                           "--api-sock", paths["src.sock"]],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    dst = subprocess.Popen([vmm, "--migrate-listen", "127.0.0.1:%d" % port,
+                            "--migrate-token-file", paths["tok"],
+                            "--serial", "file=" + paths["dst.out"],
+                            "--api-sock", paths["dst.sock"]],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_file(paths["src.sock"], src, "source")
+        wait_file(paths["dst.sock"], dst, "destination")
+        counting = case != "vmm-idle"
+        deadline = time.time() + 30
+        first = None
+        while True:  # let the guest run ~1 s (counting ones: measure the dirty rate)
+            text = open(paths["src.out"], "rb").read() if os.path.exists(paths["src.out"]) \
+                else b""
+            if not counting and b"YT READY" in text:
+                time.sleep(1)
+                break
+            seen = count_lines(paths["src.out"]) if counting else []
+            if seen and first is None:
+                first = (seen[-1][0], seen[-1][1], time.time())
+            # Steps between two COUNT lines at least ~1 s apart, over the time we saw them.
+            if first and seen[-1][0] > first[0] and time.time() - first[2] >= 0.9:
+                rate = (seen[-1][1] - first[1]) / (time.time() - first[2])
+                break
+            if time.time() > deadline or src.poll() is not None:
+                raise RuntimeError("%s: the source guest does not run" % case)
+            time.sleep(0.01)
+        status, st = api_put(paths["src.sock"], "/migrate",
+                             {"destination": "127.0.0.1:%d" % port, "token": token,
+                              "downtime_ms": 50})
+        if status != 200:
+            raise RuntimeError("%s: PUT /migrate %d %s" % (case, status, st))
+        if src.wait(timeout=20) != 0:
+            raise RuntimeError("%s: the source exited %d" % (case, src.returncode))
+        last = count_lines(paths["src.out"]) if counting else []
+        deadline = time.time() + 20
+        while counting:  # the destination goes on counting, intact
+            seen = count_lines(paths["dst.out"]) if os.path.exists(paths["dst.out"]) else []
+            if len(seen) >= 3:
+                if last and seen[0][0] > last[-1][0] + 2:
+                    raise RuntimeError("%s: destination counts from %d after %d"
+                                       % (case, seen[0][0], last[-1][0]))
+                break
+            if time.time() > deadline or dst.poll() is not None:
+                raise RuntimeError("%s: the destination does not count on" % case)
+            time.sleep(0.01)
+        st["dirty_pages_s"] = round(rate) if counting else 0
+        st["throttle"] = 0
+        return st
+    finally:
+        for p in (src, dst):
+            if p.poll() is None:
+                p.kill()
+            p.wait()
 
 
 class QMP:
@@ -191,14 +360,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default=os.path.join(root, "build"))
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--cases", default="idle,full,slow,medium,fast")
+    ap.add_argument("--cases", default="idle,full,slow,medium,fast,"
+                    "vmm-idle,vmm-slow,vmm-fast,vmm-full")
     ap.add_argument("--qemu", default="qemu-system-x86_64")
     ap.add_argument("--elf", default=None)
     args = ap.parse_args()
     args.elf = args.elf or os.path.join(args.build, "tests/guest/yun-test-guest.elf")
     cases = [c for c in args.cases.split(",") if c]
     for c in cases:
-        if c not in CASES:
+        if c not in CASES and c not in VMM_CASES:
             ap.error("unknown case %s" % c)
 
     yun = {c: [] for c in cases}
@@ -212,6 +382,8 @@ def main():
                 try:
                     if what in qemu:
                         qemu[what].append(qemu_once(args, tmp, what == "qemu-full"))
+                    elif what in VMM_CASES:
+                        yun[what].append(vmm_once(args, tmp, what))
                     else:
                         r = yun_once(args, what)
                         if not (r["ram_identical"] and r["checksum_ok"] and r["counter_ok"]):
@@ -222,7 +394,10 @@ def main():
                     failed = True
 
     results = []
-    anchor_of = {c: ("qemu-idle" if c == "idle" else "qemu-full") for c in cases}
+    # Real guests with little data: QEMU migrating the same idle guest; with 256 MiB of
+    # data: QEMU with 256 MiB of data and the same 50 ms budget.
+    anchor_of = {c: ("qemu-idle" if c == "idle" or (c in VMM_CASES and c != "vmm-full")
+                     else "qemu-full") for c in cases}
     q = {a: (med(r, "downtime_ms"), med(r, "total_ms")) for a, r in qemu.items() if r}
     print("%-10s %12s %12s %7s %9s %7s %10s %11s %11s" % (
         "case", "downtime ms", "total ms", "rounds", "throttle", "forced", "anchor",
@@ -237,9 +412,12 @@ def main():
         d, t = med(runs, "downtime_ms"), med(runs, "total_ms")
         a = anchor_of[c]
         qd, qt = q.get(a, (None, None))
+        real = c in VMM_CASES
         row = {
-            "bench": "migrate", "case": c, "guest_mib": CASES[c][0], "data_mib": CASES[c][1],
-            "rate_pages_s": CASES[c][2], "runs": len(runs),
+            "bench": "migrate", "case": c, "guest_mib": 256 if real else CASES[c][0],
+            "data_mib": None if real else CASES[c][1],
+            "rate_pages_s": med(runs, "dirty_pages_s") if real else CASES[c][2],
+            "runs": len(runs),
             "downtime_ms": round(d, 2), "total_ms": round(t, 1),
             "rounds": med(runs, "rounds"), "throttle_max": max(r["throttle"] for r in runs),
             "forced_runs": sum(1 for r in runs if r["forced"]),

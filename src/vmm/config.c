@@ -73,6 +73,11 @@ const char config_usage[] =
 	"                      paused for the control API); dirty=on logs dirty pages for\n"
 	"                      a later diff snapshot; the rest give a clone its own\n"
 	"                      identity (card or disk I from 0)\n"
+	"  --migrate-listen HOST:PORT --migrate-token-file FILE\n"
+	"                      receive a VM by live migration (no --kernel); exits 1 if it\n"
+	"                      fails (the source keeps the guest)\n"
+	"  --migrate-override tapI=NAME,macI=MAC,diskI=PATH,vsock_cid=N,vsock_socket=P\n"
+	"                      replace parts of the migrated VM's settings\n"
 	"  --merge-snapshot BASE DIFF\n"
 	"                      apply diff memory file DIFF onto memory file BASE in place\n"
 	"                      (its data extents; holes keep BASE's pages), then exit\n"
@@ -133,6 +138,15 @@ void config_free(struct vmm_config *cfg)
 	}
 	for (unsigned i = 0; i < CONFIG_MAX_DISKS; i++)
 		free(cfg->restore.disk[i]);
+	free(cfg->migrate_listen);
+	free(cfg->migrate_token_file);
+	free(cfg->migrate_override.vsock_socket);
+	for (unsigned i = 0; i < CONFIG_MAX_NETS; i++) {
+		free(cfg->migrate_override.tap[i]);
+		free(cfg->migrate_override.mac[i]);
+	}
+	for (unsigned i = 0; i < CONFIG_MAX_DISKS; i++)
+		free(cfg->migrate_override.disk[i]);
 	for (unsigned i = 0; i < cfg->nr_triggers; i++) {
 		free(cfg->triggers[i].match);
 		free(cfg->triggers[i].state);
@@ -755,9 +769,13 @@ static int indexed_key(const char *key, const char *base, unsigned max)
 	return key[n] - '0';
 }
 
-static int parse_restore(struct vmm_config *cfg, const char *value, struct yun_err *err)
+/*
+ * --restore's options into r; with files false (--migrate-override) only
+ * the identity overrides (no state, mem, resume, dirty).
+ */
+static int parse_restore_opts(struct vmm_restore *r, const char *opt, const char *value,
+			      bool files, struct yun_err *err)
 {
-	struct vmm_restore *r = &cfg->restore;
 	char *copy = strdup(value), *save = NULL, *tok;
 	int rc = 0, i;
 
@@ -768,56 +786,65 @@ static int parse_restore(struct vmm_config *cfg, const char *value, struct yun_e
 		uint64_t n;
 
 		if (!eq) {
-			rc = yun_err_set(err, EINVAL, "restore %s: \"%s\" needs a value", value, tok);
+			rc = yun_err_set(err, EINVAL, "%s %s: \"%s\" needs a value", opt, value, tok);
 			break;
 		}
 		*eq++ = '\0';
-		if (!strcmp(tok, "state")) {
+		if (!files && (!strcmp(tok, "state") || !strcmp(tok, "mem") ||
+			       !strcmp(tok, "resume") || !strcmp(tok, "dirty"))) {
+			rc = yun_err_set(err, EINVAL, "%s %s: \"%s\" is not an override (tapI, macI, "
+					 "diskI, vsock_cid, vsock_socket)", opt, value, tok);
+		} else if (!strcmp(tok, "state")) {
 			rc = yun_str_set(&r->state, eq, err);
 		} else if (!strcmp(tok, "mem")) {
 			rc = yun_str_set(&r->mem, eq, err);
 		} else if (!strcmp(tok, "resume") || !strcmp(tok, "dirty")) {
 			if (parse_on_off(eq, !strcmp(tok, "resume") ? &r->resume : &r->dirty))
-				rc = yun_err_set(err, EINVAL, "restore %s: %s=%s: want on or off",
-						 value, tok, eq);
+				rc = yun_err_set(err, EINVAL, "%s %s: %s=%s: want on or off",
+						 opt, value, tok, eq);
 		} else if (!strcmp(tok, "vsock_cid")) {
 			if (yun_parse_u64(eq, &n) < 0 || n < 3 || n >= UINT32_MAX)
-				rc = yun_err_set(err, EINVAL, "restore %s: vsock_cid=%s: must be "
-						 "from 3 to %u", value, eq, UINT32_MAX - 1);
+				rc = yun_err_set(err, EINVAL, "%s %s: vsock_cid=%s: must be "
+						 "from 3 to %u", opt, value, eq, UINT32_MAX - 1);
 			else
 				r->vsock_cid = n;
 		} else if (!strcmp(tok, "vsock_socket")) {
 			if (!*eq || strlen(eq) > VSOCK_PATH_MAX)
-				rc = yun_err_set(err, EINVAL, "restore %s: vsock_socket empty or "
-						 "longer than %zu bytes", value, VSOCK_PATH_MAX);
+				rc = yun_err_set(err, EINVAL, "%s %s: vsock_socket empty or "
+						 "longer than %zu bytes", opt, value, VSOCK_PATH_MAX);
 			else
 				rc = yun_str_set(&r->vsock_socket, eq, err);
 		} else if ((i = indexed_key(tok, "tap", CONFIG_MAX_NETS)) >= 0) {
 			if (!net_tap_name_ok(eq))
-				rc = yun_err_set(err, EINVAL, "restore %s: %s=%s is not an interface "
-						 "name", value, tok, eq);
+				rc = yun_err_set(err, EINVAL, "%s %s: %s=%s is not an interface "
+						 "name", opt, value, tok, eq);
 			else
 				rc = yun_str_set(&r->tap[i], eq, err);
 		} else if ((i = indexed_key(tok, "mac", CONFIG_MAX_NETS)) >= 0) {
 			uint8_t mac[6];
 
 			if (strcmp(eq, "random") && net_parse_mac(eq, mac) < 0)
-				rc = yun_err_set(err, EINVAL, "restore %s: %s=%s: want a unicast MAC "
-						 "or random", value, tok, eq);
+				rc = yun_err_set(err, EINVAL, "%s %s: %s=%s: want a unicast MAC "
+						 "or random", opt, value, tok, eq);
 			else
 				rc = yun_str_set(&r->mac[i], eq, err);
 		} else if ((i = indexed_key(tok, "disk", CONFIG_MAX_DISKS)) >= 0) {
 			rc = yun_str_set(&r->disk[i], eq, err);
 		} else {
-			rc = yun_err_set(err, EINVAL, "restore %s: unknown option \"%s\" (state, "
+			rc = yun_err_set(err, EINVAL, "%s %s: unknown option \"%s\" (state, "
 					 "mem, resume, dirty, vsock_cid, vsock_socket, tapI, macI, "
-					 "diskI)", value, tok);
+					 "diskI)", opt, value, tok);
 		}
 	}
 	free(copy);
-	if (!rc && (!r->state || !r->mem))
-		rc = yun_err_set(err, EINVAL, "restore %s: needs state=FILE and mem=FILE", value);
+	if (!rc && files && (!r->state || !r->mem))
+		rc = yun_err_set(err, EINVAL, "%s %s: needs state=FILE and mem=FILE", opt, value);
 	return rc;
+}
+
+static int parse_restore(struct vmm_config *cfg, const char *value, struct yun_err *err)
+{
+	return parse_restore_opts(&cfg->restore, "restore", value, true, err);
 }
 
 static int parse_trigger(struct vmm_config *cfg, const char *value, struct yun_err *err)
@@ -936,6 +963,7 @@ enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_SERIAL,
 	OPT_DEBUG_EXIT, OPT_REBOOT, OPT_CONFIG, OPT_KVM_DEVICE, OPT_VERSION, OPT_RNG,
 	OPT_SERIAL_LOG, OPT_RESTORE, OPT_SNAP_TRIGGER, OPT_SECCOMP, OPT_API_SOCK,
+	OPT_MIGRATE_LISTEN, OPT_MIGRATE_TOKEN_FILE, OPT_MIGRATE_OVERRIDE,
 	OPT_BALLOON = 768,
 	OPT_DISK = 512,
 	OPT_NET = 640,
@@ -960,6 +988,9 @@ static const struct option options[] = {
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "restore", required_argument, NULL, OPT_RESTORE },
 	{ "snapshot-on-line", required_argument, NULL, OPT_SNAP_TRIGGER },
+	{ "migrate-listen", required_argument, NULL, OPT_MIGRATE_LISTEN },
+	{ "migrate-token-file", required_argument, NULL, OPT_MIGRATE_TOKEN_FILE },
+	{ "migrate-override", required_argument, NULL, OPT_MIGRATE_OVERRIDE },
 	{ "kvm-device", required_argument, NULL, OPT_KVM_DEVICE },
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
@@ -1009,6 +1040,14 @@ int config_parse_args(struct vmm_config *cfg, int argc, char **argv, struct yun_
 		case OPT_CONFIG: rc = config_load_file(cfg, optarg, err); break;
 		case OPT_RESTORE: rc = parse_restore(cfg, optarg, err); break;
 		case OPT_SNAP_TRIGGER: rc = parse_trigger(cfg, optarg, err); break;
+		case OPT_MIGRATE_LISTEN: rc = yun_str_set(&cfg->migrate_listen, optarg, err); break;
+		case OPT_MIGRATE_TOKEN_FILE:
+			rc = yun_str_set(&cfg->migrate_token_file, optarg, err);
+			break;
+		case OPT_MIGRATE_OVERRIDE:
+			rc = parse_restore_opts(&cfg->migrate_override, "migrate-override", optarg,
+						false, err);
+			break;
 		case 'v': cfg->verbose = true; break;
 		case 'h': cfg->help = true; break;
 		case OPT_VERSION: cfg->version = true; break;
@@ -1029,11 +1068,22 @@ int config_parse_args(struct vmm_config *cfg, int argc, char **argv, struct yun_
 
 int config_validate(const struct vmm_config *cfg, struct yun_err *err)
 {
+	if (cfg->restore.state && cfg->migrate_listen)
+		return yun_err_set(err, EINVAL, "--restore and --migrate-listen: one or the other");
 	if (cfg->restore.state && cfg->kernel)
 		return yun_err_set(err, EINVAL, "--restore takes the VM's settings from the "
 				   "snapshot: no --kernel with it");
 	if (cfg->restore.state)
 		return 0; /* the rest is checked once the state file is read */
+	if (cfg->migrate_listen && (cfg->kernel || !cfg->migrate_token_file))
+		return yun_err_set(err, EINVAL, "--migrate-listen: %s",
+				   cfg->kernel ? "the VM's settings come from the source: no --kernel "
+						 "with it"
+					       : "needs --migrate-token-file FILE");
+	if (cfg->migrate_token_file && !cfg->migrate_listen)
+		return yun_err_set(err, EINVAL, "--migrate-token-file: only with --migrate-listen");
+	if (cfg->migrate_listen)
+		return 0; /* the rest is checked once the source's configuration arrives */
 	if ((!cfg->kernel || !*cfg->kernel) && !cfg->api_sock)
 		return yun_err_set(err, EINVAL, "no kernel given (--kernel PATH)");
 	if (cfg->cpus == 0 || cfg->cpus > LAYOUT_MAX_VCPUS)

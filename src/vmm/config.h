@@ -98,6 +98,15 @@ struct vmm_config {
 	char *kvm_device;  /* /dev/kvm unless told otherwise (tests) */
 	char *api_sock;    /* the control API's Unix socket (control.h), NULL: none */
 	struct vmm_restore restore; /* restore.state != NULL: --restore */
+	/*
+	 * --migrate-listen HOST:PORT --migrate-token-file FILE
+	 * [--migrate-override tapI=NAME,macI=MAC,diskI=PATH,vsock_cid=N,vsock_socket=P]:
+	 * no kernel; the VM arrives by live migration (migrate/vm_ops.h), with
+	 * the source's settings except what the overrides replace.
+	 */
+	char *migrate_listen;
+	char *migrate_token_file;
+	struct vmm_restore migrate_override;
 	struct vmm_snap_trigger triggers[CONFIG_MAX_SNAP_TRIGGERS];
 	unsigned nr_triggers;
 	bool seccomp;      /* --seccomp on|off: per-thread syscall filters, default on */

@@ -15,6 +15,7 @@
 #include "layout.h"
 #include "memory.h"
 #include "metrics.h"
+#include "migrate/vm_ops.h"
 #include "snapshot/snapshot.h"
 #include "snapshot/trigger.h"
 #include "virtio/vsock.h"
@@ -73,6 +74,12 @@ struct ctl {
 	uint64_t shutdown_ms;
 
 	struct timespec t_created, t_started;
+
+	/* Live migration. */
+	int migrate_lfd;              /* --migrate-listen: the first VM arrives here; -1 */
+	char *migrate_token;
+	struct vm_restore_opts migrate_opts;
+	bool migrated_away;           /* the destination runs the guest: stop after the reply */
 };
 
 const char *ctl_state_name(enum ctl_state s)
@@ -131,7 +138,7 @@ static int dev_net_limits(struct vm *vm, unsigned i, const struct ratelimit_upda
 	return virtio_pci_call(&vm->net_pci[i], net_call_update_limits, &u, err);
 }
 
-/* --restore's options as vm_restore takes them. */
+/* --restore's (or --migrate-override's) options as vm_restore takes them. */
 static void restore_opts(const struct vmm_restore *r, struct vm_restore_opts *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -149,6 +156,17 @@ static void restore_opts(const struct vmm_restore *r, struct vm_restore_opts *o)
 
 static void name_devices(struct ctl *c);
 
+/* A VM built from a snapshot's or a migration's configuration: it is in force now. */
+static void adopt_restored(struct ctl *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->cfg = &c->restored;
+	memset(c->drive, 0, sizeof(c->drive));
+	memset(c->net, 0, sizeof(c->net));
+	name_devices(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
 /*
  * Build the VM from the snapshot files. Its configuration (in the state
  * file) is in force from then on: the API shows it and a reboot boots its
@@ -159,15 +177,44 @@ static int vm_do_restore(struct ctl *c, struct vm *vm, struct yun_err *err)
 	int rc = vm_restore(vm, &c->restored, c->con, c->restore_state, c->restore_mem,
 			    &c->restore_opts, err);
 
-	if (rc)
-		return rc;
-	pthread_mutex_lock(&c->lock);
-	c->cfg = &c->restored;
-	memset(c->drive, 0, sizeof(c->drive));
-	memset(c->net, 0, sizeof(c->net));
-	name_devices(c);
-	pthread_mutex_unlock(&c->lock);
+	if (!rc)
+		adopt_restored(c);
+	return rc;
+}
+
+/*
+ * --migrate-listen: receive the VM (migrate/vm_ops.h). As with a restore,
+ * the source's configuration is in force from then on.
+ */
+static int vm_do_migrate_in(struct ctl *c, struct vm *vm, struct yun_err *err)
+{
+	struct migrate_params p = { .token = c->migrate_token };
+	struct migrate_stats st;
+	int rc;
+
+	rc = vm_migrate_in(vm, &c->restored, c->con, c->migrate_lfd, &p, &c->migrate_opts, &st,
+			   err);
+	close(c->migrate_lfd);
+	c->migrate_lfd = -1;
+	if (rc) {
+		char msg[YUN_ERR_MSG_MAX];
+
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		return yun_err_set(err, -rc, "incoming migration failed (the source keeps the "
+				   "guest): %s", msg);
+	}
+	yun_info("migration: the guest arrived (%u rounds, %llu pages)", st.rounds,
+		 (unsigned long long)st.pages);
+	adopt_restored(c);
 	return 0;
+}
+
+void ctl_set_migrate_in(struct ctl *c, int lfd, const char *token,
+			const struct vmm_restore *opts)
+{
+	c->migrate_lfd = lfd;
+	c->migrate_token = strdup(token);
+	restore_opts(opts, &c->migrate_opts);
 }
 
 /* ---- creation ----------------------------------------------------------------- */
@@ -247,6 +294,7 @@ int ctl_create(struct ctl **out, struct vmm_config *cfg, struct console *con,
 	config_init(&c->restored);
 	c->con = con;
 	c->metrics_fd = -1;
+	c->migrate_lfd = -1;
 	c->status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
 	clock_gettime(CLOCK_MONOTONIC, &c->t_created);
 	name_devices(c);
@@ -263,6 +311,9 @@ void ctl_destroy(struct ctl *c)
 	if (c->status_fd >= 0)
 		close(c->status_fd);
 	free(c->metrics_path);
+	if (c->migrate_lfd >= 0)
+		close(c->migrate_lfd);
+	free(c->migrate_token);
 	free(c->restore_state);
 	free(c->restore_mem);
 	config_free(&c->restored);
@@ -384,7 +435,7 @@ static int report_stop(struct vm *vm, bool *reset)
 int ctl_run(struct ctl *c)
 {
 	const struct vmm_restore *r = &c->base->restore;
-	bool from_api = !c->cfg->kernel && !r->state, first = true;
+	bool from_api = !c->cfg->kernel && !r->state && c->migrate_lfd < 0, first = true;
 	int status = CTL_EXIT_HOST_ERROR;
 
 	if (r->state) {
@@ -426,6 +477,8 @@ int ctl_run(struct ctl *c)
 				c->shell = NULL;
 			}
 			rc = vm_do_restore(c, vm, &err);
+		} else if (c->migrate_lfd >= 0 && first) {
+			rc = vm_do_migrate_in(c, vm, &err);
 		} else {
 			rc = vm_create(vm, c->cfg, c->con, &err);
 		}
@@ -1309,16 +1362,88 @@ int ctl_snapshot_load(struct ctl *c, const char *snapshot_path, const char *mem_
 	return rc;
 }
 
-int ctl_migrate(struct ctl *c, json_t *params, struct yun_err *err)
+static json_t *migrate_stats_json(const struct migrate_stats *st)
 {
+	json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:b, s:I}",
+			      "outcome", migrate_outcome_name(st->outcome),
+			      "rounds", (json_int_t)st->rounds,
+			      "pages", (json_int_t)st->pages,
+			      "zero_pages", (json_int_t)st->zero_pages,
+			      "final_pages", (json_int_t)st->final_pages,
+			      "bytes", (json_int_t)st->bytes,
+			      "downtime_ms", st->downtime_ms,
+			      "total_ms", st->total_ms,
+			      "bandwidth_mib_s", st->bandwidth_mib_s,
+			      "forced", st->forced,
+			      "throttle", (json_int_t)st->throttle);
+	json_t *rounds = json_array();
+
+	for (unsigned i = 0; o && rounds && i < st->rounds && i < MIGRATE_STATS_ROUNDS; i++)
+		json_array_append_new(rounds, json_integer((json_int_t)st->round_pages[i]));
+	if (o && rounds)
+		json_object_set_new(o, "round_pages", rounds);
+	else
+		json_decref(rounds);
+	return o;
+}
+
+int ctl_migrate(struct ctl *c, const struct ctl_migrate_req *req, json_t **stats,
+		enum ctl_migrate_result *result, struct yun_err *err)
+{
+	struct migrate_params p = {
+		.token = req->token,
+		.downtime_ms = req->downtime_ms,
+		.max_rounds = req->max_rounds,
+		.timeout_ms = req->timeout_ms,
+	};
+	struct migrate_stats st;
 	int rc;
 
-	(void)params;
+	*stats = NULL;
+	*result = CTL_MIGRATE_FAILED;
 	pthread_mutex_lock(&c->lock);
 	rc = need_vm(c, true, err);
-	/* TODO(merge h/migrate): live migration. */
-	if (!rc)
-		rc = yun_err_set(err, ENOSYS, "live migration is not yet available in this build");
+	if (!rc && c->migrated_away)
+		rc = yun_err_set(err, EBUSY, "the VM has migrated away");
+	if (rc) {
+		pthread_mutex_unlock(&c->lock);
+		return rc;
+	}
+	yun_info("migration to %s: starting (downtime budget %u ms)", req->destination,
+		 p.downtime_ms ? p.downtime_ms : 50);
+	rc = vm_migrate_out(c->vm, req->destination, &p, &st, err);
+	*stats = migrate_stats_json(&st);
+	switch (st.outcome) {
+	case MIGRATE_DONE:
+		*result = CTL_MIGRATED;
+		c->migrated_away = true;
+		c->state = CTL_STOPPING;
+		yun_info("migration to %s: done in %.0f ms, %.1f ms downtime, %u rounds; this VM "
+			 "stops", req->destination, st.total_ms, st.downtime_ms, st.rounds);
+		rc = 0;
+		break;
+	case MIGRATE_UNKNOWN:
+		*result = CTL_MIGRATE_UNKNOWN;
+		c->state = CTL_PAUSED;
+		yun_error("migration to %s: outcome unknown, the VM stays paused: %s",
+			  req->destination, err->msg);
+		break;
+	case MIGRATE_FAILED:
+		if (!rc)
+			rc = yun_err_set(err, EIO, "migration failed");
+		yun_warn("migration to %s failed, the VM goes on here: %s", req->destination,
+			 err->msg);
+		break;
+	}
 	pthread_mutex_unlock(&c->lock);
 	return rc;
+}
+
+void ctl_migrated_reply_sent(struct ctl *c)
+{
+	pthread_mutex_lock(&c->lock);
+	if (c->migrated_away && c->vm)
+		vm_request_stop(c->vm, VM_STOP_POWEROFF, 0,
+				"the guest migrated to the destination", NULL);
+	pthread_mutex_unlock(&c->lock);
 }

@@ -11,6 +11,9 @@
  *   Running, Paused, Shutting down -> Stopped   the VM stops (guest power-off or reset,
  *                                  a signal, the deadline's hard stop); yun-vmm exits
  *   Running -> Running             a guest reset with --reboot (a new VM)
+ *   Running, Paused -> Stopped     a live migration completed (the guest runs elsewhere)
+ *   Running -> Paused              a live migration whose outcome is unknown
+ *   Not started -> Running         --migrate-listen: the VM arrived and runs
  *
  * Configuration (machine, boot source, drives, network interfaces, vsock,
  * balloon, metrics file) may change only while Not started. ctl_start()
@@ -31,8 +34,8 @@
  * Every operation returns 0 or a negative errno with `err` filled: the
  * message names the field and the reason, without the request line (the
  * API puts "PUT /drives/rootfs: " in front). -ENOSYS means the operation is
- * not available in this build (live migration, for now); any other
- * code is the caller's mistake or the wrong state, and nothing changed.
+ * not available in this build; any other code is the caller's mistake or
+ * the wrong state, and nothing changed (live migration says more below).
  *
  * Threads: any thread may call the operations (the API thread does); they
  * serialise on the controller's lock, which is held while the VM is
@@ -166,7 +169,48 @@ int ctl_snapshot_create(struct ctl *c, const char *snapshot_path, const char *me
  */
 int ctl_snapshot_load(struct ctl *c, const char *snapshot_path, const char *mem_path,
 		      bool track_dirty_pages, bool resume_vm, struct yun_err *err);
-/* Live migration: -ENOSYS until it is wired to the VM (src/vmm/migrate). */
-int ctl_migrate(struct ctl *c, json_t *params, struct yun_err *err);
+#define CTL_MIGRATE_MAX_ROUNDS 60 /* the engine keeps per-round figures for this many */
+
+/* A migration request (PUT /migrate); zero numbers take the engine's defaults. */
+struct ctl_migrate_req {
+	const char *destination;  /* HOST:PORT of a yun-vmm --migrate-listen */
+	const char *token;        /* the per-migration secret the destination was given */
+	unsigned downtime_ms;     /* stop-and-copy budget; 0: 50 */
+	unsigned max_rounds;      /* dirty rounds before stop-and-copy is forced; 0: 30 */
+	unsigned timeout_ms;      /* every network wait; 0: the engine's */
+};
+
+enum ctl_migrate_result {
+	CTL_MIGRATED,          /* the destination runs the guest; this VM stops after the reply */
+	CTL_MIGRATE_FAILED,    /* the guest runs here as before (or stays paused if it was) */
+	CTL_MIGRATE_UNKNOWN,   /* GO went out, no answer: paused here, maybe running there */
+};
+
+/*
+ * Live migration of the VM (Running or Paused) to req->destination
+ * (migrate/vm_ops.h); blocks until it ends, holding the controller. 0 with
+ * *result CTL_MIGRATED and *stats (new reference: rounds, bytes,
+ * downtime_ms, total_ms, outcome, ...); the VM is stopped (yun-vmm exits
+ * with status 0) once ctl_migrated_reply_sent() says the answer is out.
+ * Negative with err: a bad request or state (nothing happened, *result
+ * CTL_MIGRATE_FAILED), the migration failed (CTL_MIGRATE_FAILED: the VM is
+ * in the state it was in) or CTL_MIGRATE_UNKNOWN (state Paused; the
+ * operator must find out whether the destination runs the guest before
+ * resuming or stopping this one). *stats is set whenever the engine ran.
+ */
+int ctl_migrate(struct ctl *c, const struct ctl_migrate_req *req, json_t **stats,
+		enum ctl_migrate_result *result, struct yun_err *err);
+
+/* The API's answer to a completed migration is out: stop the VM (exit status 0). */
+void ctl_migrated_reply_sent(struct ctl *c);
+
+/*
+ * Destination of a live migration (yun-vmm --migrate-listen): the first VM
+ * is received on listener lfd (taken over: closed by the controller) with
+ * token, and opts' overrides of the source's configuration, instead of
+ * booted. A failure makes ctl_run return CTL_EXIT_HOST_ERROR.
+ */
+void ctl_set_migrate_in(struct ctl *c, int lfd, const char *token,
+			const struct vmm_restore *opts);
 
 #endif

@@ -26,7 +26,7 @@ struct kvm {
 	struct kvm_cpuid2 *cpuid;    /* KVM_GET_SUPPORTED_CPUID, owned */
 	pthread_mutex_t routing_lock; /* routing, and the KVM_SET_GSI_ROUTING that follows */
 	struct irq_routing routing;
-	bool log_dirty;              /* kvm_map_memory: KVM_MEM_LOG_DIRTY_PAGES (snapshot/dirty.h) */
+	bool log_dirty;              /* kvm_map_memory: KVM_MEM_LOG_DIRTY_PAGES (dirty.h) */
 };
 
 /* Open `dev` (normally /dev/kvm), check the API, create the VM. */

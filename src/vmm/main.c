@@ -8,6 +8,13 @@
  * the controller meanwhile, and without --kernel the VM waits to be
  * configured and started through it. Signals SIGTERM/SIGINT/SIGHUP stop
  * the VM with status 128 + signal.
+ *
+ * With --migrate-listen the VM arrives by live migration instead: the
+ * listener is bound before the API socket appears (so a caller that sees
+ * the socket may start the migration), the controller receives the VM and
+ * runs it. Exit statuses: the guest's as always; 1 when the VM could not be
+ * built or received (an incoming migration that fails: the source keeps the
+ * guest); 0 on a source whose guest migrated away (PUT /migrate).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -22,6 +29,7 @@
 #include "config.h"
 #include "console.h"
 #include "control.h"
+#include "migrate/engine.h"
 #include "sandbox/seccomp.h"
 #include "snapshot/snapshot.h"
 #include "vcpu.h"
@@ -66,6 +74,25 @@ static void *signal_thread(void *arg)
 		pthread_mutex_unlock(&current_lock);
 	}
 	return NULL;
+}
+
+/* The per-migration token: the file's first line, at least 16 characters. */
+static int read_token(const char *path, char *out, size_t n, struct yun_err *err)
+{
+	FILE *f = fopen(path, "re");
+	size_t len;
+
+	if (!f)
+		return yun_err_errno(err, errno, "--migrate-token-file %s", path);
+	if (!fgets(out, (int)n, f))
+		out[0] = '\0';
+	fclose(f);
+	len = strcspn(out, "\r\n");
+	out[len] = '\0';
+	if (len < 16)
+		return yun_err_set(err, EINVAL, "--migrate-token-file %s: the token must be at least "
+				   "16 characters on the first line", path);
+	return 0;
 }
 
 static int setup_signals(sigset_t *term, struct yun_err *err)
@@ -152,6 +179,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "yun-vmm: serial console on %s\n", console_pty_path(&con));
 
 	rc = ctl_create(&ctl, &cfg, &con, &err);
+	if (!rc && cfg.migrate_listen) {
+		char token[512];
+
+		rc = read_token(cfg.migrate_token_file, token, sizeof(token), &err);
+		if (!rc)
+			rc = migrate_listen(cfg.migrate_listen, &err);
+		if (rc >= 0) {
+			ctl_set_migrate_in(ctl, rc, token, &cfg.migrate_override);
+			rc = 0;
+		}
+		explicit_bzero(token, sizeof(token));
+	}
 	if (!rc && cfg.api_sock) {
 		/* Under the lock: a SIGTERM now waits, then removes the socket file. */
 		pthread_mutex_lock(&current_lock);

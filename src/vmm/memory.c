@@ -277,3 +277,13 @@ void gm_track_mark(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
 	/* gm_ptr marks the range when tracking is on; that is all this needs. */
 	(void)gm_ptr(gm, gpa, len);
 }
+
+void gm_track_mark_host(const struct guest_mem *gm, const void *host, uint64_t len)
+{
+	const uint8_t *p = host;
+
+	if (!len || !__atomic_load_n(&gm->tracking, __ATOMIC_ACQUIRE) || p < gm->map ||
+	    (uint64_t)(p - gm->map) >= gm->map_size || len > gm->map_size - (uint64_t)(p - gm->map))
+		return;
+	track_mark_host(gm, p, len);
+}

@@ -127,4 +127,10 @@ int gm_track_fetch(struct guest_mem *gm, int region, uint64_t *bitmap);
 /* Mark [gpa, gpa + len) dirty (ignored when tracking is off or the range is not RAM). */
 void gm_track_mark(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
 
+/*
+ * The same for host addresses gm_ptr() returned (a device keeps iovecs, not
+ * GPAs); ignored when tracking is off or the range is not within RAM's mapping.
+ */
+void gm_track_mark_host(const struct guest_mem *gm, const void *host, uint64_t len);
+
 #endif

@@ -388,8 +388,16 @@ static void *vcpu_thread(void *arg)
 			vcpu_log_restore_time(v);
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
+				unsigned t = __atomic_load_n(&v->vm->throttle, __ATOMIC_ACQUIRE);
+
 				vcpu_count_exit(v, KVM_EXIT_INTR); /* a kick or a signal */
 				v->run->immediate_exit = 0;
+				/* Auto-converge (vm_throttle): sit out t % of the period. */
+				if (t && !vm_stopping(v->vm)) {
+					struct timespec ts = { 0, t * (VM_THROTTLE_PERIOD_NS / 100) };
+
+					nanosleep(&ts, NULL);
+				}
 				continue;
 			}
 			vcpu_fail(v, "KVM_RUN: %s", strerror(errno));

@@ -9,7 +9,6 @@
 #include "../lib/log.h"
 #include "boot/acpi.h"
 #include "boot/loader.h"
-#include "snapshot/dirty.h"
 #include "sandbox/seccomp.h"
 
 enum {
@@ -288,7 +287,8 @@ static void vm_disk_timer(void *arg)
 static int vm_add_disk(struct vm *vm, unsigned i, unsigned n, struct yun_err *err)
 {
 	const struct vmm_disk *d = &vm->cfg->disks[i];
-	struct blk_params p = { d->path, d->id, d->readonly, d->direct, d->bw, d->iops };
+	struct blk_params p = { d->path, d->id, d->readonly, d->direct, d->bw, d->iops,
+				vm->disk_locks_later };
 	struct blk *blk = &vm->disk[i];
 	int rc = blk_open(blk, &p, err);
 
@@ -544,6 +544,10 @@ static int vm_build_finish(struct vm *vm, bool log_dirty, struct yun_err *err)
 	 */
 	rc = kvm_map_memory(&vm->kvm, &vm->mem, err);
 	if (!rc)
+		rc = dirty_init(&vm->dirty, vm->kvm.vm_fd, &vm->mem, log_dirty, err);
+	if (!rc)
+		vm->dirty_ready = true;
+	if (!rc)
 		rc = kvm_create_platform(&vm->kvm, err);
 	if (!rc)
 		rc = vm_add_devices(vm, err);
@@ -646,7 +650,7 @@ int vm_create_from_memory(struct vm *vm, const struct vmm_config *cfg, struct co
 
 	if (vm->prebuilt) {
 		if (vm->nr_vcpus == cfg->cpus && vm->mem.size == cfg->memory_mib << 20 &&
-		    !log_dirty) {
+		    !log_dirty && mem_fd >= 0) {
 			rc = vm_adopt_shell(vm, cfg, console, mem_fd, err);
 			if (rc)
 				vm_destroy(vm);
@@ -660,12 +664,67 @@ int vm_create_from_memory(struct vm *vm, const struct vmm_config *cfg, struct co
 	}
 	vm_build_begin(vm, cfg, console);
 	vm->defer_io = true;
-	rc = gm_init_file(&vm->mem, cfg->memory_mib << 20, mem_fd, err);
+	vm->disk_locks_later = mem_fd < 0;
+	if (mem_fd < 0)
+		rc = gm_init(&vm->mem, cfg->memory_mib << 20, err);
+	else
+		rc = gm_init_file(&vm->mem, cfg->memory_mib << 20, mem_fd, err);
 	if (!rc)
 		rc = vm_build_finish(vm, log_dirty, err);
 	if (rc)
 		vm_destroy(vm);
 	return rc;
+}
+
+static void *throttle_main(void *arg)
+{
+	struct vm *vm = arg;
+	const struct timespec period = { 0, VM_THROTTLE_PERIOD_NS };
+
+	while (__atomic_load_n(&vm->throttle, __ATOMIC_ACQUIRE) && !vm_stopping(vm)) {
+		for (unsigned i = 0; i < vm->nr_vcpus; i++)
+			vcpu_kick(&vm->vcpu[i]);
+		nanosleep(&period, NULL);
+	}
+	return NULL;
+}
+
+void vm_throttle(struct vm *vm, unsigned percent)
+{
+	pthread_mutex_lock(&vm->stop_lock);
+	__atomic_store_n(&vm->throttle, percent > 99 ? 99 : percent, __ATOMIC_RELEASE);
+	if (percent && !vm->throttle_started && !vm->stopping) {
+		vm->throttle_started =
+			pthread_create(&vm->throttle_thread, NULL, throttle_main, vm) == 0;
+		if (!vm->throttle_started)
+			__atomic_store_n(&vm->throttle, 0, __ATOMIC_RELEASE);
+	} else if (!percent && vm->throttle_started) {
+		/* It takes no lock: joining under ours is safe. */
+		pthread_join(vm->throttle_thread, NULL);
+		vm->throttle_started = false;
+	}
+	pthread_mutex_unlock(&vm->stop_lock);
+}
+
+int vm_lock_disks(struct vm *vm, struct yun_err *err)
+{
+	for (unsigned i = 0; i < vm->nr_disks; i++) {
+		int rc = blk_lock(&vm->disk[i], err);
+
+		if (rc) {
+			while (i--)
+				blk_unlock(&vm->disk[i]);
+			return rc;
+		}
+	}
+	vm->disk_locks_later = false;
+	return 0;
+}
+
+void vm_unlock_disks(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_disks; i++)
+		blk_unlock(&vm->disk[i]);
 }
 
 int vm_start_io(struct vm *vm, struct yun_err *err)
@@ -702,6 +761,7 @@ int vm_run(struct vm *vm, struct yun_err *err)
 		pthread_cond_wait(&vm->stop_cond, &vm->stop_lock);
 	pthread_mutex_unlock(&vm->stop_lock);
 
+	vm_throttle(vm, 0); /* no kicks at threads being joined */
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpu[i]);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
@@ -711,6 +771,8 @@ int vm_run(struct vm *vm, struct yun_err *err)
 
 void vm_destroy(struct vm *vm)
 {
+	if (vm->throttle_started)
+		vm_throttle(vm, 0);
 	for (unsigned i = 0; i < LAYOUT_MAX_VCPUS; i++)
 		if (vm->vcpu[i].fd >= 0)
 			vcpu_destroy(&vm->vcpu[i]);
@@ -754,8 +816,9 @@ void vm_destroy(struct vm *vm)
 		serial_destroy(&vm->serial);
 	vm->devices_ready = 0;
 	vm->prebuilt = false;
-	snap_dirty_free(vm->dirty);
-	vm->dirty = NULL;
+	if (vm->dirty_ready)
+		dirty_free(&vm->dirty);
+	vm->dirty_ready = false;
 	kvm_close(&vm->kvm);
 	gm_free(&vm->mem);
 	pthread_cond_destroy(&vm->stop_cond);

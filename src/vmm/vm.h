@@ -21,6 +21,7 @@
 #include "../lib/err.h"
 #include "config.h"
 #include "console.h"
+#include "dirty.h"
 #include "devices/debug_exit.h"
 #include "devices/i8042.h"
 #include "devices/pm.h"
@@ -54,8 +55,6 @@ struct vm_msix {
 
 /* Exit status when the guest crashes (triple fault, KVM internal error). */
 #define VM_EXIT_GUEST_CRASH 2
-
-struct snap_dirty;
 
 struct vm {
 	const struct vmm_config *cfg;
@@ -105,13 +104,20 @@ struct vm {
 	char stop_msg[YUN_ERR_MSG_MAX + 64];
 	char stop_detail[2048];   /* register dump for crashes */
 
-	/* Snapshots (snapshot/): */
-	struct snap_dirty *dirty;  /* dirty-page tracking for diff snapshots, or NULL */
+	/* Auto-converge of a live migration (vm_throttle): */
+	unsigned throttle;         /* % of each VM_THROTTLE_PERIOD_NS the vCPUs sleep; atomic */
+	pthread_t throttle_thread; /* kicks the vCPUs out of KVM_RUN every period */
+	bool throttle_started;     /* under stop_lock */
+
+	/* Snapshots (snapshot/) and live migration (migrate/): */
+	struct dirty dirty;        /* the one dirty-page tracker (dirty.h) */
+	bool dirty_ready;          /* dirty_init done (vm_destroy frees it) */
 	uint64_t restore_t0_ns;    /* CLOCK_MONOTONIC at vm_restore's start; 0: not restored */
 	uint64_t restore_req_ns;   /* when the restore was asked for (API), or 0 */
 	bool defer_io;             /* I/O thread not started until vm_start_io */
 	bool prebuilt;             /* a shell from vm_prebuild, not yet adopted by a restore */
 	bool from_shell;           /* built by adopting such a shell */
+	bool disk_locks_later;     /* disks opened unlocked: vm_lock_disks (migration) */
 	void (*serial_tap)(void *ctx, const uint8_t *buf, size_t n); /* sees guest output */
 	void *serial_tap_ctx;
 };
@@ -121,10 +127,13 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct console *conso
 
 /*
  * As vm_create, but guest RAM is the memory file mem_fd mapped copy-on-write
- * (gm_init_file) and no kernel is loaded: vCPUs are at their reset state
- * for vm_restore to load. log_dirty: memory slots log dirty pages from the
- * start. *vm may be a vm_prebuild shell (see there). On error the VM is
- * destroyed.
+ * (gm_init_file), or fresh zeroed RAM (gm_init) when mem_fd < 0 (a live
+ * migration's destination fills it), and no kernel is loaded: vCPUs are at
+ * their reset state for vm_restore to load. log_dirty: memory slots log
+ * dirty pages from the start. *vm may be a vm_prebuild shell (see there).
+ * On error the VM is destroyed. Without a file
+ * the disks are opened without their locks (the source still holds them):
+ * vm_lock_disks before the guest runs.
  */
 int vm_create_from_memory(struct vm *vm, const struct vmm_config *cfg, struct console *console,
 			  int mem_fd, bool log_dirty, struct yun_err *err);
@@ -150,6 +159,14 @@ int vm_prebuild(struct vm *vm, unsigned cpus, uint64_t memory_mib, const char *k
  */
 int vm_start_io(struct vm *vm, struct yun_err *err);
 
+/*
+ * Take (or, paused, let go of) every disk image's lock (blk_lock): a live
+ * migration hands them from source to destination. vm_lock_disks takes all
+ * or none.
+ */
+int vm_lock_disks(struct vm *vm, struct yun_err *err);
+void vm_unlock_disks(struct vm *vm);
+
 /* Run until the guest (or vm_request_stop) ends it. All vCPUs are joined. */
 int vm_run(struct vm *vm, struct yun_err *err);
 
@@ -171,6 +188,16 @@ int vm_pause(struct vm *vm, struct yun_err *err);
 int vm_resume(struct vm *vm, struct yun_err *err);
 
 bool vm_paused(struct vm *vm);
+
+#define VM_THROTTLE_PERIOD_NS 10000000L /* 10 ms */
+
+/*
+ * Hold every vCPU back `percent` % of the time (0: off; at most 99): a
+ * thread kicks the vCPUs out of KVM_RUN every 10 ms and each sleeps that
+ * share of the period before going back in, so a guest that runs without
+ * exits is slowed too. Live migration's auto-converge. Not from a vCPU.
+ */
+void vm_throttle(struct vm *vm, unsigned percent);
 
 /* vCPU thread: park here while a pause is requested (see vcpu.c). */
 void vm_park_vcpu(struct vm *vm);

@@ -18,9 +18,9 @@
  * FUZZ_SOURCES: src/vmm/entry.c src/vmm/cpuid.c src/vmm/irq_routing.c src/vmm/ratelimit.c
  * FUZZ_SOURCES: src/vmm/console.c src/vmm/api/routes.c src/vmm/api/fields.c
  * FUZZ_SOURCES: src/vmm/devices src/vmm/boot src/vmm/virtio src/vmm/pci src/vmm/snapshot
- * FUZZ_SOURCES: src/vmm/sandbox
+ * FUZZ_SOURCES: src/vmm/sandbox src/vmm/dirty.c src/vmm/migrate
  * FUZZ_SOURCES: src/lib
- * FUZZ_LIBS: -ljansson -luring -lz -lseccomp -lpthread
+ * FUZZ_LIBS: -ljansson -luring -lz -lseccomp -lpthread -lcrypto
  *
  * Built with -DFUZZ_WRITE_SEEDS (and without -fsanitize=fuzzer) this file is
  * instead a program that writes a seed corpus of valid and nearly valid
@@ -158,6 +158,8 @@ static const char *const seeds[] = {
     " \"/m\", \"backend_type\": \"File\"}, \"resume_vm\": true}",
     "GET /metrics",
     "PUT /migrate\n{}",
+    "PUT /migrate\n{\"destination\": \"127.0.0.1:1\", \"token\": \"0123456789abcdef\","
+    " \"downtime_ms\": 50, \"max_rounds\": 3, \"timeout_ms\": 100}",
     "PUT /machine-config\n{\"vcpu_count\": 1",
 };
 

@@ -525,6 +525,39 @@ static void test_restore_flags(void)
 	config_free(&c);
 }
 
+/* A live migration's destination: --migrate-listen, its token file and overrides. */
+static void test_migrate_flags(void)
+{
+	struct vmm_config c;
+	struct yun_err err;
+
+	CHECK_EQ(parse(&c, &err, "--migrate-listen", "10.0.0.2:4711", "--migrate-token-file",
+		       "/t", "--migrate-override", "tap0=tp,disk1=/d,mac0=random,vsock_cid=7",
+		       NULL), 0);
+	CHECK(!strcmp(c.migrate_listen, "10.0.0.2:4711") && !strcmp(c.migrate_token_file, "/t"));
+	CHECK(!strcmp(c.migrate_override.tap[0], "tp") && !strcmp(c.migrate_override.disk[1], "/d"));
+	CHECK(c.migrate_override.vsock_cid == 7 && c.restore.state == NULL);
+	CHECK_EQ(config_validate(&c, &err), 0); /* no --kernel: it comes from the source */
+	config_free(&c);
+	CHECK_EQ(parse(&c, &err, "--migrate-listen", "[::1]:1", NULL), 0);
+	CHECK(config_validate(&c, &err) < 0);
+	CHECK_STR_CONTAINS(err.msg, "--migrate-token-file");
+	config_free(&c);
+	CHECK_EQ(parse(&c, &err, "--migrate-listen", ":1", "--migrate-token-file", "/t",
+		       "--kernel", "/k", NULL), 0);
+	CHECK(config_validate(&c, &err) < 0);
+	CHECK_STR_CONTAINS(err.msg, "no --kernel");
+	config_free(&c);
+	CHECK_EQ(parse(&c, &err, "--kernel", "/k", "--migrate-token-file", "/t", NULL), 0);
+	CHECK(config_validate(&c, &err) < 0);
+	CHECK_STR_CONTAINS(err.msg, "only with --migrate-listen");
+	config_free(&c);
+	/* Overrides only: the files and run options are --restore's. */
+	CHECK(parse(&c, &err, "--migrate-override", "state=/s", NULL) < 0);
+	CHECK_STR_CONTAINS(err.msg, "not an override");
+	config_free(&c);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/yun-config-test.XXXXXX");
@@ -545,6 +578,7 @@ int main(void)
 	RUN(test_rate_limits);
 	RUN(test_json_round_trip);
 	RUN(test_restore_flags);
+	RUN(test_migrate_flags);
 
 	static const char *const names[] = { "vm.json", "zero.json", "mem.json" };
 	char path[128];

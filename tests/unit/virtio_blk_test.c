@@ -119,7 +119,7 @@ static void start_params(const struct blk_params *p)
 
 static void start(const char *path, const char *id, bool ro, bool direct)
 {
-	struct blk_params p = { path, id, ro, direct, 0, 0 };
+	struct blk_params p = { path, id, ro, direct, 0, 0, false };
 
 	start_params(&p);
 }
@@ -592,7 +592,7 @@ static double timed_reads(unsigned n, uint32_t len)
 
 static void test_rate_limits(void)
 {
-	struct blk_params p = { image, NULL, false, false, 1 << 20, 0 };
+	struct blk_params p = { image, NULL, false, false, 1 << 20, 0, false };
 	double t;
 
 	make_image(image, DISK);
@@ -636,7 +636,7 @@ static void test_rate_limits(void)
 
 static void expect_open_error(const char *path, bool ro, const char *want)
 {
-	struct blk_params p = { path, NULL, ro, false, 0, 0 };
+	struct blk_params p = { path, NULL, ro, false, 0, 0, false };
 	struct blk b;
 	struct yun_err err = { 0 };
 
@@ -664,7 +664,7 @@ static void test_open_errors(void)
 	expect_open_error(image, true, "locked by another process");
 	stop();
 	{
-		struct blk_params p = { image, NULL, true, false, 0, 0 };
+		struct blk_params p = { image, NULL, true, false, 0, 0, false };
 		struct blk a, b;
 		struct yun_err err;
 
@@ -891,7 +891,7 @@ static void test_replace_backing(void)
 	make_image(odd, 1000);
 	expect_replace_error(odd, "size 1000 is not a multiple of 512");
 	{
-		struct blk_params p = { odd, NULL, false, false, 0, 0 };
+		struct blk_params p = { odd, NULL, false, false, 0, 0, false };
 		struct blk holder;
 
 		make_image(odd, DISK); /* locked read-write by another disk */
@@ -928,7 +928,7 @@ static void test_replace_backing(void)
 
 	/* A read-only disk re-opens read-only (a read-only file would do). */
 	{
-		struct blk_params p = { image, "yt-disk0", true, false, 0, 0 };
+		struct blk_params p = { image, "yt-disk0", true, false, 0, 0, false };
 
 		CHECK_EQ(chmod(other, 0444), 0);
 		start_params(&p);

@@ -205,7 +205,7 @@ static inline struct rig *rig_build(const char *dir, const char *name, const cha
 
 	rng_init(&vm->rng);
 	add_virtio(g, DEV_RNG, &rng_ops, &vm->rng);
-	struct blk_params bp = { g->image, "snapdisk", false, false, 0, 0 };
+	struct blk_params bp = { g->image, "snapdisk", false, false, 0, 0, false };
 	RIG_OK(blk_open(&vm->disk[0], &bp, &err));
 	add_virtio(g, DEV_BLK, blk_device_ops(&vm->disk[0]), &vm->disk[0]);
 	struct balloon_config bc = { 0, 0 };

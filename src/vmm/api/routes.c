@@ -19,6 +19,8 @@ struct req {
 	const char *text;
 	size_t len;
 	json_t *body;             /* after need_body() */
+	unsigned status;          /* an error's status when not 400/501 (0: those) */
+	bool stop_after;          /* see struct api_reply */
 };
 
 /* 0: 204 (or 200 when *out is set); negative: the error in err. */
@@ -498,13 +500,61 @@ static int metrics(struct req *q, json_t **out, struct yun_err *err)
 	return rc ? rc : ctl_set_metrics_path(q->ctl, field_str(q->body, "metrics_path", ""), err);
 }
 
+static const struct field migrate_fields[] = {
+	{ "destination", FIELD_STRING, true },
+	{ "token", FIELD_STRING, true },
+	{ "downtime_ms", FIELD_COUNT, false },
+	{ "max_rounds", FIELD_COUNT, false },
+	{ "timeout_ms", FIELD_COUNT, false },
+};
+
+/* A count field within [lo, hi] (0 = absent = the engine's default). */
+static int count_in(json_t *body, const char *name, uint64_t lo, uint64_t hi, unsigned *out,
+		    struct yun_err *err)
+{
+	uint64_t v = field_count(body, name, 0);
+
+	if (field_has(body, name) && (v < lo || v > hi))
+		return yun_err_set(err, ERANGE, "%s %llu: must be %llu to %llu", name,
+				   (unsigned long long)v, (unsigned long long)lo,
+				   (unsigned long long)hi);
+	*out = (unsigned)v;
+	return 0;
+}
+
 static int migrate(struct req *q, json_t **out, struct yun_err *err)
 {
-	int rc = fields_parse(q->text, q->len, &q->body, err);
+	struct ctl_migrate_req m = { 0 };
+	enum ctl_migrate_result result;
+	json_t *stats = NULL;
+	int rc = need_body(q, migrate_fields, N(migrate_fields), err);
 
-	(void)out;
-	/* TODO(merge h/migrate): the fields of a migration request. */
-	return rc ? rc : ctl_migrate(q->ctl, q->body, err);
+	if (rc)
+		return rc;
+	m.destination = field_str(q->body, "destination", "");
+	m.token = field_str(q->body, "token", "");
+	if (!*m.destination || !strchr(m.destination, ':'))
+		return yun_err_set(err, EINVAL, "destination \"%.64s\": must be HOST:PORT",
+				   m.destination);
+	if (strlen(m.token) < 16)
+		return yun_err_set(err, EINVAL, "token: at least 16 characters (a per-migration "
+				   "secret, e.g. 32 random bytes in hex)");
+	rc = count_in(q->body, "downtime_ms", 1, 60000, &m.downtime_ms, err);
+	if (!rc)
+		rc = count_in(q->body, "max_rounds", 1, CTL_MIGRATE_MAX_ROUNDS, &m.max_rounds, err);
+	if (!rc)
+		rc = count_in(q->body, "timeout_ms", 100, 600000, &m.timeout_ms, err);
+	if (!rc)
+		rc = ctl_migrate(q->ctl, &m, &stats, &result, err);
+	if (!rc) {
+		*out = stats;
+		q->stop_after = true;
+		return 0;
+	}
+	json_decref(stats);
+	if (result == CTL_MIGRATE_UNKNOWN)
+		q->status = 500;
+	return rc;
 }
 
 /* ---- the table ----------------------------------------------------------------------- */
@@ -616,10 +666,11 @@ void api_handle(struct ctl *ctl, const char *method, const char *path, const cha
 
 		json_decref(out);
 		snprintf(msg, sizeof(msg), "%s %.200s: %s", method, path, err.msg);
-		r->status = rc == -ENOSYS ? 501 : 400;
+		r->status = q.status ? q.status : rc == -ENOSYS ? 501 : 400;
 		r->body = fault(msg);
 		return;
 	}
+	r->stop_after = q.stop_after;
 	r->status = out ? 200 : 204;
 	r->body = out;
 }

@@ -9,12 +9,14 @@
  * 400 {"fault_message": "<METHOD> <path>: <field and reason>"} for a bad
  * request or the wrong state (nothing changed); 404 for an unknown path;
  * 405 for a method the path does not take (allow[] lists those it does);
- * 501 for an operation this build does not have yet.
+ * 501 for an operation this build does not have yet; 500 for a live
+ * migration whose outcome is unknown (the VM stays paused, see control.h).
  */
 #ifndef YUN_VMM_API_ROUTES_H
 #define YUN_VMM_API_ROUTES_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct ctl;
@@ -23,6 +25,8 @@ struct api_reply {
 	unsigned status;
 	json_t *body;       /* NULL: no body (204); owned by the reply */
 	char allow[64];     /* for 405: "GET, PUT" */
+	bool stop_after;    /* a completed migration: once this answer is out, call
+			     * ctl_migrated_reply_sent() (the VM stops, yun-vmm exits 0) */
 };
 
 void api_handle(struct ctl *ctl, const char *method, const char *path, const char *body,

@@ -18,6 +18,7 @@
 #include <microhttpd.h>
 
 #include "../../lib/log.h"
+#include "../control.h"
 #include "../sandbox/seccomp.h"
 #include "routes.h"
 
@@ -46,6 +47,7 @@ struct upload {
 	size_t len;
 	bool too_large;
 	bool answered;             /* the 413 went out before the body */
+	bool stop_after;           /* api_reply.stop_after: tell the controller when done */
 	size_t dropped;
 };
 
@@ -145,17 +147,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (up->too_large)
 		return too_large(s, conn, method, url);
 	api_handle(s->ctl, method, url, up->data, up->len, &r);
+	up->stop_after = r.stop_after;
 	return send_reply(s, conn, method, url, &r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode why)
 {
+	struct api_server *s = cls;
 	struct upload *up = *con_cls;
 
-	(void)cls;
 	(void)conn;
 	(void)why;
+	/* Sent (or the client went away): now the migrated VM may stop. */
+	if (up && up->stop_after)
+		ctl_migrated_reply_sent(s->ctl);
 	if (up) {
 		free(up->data);
 		free(up);
@@ -276,7 +282,7 @@ int api_server_start(struct api_server **out, const char *path, struct ctl *ctl,
 	}
 	s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, s,
 				  MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
-				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);

@@ -484,8 +484,8 @@ int wire_handshake(struct wire *w, int fd, enum wire_role role, const char *toke
 	if (role == WIRE_SOURCE) {
 		rc = hs_io(w, true, proof_s, WIRE_MAC_LEN, "sending proof", err);
 		if (rc == 0)
-			rc = hs_io(w, false, got, WIRE_MAC_LEN,
-				   "reading proof (the destination refused our token?)", err);
+			rc = hs_io(w, false, got, WIRE_MAC_LEN, "reading proof (authentication "
+				   "failed: the destination refused our token?)", err);
 	} else {
 		rc = hs_io(w, false, got, WIRE_MAC_LEN, "reading proof", err);
 	}

@@ -165,8 +165,7 @@ static void section_tag(const struct section *s, unsigned i, char tag[8])
 	snprintf(tag, 8, s->tag, i);
 }
 
-/* What a save cannot hold: disk requests in flight, rx chains held but not filled. */
-static void quiesce(struct vm *vm)
+void vm_devices_quiesce(struct vm *vm)
 {
 	for (unsigned i = 0; i < kind_count(vm, K_DISK); i++)
 		virtio_pci_run(&vm->disk_pci[i], 0, blk_drain);
@@ -178,7 +177,7 @@ static void quiesce(struct vm *vm)
 
 int vm_devices_save(struct vm *vm, struct snap_writer *w, struct yun_err *err)
 {
-	quiesce(vm);
+	vm_devices_quiesce(vm);
 	snap_begin(w, "DEVS", DEVICES_SNAP_VERSION);
 	for (int k = 0; k < K_NR; k++)
 		snap_put_u8(w, (uint8_t)kind_count(vm, k));

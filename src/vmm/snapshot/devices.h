@@ -45,6 +45,13 @@ struct vm;
 
 #define DEVICES_SNAP_VERSION 1 /* of the DEVS section */
 
+/*
+ * Of the paused VM: finish what a save cannot hold (disk requests in
+ * flight, rx chains held but not filled), so no device writes guest RAM
+ * after this until the VM resumes. vm_devices_save does it first.
+ */
+void vm_devices_quiesce(struct vm *vm);
+
 int vm_devices_save(struct vm *vm, struct snap_writer *w, struct yun_err *err);
 int vm_devices_load(struct vm *vm, struct snap_reader *r, struct yun_err *err);
 

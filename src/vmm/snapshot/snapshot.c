@@ -12,10 +12,10 @@
 #include <unistd.h>
 
 #include "../../lib/log.h"
+#include "../dirty.h"
 #include "../vm.h"
 #include "conf.h"
 #include "devices.h"
-#include "dirty.h"
 #include "stream.h"
 
 #define PAGE 4096ULL
@@ -136,7 +136,7 @@ static int mem_file_write(struct vm *vm, const char *path, bool diff, uint64_t *
 
 		for (uint64_t pg = 0; !rc && pg <= pages; pg++) {
 			bool want = pg < pages &&
-				    (diff ? snap_dirty_test(vm->dirty, r, pg)
+				    (diff ? dirty_test(&vm->dirty, DIRTY_SNAPSHOT, r, pg)
 					  : (!touched || touched[pg]) &&
 						    !page_is_zero(reg->host + pg * PAGE));
 
@@ -234,6 +234,34 @@ out:
 
 /* ---- save ----------------------------------------------------------------- */
 
+int vm_state_save(struct vm *vm, struct snap_writer *w, struct yun_err *err)
+{
+	int rc;
+
+	if (!vm_paused(vm))
+		return yun_err_set(err, EBUSY, "VM state: the VM is running (pause it first)");
+	rc = snap_conf_save(w, vm->cfg, err);
+	/* Devices first: finishing their in-flight work may raise interrupts. */
+	if (!rc)
+		rc = vm_devices_save(vm, w, err);
+	if (!rc)
+		rc = kvm_save_platform(&vm->kvm, w, err);
+	for (unsigned i = 0; !rc && i < vm->nr_vcpus; i++)
+		rc = vcpu_save(&vm->vcpu[i], w, err);
+	if (!rc)
+		rc = kvm_save_clock(&vm->kvm, w, err);
+	return rc;
+}
+
+/* Pages changed since the last snapshot, for a diff (the tracker's snapshot consumer). */
+static int collect_diff(struct vm *vm, struct yun_err *err)
+{
+	if (!dirty_active(&vm->dirty, DIRTY_SNAPSHOT))
+		return yun_err_set(err, ENOTSUP, "diff snapshot: no base to diff against (take a "
+				   "full snapshot first, or restore with dirty=on)");
+	return dirty_collect(&vm->dirty, DIRTY_SNAPSHOT, -1, err);
+}
+
 int vm_snapshot_save(struct vm *vm, const char *state_path, const char *mem_path, bool diff,
 		     struct yun_err *err)
 {
@@ -244,18 +272,9 @@ int vm_snapshot_save(struct vm *vm, const char *state_path, const char *mem_path
 	if (!vm_paused(vm))
 		return yun_err_set(err, EBUSY, "snapshot: the VM is running (pause it first)");
 	snap_writer_init(&w);
-	rc = snap_conf_save(&w, vm->cfg, err);
-	/* Devices first: finishing their in-flight work may raise interrupts. */
-	if (!rc)
-		rc = vm_devices_save(vm, &w, err);
-	if (!rc)
-		rc = kvm_save_platform(&vm->kvm, &w, err);
-	for (unsigned i = 0; !rc && i < vm->nr_vcpus; i++)
-		rc = vcpu_save(&vm->vcpu[i], &w, err);
-	if (!rc)
-		rc = kvm_save_clock(&vm->kvm, &w, err);
+	rc = vm_state_save(vm, &w, err);
 	if (!rc && diff)
-		rc = snap_dirty_collect(vm, err);
+		rc = collect_diff(vm, err);
 	if (!rc)
 		rc = mem_file_write(vm, mem_path, diff, &written, err);
 	if (!rc)
@@ -265,11 +284,11 @@ int vm_snapshot_save(struct vm *vm, const char *state_path, const char *mem_path
 		return rc;
 	/* The next diff is relative to this snapshot. */
 	if (diff) {
-		snap_dirty_clear(vm->dirty);
+		dirty_clear(&vm->dirty, DIRTY_SNAPSHOT);
 	} else {
 		struct yun_err e = { 0 };
 
-		if (snap_dirty_start(vm, &e) < 0)
+		if (dirty_start(&vm->dirty, DIRTY_SNAPSHOT, &e) < 0)
 			yun_warn("snapshot: no diff snapshots after this one: %s", e.msg);
 	}
 	yun_info("snapshot: %s state %s, memory %s (%llu MiB of data) in %llu ms",
@@ -280,6 +299,24 @@ int vm_snapshot_save(struct vm *vm, const char *state_path, const char *mem_path
 }
 
 /* ---- restore -------------------------------------------------------------- */
+
+int vm_state_load(struct vm *vm, struct snap_reader *r, struct yun_err *err)
+{
+	/* Parked before anything can run; the I/O thread starts once devices are loaded. */
+	int rc = vm_pause(vm, err);
+
+	if (!rc)
+		rc = vm_devices_load(vm, r, err);
+	if (!rc)
+		rc = kvm_load_platform(&vm->kvm, r, err);
+	for (unsigned i = 0; !rc && i < vm->nr_vcpus; i++)
+		rc = vcpu_load(&vm->vcpu[i], r, err);
+	if (!rc)
+		rc = kvm_load_clock(&vm->kvm, r, err);
+	if (!rc)
+		rc = snap_reader_done(r, err);
+	return rc;
+}
 
 /* Under the card's lock: show the guest another MAC (its configuration space). */
 static int set_mac(void *dev, void *arg, struct yun_err *err)
@@ -339,7 +376,7 @@ int vm_restore(struct vm *vm, struct vmm_config *cfg_out, struct console *con,
 	       struct yun_err *err)
 {
 	static const struct vm_restore_opts none;
-	uint64_t t0 = now_ns(), t_read = 0, t_built = 0, t_devs = 0, t_kvm = 0;
+	uint64_t t0 = now_ns(), t_read = 0, t_built = 0, t_kvm = 0;
 	uint8_t *payload = NULL;
 	size_t len = 0;
 	struct snap_reader r;
@@ -377,21 +414,9 @@ int vm_restore(struct vm *vm, struct vmm_config *cfg_out, struct console *con,
 	}
 	/* Logging from before the state is loaded: KVM's own writes count too. */
 	if (opts->track_dirty)
-		rc = snap_dirty_start(vm, err);
-	/* Parked before anything can run; the I/O thread starts once devices are loaded. */
+		rc = dirty_start(&vm->dirty, DIRTY_SNAPSHOT, err);
 	if (!rc)
-		rc = vm_pause(vm, err);
-	if (!rc)
-		rc = vm_devices_load(vm, &r, err);
-	t_devs = now_ns();
-	if (!rc)
-		rc = kvm_load_platform(&vm->kvm, &r, err);
-	for (unsigned i = 0; !rc && i < vm->nr_vcpus; i++)
-		rc = vcpu_load(&vm->vcpu[i], &r, err);
-	if (!rc)
-		rc = kvm_load_clock(&vm->kvm, &r, err);
-	if (!rc)
-		rc = snap_reader_done(&r, err);
+		rc = vm_state_load(vm, &r, err);
 	t_kvm = now_ns();
 	if (rc) {
 		prefix_err(err, rc, "state file", state_path);
@@ -410,11 +435,10 @@ int vm_restore(struct vm *vm, struct vmm_config *cfg_out, struct console *con,
 	vm->restore_t0_ns = t0;
 	vm->restore_req_ns = opts->t_request_ns;
 	yun_info("restore: %s VM; us from vm_restore: state file read %llu, VM built and "
-		 "memory mapped %llu, devices loaded %llu, KVM and vCPU state loaded %llu, "
+		 "memory mapped %llu, device, KVM and vCPU state loaded %llu, "
 		 "ready %llu", vm->from_shell ? "pre-built" : "new",
 		 (unsigned long long)((t_read - t0) / 1000),
 		 (unsigned long long)((t_built - t0) / 1000),
-		 (unsigned long long)((t_devs - t0) / 1000),
 		 (unsigned long long)((t_kvm - t0) / 1000),
 		 (unsigned long long)((now_ns() - t0) / 1000));
 	yun_info("restored %s + %s: %u vCPU(s), %llu MiB, %s, in %llu us", state_path, mem_path,

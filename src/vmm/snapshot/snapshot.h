@@ -17,7 +17,10 @@
  * Diff snapshots: vm_snapshot_save(..., diff=true) writes a memory file of
  * the full size holding only the pages written since the previous snapshot
  * of this VM (or since it was restored with track_dirty), everything else
- * a hole; its state file is complete. To restore it, first apply the diff
+ * a hole; its state file is complete. The pages come from the VM's one
+ * dirty tracker (dirty.h, consumer DIRTY_SNAPSHOT): the vCPUs' writes from
+ * KVM's log and the device models' from gm_track, so VMs with virtio
+ * devices get diffs too, and a live migration may run alongside. To restore it, first apply the diff
  * to a copy of the base memory file with snap_mem_merge (yun-vmm
  * --merge-snapshot BASE DIFF), which copies the diff's data extents
  * (SEEK_DATA/SEEK_HOLE) over BASE; then restore the diff's state file with
@@ -32,6 +35,7 @@
 #include "../../lib/err.h"
 #include "../config.h"
 #include "conf.h"
+#include "stream.h"
 
 struct vm;
 struct console;
@@ -64,6 +68,20 @@ int vm_snapshot_save(struct vm *vm, const char *state_path, const char *mem_path
 int vm_restore(struct vm *vm, struct vmm_config *cfg_out, struct console *con,
 	       const char *state_path, const char *mem_path, const struct vm_restore_opts *opts,
 	       struct yun_err *err);
+
+/*
+ * The paused VM's state as the state file holds it (CONF, devices, KVM,
+ * VCPU x n, CLCK: everything but RAM), appended to w. A live migration
+ * sends the same payload.
+ */
+int vm_state_save(struct vm *vm, struct snap_writer *w, struct yun_err *err);
+
+/*
+ * Load what follows CONF in such a payload (r is past CONF) into a VM built
+ * from that configuration (vm_create_from_memory): pauses it first (it
+ * stays paused), then devices, KVM, vCPUs, clock; every byte must be used.
+ */
+int vm_state_load(struct vm *vm, struct snap_reader *r, struct yun_err *err);
 
 /*
  * Apply diff memory file `diff` onto memory file `base` in place: every

@@ -424,7 +424,17 @@ static void blk_finish(struct blk *blk, struct vq *vq, unsigned slot, uint8_t st
 	struct blk_io *io = &blk->io[slot];
 
 	if (vq) {
+		/*
+		 * A read (io_uring or not) and the status byte were written
+		 * through pointers gm_ptr() gave when the request was taken:
+		 * mark them again now that they are written (memory.h, dirty.h),
+		 * or a migration round or diff snapshot in between would miss them.
+		 */
+		if (io->type == VIRTIO_BLK_T_IN && st == VIRTIO_BLK_S_OK)
+			for (unsigned i = 0; i < io->nr_iov; i++)
+				gm_track_mark_host(vq->gm, io->iov[i].iov_base, io->iov[i].iov_len);
 		__atomic_store_n(io->status, st, __ATOMIC_RELAXED);
+		gm_track_mark_host(vq->gm, io->status, 1);
 		vq_push(vq, io->head, st == VIRTIO_BLK_S_OK ? io->written : 1);
 	}
 	if (st != VIRTIO_BLK_S_OK) {
@@ -832,8 +842,9 @@ struct backing {
  * lock held by `same_fd` on the same file (a disk re-opening its own image)
  * is not an error: *relock is set and the caller locks once same_fd lets go.
  */
-static int backing_open(const char *path, bool readonly, bool direct, const char *what,
-			int same_fd, struct backing *b, bool *relock, struct yun_err *err)
+static int backing_open(const char *path, bool readonly, bool direct, bool lock_it,
+			const char *what, int same_fd, struct backing *b, bool *relock,
+			struct yun_err *err)
 {
 	int flags = (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | (direct ? O_DIRECT : 0);
 	struct flock lock = { .l_type = readonly ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
@@ -869,7 +880,7 @@ static int backing_open(const char *path, bool readonly, bool direct, const char
 		goto fail;
 	}
 	/* An OFD lock belongs to this open file, so the VMM's threads all hold it. */
-	if (fcntl(b->fd, F_OFD_SETLK, &lock) < 0) {
+	if (lock_it && fcntl(b->fd, F_OFD_SETLK, &lock) < 0) {
 		if ((errno == EAGAIN || errno == EACCES) && same_fd >= 0 &&
 		    fstat(same_fd, &cur) == 0 && cur.st_dev == st.st_dev &&
 		    cur.st_ino == st.st_ino) {
@@ -908,7 +919,8 @@ int blk_open(struct blk *blk, const struct blk_params *p, struct yun_err *err)
 	if (!blk->path)
 		return yun_err_set(err, ENOMEM, "disk %s: out of memory", p->path);
 	snprintf(what, sizeof(what), "disk %s", p->path);
-	rc = backing_open(p->path, p->readonly, p->direct, what, -1, &b, &relock, err);
+	rc = backing_open(p->path, p->readonly, p->direct, !p->defer_lock, what, -1, &b, &relock,
+			  err);
 	if (rc)
 		goto fail;
 	blk->fd = b.fd;
@@ -988,6 +1000,28 @@ void blk_close(struct blk *blk)
 	blk->path = NULL;
 }
 
+/* ---- the image's lock, handed over by a live migration ------------------------- */
+
+int blk_lock(struct blk *blk, struct yun_err *err)
+{
+	struct flock lock = { .l_type = blk->readonly ? F_RDLCK : F_WRLCK,
+			      .l_whence = SEEK_SET };
+
+	if (fcntl(blk->fd, F_OFD_SETLK, &lock) == 0)
+		return 0;
+	if (errno == EAGAIN || errno == EACCES)
+		return yun_err_set(err, errno, "disk %s: locked by another process", blk->path);
+	return yun_err_errno(err, errno, "disk %s: lock", blk->path);
+}
+
+void blk_unlock(struct blk *blk)
+{
+	struct flock unlock = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+
+	if (blk->fd >= 0)
+		fcntl(blk->fd, F_OFD_SETLK, &unlock); /* cannot fail on our own open file */
+}
+
 /* ---- run-time changes (the control API; device lock held) ----------------------- */
 
 int blk_replace_backing(struct blk *blk, const char *path, struct yun_err *err)
@@ -1011,7 +1045,7 @@ int blk_replace_backing(struct blk *blk, const char *path, struct yun_err *err)
 	copy = strdup(path);
 	if (!copy)
 		return yun_err_set(err, ENOMEM, "%s: out of memory", what);
-	rc = backing_open(path, blk->readonly, blk->direct, what, blk->fd, &b, &relock, err);
+	rc = backing_open(path, blk->readonly, blk->direct, true, what, blk->fd, &b, &relock, err);
 	if (rc)
 		goto fail;
 	if (blk->direct)

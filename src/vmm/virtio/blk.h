@@ -104,6 +104,7 @@ struct blk_params {
 	bool direct;         /* O_DIRECT: bypass the host page cache */
 	uint64_t bw;         /* bytes per second, 0: unlimited */
 	uint64_t iops;       /* requests per second, 0: unlimited */
+	bool defer_lock;     /* open without locking; blk_lock later (migration destination) */
 };
 
 struct blk_io;
@@ -145,6 +146,15 @@ const struct virtio_device_ops *blk_device_ops(const struct blk *blk);
  * "disk F: size N is not a multiple of 512".
  */
 int blk_open(struct blk *blk, const struct blk_params *p, struct yun_err *err);
+
+/*
+ * The image's lock (exclusive, shared when read-only) as blk_open takes it:
+ * a live migration's source lets go while paused for the handover and
+ * takes it back if it resumes; the destination (defer_lock) takes it
+ * before its guest runs. "disk F: locked by another process" when held.
+ */
+int blk_lock(struct blk *blk, struct yun_err *err);
+void blk_unlock(struct blk *blk);
 
 /* Wait for requests in flight, then close everything. Idempotent. */
 void blk_close(struct blk *blk);

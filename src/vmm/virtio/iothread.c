@@ -135,8 +135,8 @@ int iothread_poll(struct iothread *io, int timeout_ms)
 	for (int i = 0; i < n; i++) {
 		struct iothread_watch *w = ev[i].data.ptr;
 
-		if (!w)
-			return -ECANCELED; /* the stop eventfd */
+		if (!w || __atomic_load_n(&io->stopping, __ATOMIC_ACQUIRE))
+			return -ECANCELED; /* the stop eventfd, or a stop already under way */
 		w->fn(w->arg);
 	}
 	return n;
@@ -172,6 +172,12 @@ void iothread_destroy(struct iothread *io)
 	uint64_t one = 1;
 
 	if (io->started) {
+		/*
+		 * Before the resume: a queue kicked before a pause is not served by
+		 * a VM that is going away (after a live migration the destination
+		 * serves it, and a disk write here would race the destination's).
+		 */
+		__atomic_store_n(&io->stopping, true, __ATOMIC_RELEASE);
 		iothread_resume(io); /* a parked thread must see the stop */
 		/* An eventfd write of 1 cannot fail short of overflow; the join would hang. */
 		while (write(io->stop_fd, &one, sizeof(one)) < 0 && errno == EINTR)

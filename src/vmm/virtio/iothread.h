@@ -37,6 +37,7 @@ struct iothread {
 	bool pause_req, parked;
 	pthread_t thread;
 	bool started;
+	bool stopping;   /* iothread_destroy began: no handler runs any more */
 	unsigned nr;
 	struct iothread_watch watch[IOTHREAD_MAX_WATCHES];
 };
