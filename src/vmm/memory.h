@@ -106,7 +106,8 @@ uint64_t gm_low_end(const struct guest_mem *gm);
  * paused (devices quiesced) before the last fetch, which therefore sees
  * every write. A device that keeps a pointer from gm_ptr() and writes
  * through it later (an io_uring read completing into guest RAM) must call
- * gm_track_mark() for the range when the write has completed.
+ * gm_track_mark() for the range when the write has completed (the
+ * virtqueue's used ring, mapped once at queue set-up, is one: queue.c).
  */
 
 /* Start tracking with every page clean. -ENOMEM when the bitmap cannot be had. */

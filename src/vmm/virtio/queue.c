@@ -19,6 +19,17 @@ uint64_t vq_used_bytes(uint16_t size)
 	return 6 + 8ULL * size; /* flags, idx, ring[size], avail_event */
 }
 
+/*
+ * The used ring is written through vq->used, which gm_ptr() gave (and
+ * marked) when the queue was set up, long before any dirty tracking: each
+ * write to it must be marked for the tracker (memory.h), after the write,
+ * or a migration round or diff snapshot carries a stale used ring.
+ */
+static void used_written(struct vq *vq, const void *p, uint64_t len)
+{
+	gm_track_mark_host(vq->gm, p, len);
+}
+
 /* Check the geometry and point vq at the three areas; guest memory is not touched. */
 static int vq_map(struct vq *vq, const struct guest_mem *gm, uint16_t size, uint64_t desc_gpa,
 		  uint64_t avail_gpa, uint64_t used_gpa, bool event_idx, bool indirect)
@@ -55,6 +66,7 @@ int vq_init(struct vq *vq, const struct guest_mem *gm, uint16_t size, uint64_t d
 	vq->signalled_used = 0;
 	__atomic_store_n(&vq->used->flags, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&vq->used->idx, 0, __ATOMIC_RELEASE);
+	used_written(vq, vq->used, 4);
 	return 0;
 }
 
@@ -178,8 +190,10 @@ int vq_pop(struct vq *vq, struct vq_req *req)
 		return rc;
 	vq->last_avail++;
 	/* Ask for a kick when the driver adds past what we have consumed. */
-	if (vq->event_idx)
+	if (vq->event_idx) {
 		__atomic_store_n(avail_event(vq), vq->last_avail, __ATOMIC_RELEASE);
+		used_written(vq, avail_event(vq), 2);
+	}
 	return 1;
 }
 
@@ -191,6 +205,8 @@ void vq_push(struct vq *vq, uint16_t head, uint32_t written)
 	__atomic_store_n(&e->len, written, __ATOMIC_RELAXED);
 	vq->used_idx++;
 	__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
+	used_written(vq, e, sizeof(*e));
+	used_written(vq, &vq->used->idx, 2);
 }
 
 void vq_push_n(struct vq *vq, const struct vring_used_elem *elems, unsigned n)
@@ -201,9 +217,11 @@ void vq_push_n(struct vq *vq, const struct vring_used_elem *elems, unsigned n)
 
 		__atomic_store_n(&e->id, elems[i].id, __ATOMIC_RELAXED);
 		__atomic_store_n(&e->len, elems[i].len, __ATOMIC_RELAXED);
+		used_written(vq, e, sizeof(*e));
 	}
 	vq->used_idx += (uint16_t)n;
 	__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
+	used_written(vq, &vq->used->idx, 2);
 }
 
 bool vq_should_notify(struct vq *vq)
