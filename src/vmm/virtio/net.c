@@ -535,6 +535,9 @@ static void rx_complete(struct net *net, struct vq *vq)
 	vq_iov_put(&net->rx_iov[c0->iov], c0->nr_iov, 0, &hdr.flags, 1);
 	vq_iov_put(&net->rx_iov[c0->iov], c0->nr_iov, offsetof(struct virtio_net_hdr, num_buffers),
 		&num_buffers, 2);
+	for (unsigned j = 0; j < k; j++) /* filled by readv() long after vq_pop() */
+		vq_iov_written(vq, &net->rx_iov[net->rx_chain[j].iov], net->rx_chain[j].nr_iov,
+			       used[j].len);
 	vq_push_n(vq, used, k);
 	net->stats.rx_frames++;
 	net->stats.rx_bytes += net->rx_frame_len - NET_HDR_LEN;

@@ -329,3 +329,13 @@ void vq_unpop(struct vq *vq, uint16_t n)
 {
 	vq->last_avail = (uint16_t)(vq->last_avail - n);
 }
+
+void vq_iov_written(const struct vq *vq, const struct iovec *iov, unsigned n, uint64_t len)
+{
+	for (unsigned i = 0; i < n && len; i++) {
+		uint64_t l = iov[i].iov_len < len ? iov[i].iov_len : len;
+
+		gm_track_mark_host(vq->gm, iov[i].iov_base, l);
+		len -= l;
+	}
+}

@@ -145,6 +145,14 @@ uint64_t vq_req_write(const struct vq_req *req, const void *src, uint64_t len);
 size_t vq_iov_get(const struct iovec *iov, unsigned n, size_t off, void *dst, size_t len);
 size_t vq_iov_put(const struct iovec *iov, unsigned n, size_t off, const void *src, size_t len);
 
+/*
+ * A device wrote the first len bytes of the buffers iov[0..n) after it got
+ * them (a held receive chain filled later): mark those pages for the dirty
+ * tracker (memory.h gm_track_mark_host), which saw them only when vq_pop
+ * mapped them. Call before vq_push()ing the chain.
+ */
+void vq_iov_written(const struct vq *vq, const struct iovec *iov, unsigned n, uint64_t len);
+
 /* ---- snapshot ------------------------------------------------------------- */
 
 /* The device's private ring positions: everything else about a queue is in guest memory. */

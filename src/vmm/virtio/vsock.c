@@ -447,6 +447,8 @@ static void rx_send(struct vsock *vs, struct vq *vq, struct vsock_conn *c, uint3
 		c->pending &= ~PEND_CREDIT_UPDATE;
 	}
 	vq_iov_put(vs->rx_req.iov, vs->rx_req.nr_write, 0, &h, VSOCK_HDR_LEN);
+	/* The chain was held since vq_pop(); its data came later (readv). */
+	vq_iov_written(vq, vs->rx_req.iov, vs->rx_req.nr_write, VSOCK_HDR_LEN + len);
 	vq_push(vq, vs->rx_req.head, VSOCK_HDR_LEN + len);
 	vs->rx_held = false;
 	vs->stats.rx_packets++;
