@@ -117,7 +117,8 @@ void gm_free(struct guest_mem *gm)
 
 static void track_mark_host(const struct guest_mem *gm, const uint8_t *host, uint64_t len);
 
-void *gm_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+/* Host address of [gpa, gpa + len) if it lies wholly in one region; nothing marked. */
+static uint8_t *gm_lookup(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
 {
 	if (len == 0)
 		len = 1;
@@ -125,20 +126,25 @@ void *gm_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
 		const struct gm_region *r = &gm->region[i];
 
 		/* Written so that no sum can overflow: gpa - r->gpa < r->size first. */
-		if (gpa >= r->gpa && gpa - r->gpa < r->size && len <= r->size - (gpa - r->gpa)) {
-			uint8_t *p = r->host + (gpa - r->gpa);
-
-			if (__atomic_load_n(&gm->tracking, __ATOMIC_RELAXED))
-				track_mark_host(gm, p, len);
-			return p;
-		}
+		if (gpa >= r->gpa && gpa - r->gpa < r->size && len <= r->size - (gpa - r->gpa))
+			return r->host + (gpa - r->gpa);
 	}
 	return NULL;
 }
 
+void *gm_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	uint8_t *p = gm_lookup(gm, gpa, len);
+
+	if (p && __atomic_load_n(&gm->tracking, __ATOMIC_RELAXED))
+		track_mark_host(gm, p, len ? len : 1);
+	return p;
+}
+
+/* A check only: the pages are not marked for the dirty tracker. */
 bool gm_is_ram(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
 {
-	return gm_ptr(gm, gpa, len) != NULL;
+	return gm_lookup(gm, gpa, len) != NULL;
 }
 
 int gm_read(const struct guest_mem *gm, uint64_t gpa, void *dst, uint64_t len)

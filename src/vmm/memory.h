@@ -79,7 +79,7 @@ int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t
  */
 int gm_zero(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
 
-/* True when [gpa, gpa + len) is wholly guest RAM. */
+/* True when [gpa, gpa + len) is wholly guest RAM. A check: nothing is marked dirty. */
 bool gm_is_ram(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
 
 /* End (exclusive) of the RAM region below 4 GiB. */
