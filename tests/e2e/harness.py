@@ -4,7 +4,9 @@ Failure and Skip are the verdicts a test raises; run_tests runs a list of
 test functions and prints the verdicts; UnixHTTPConnection is
 http.client over a Unix socket (yund's API); PtyClient runs a program with a
 pty as its terminal, the way a person at a terminal would (attach, console,
-interactive shells).
+interactive shells). sh runs a command and fails the test on a non-zero
+status; HostPair is two network namespaces joined by a veth pair, the
+"hosts" of the migration tests.
 """
 
 import http.client
@@ -12,8 +14,10 @@ import os
 import pty
 import re
 import select
+import secrets
 import signal
 import socket
+import subprocess
 import time
 
 
@@ -55,6 +59,54 @@ def run_tests(tests, make_context, only=None):
             ctx.cleanup()
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
+
+
+def sh(*argv, check=True):
+    """Run argv; with check, a non-zero status is a Failure naming the command."""
+    r = subprocess.run(argv, capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise Failure("%s: %s" % (" ".join(argv), r.stderr.strip()))
+    return r
+
+
+class HostPair:
+    """Two network namespaces ns_a and ns_b (named from `tag` and a random
+    suffix) joined by a veth pair link_a <-> link_b: two "hosts" on this
+    machine. up() gives each end its addresses, down() removes both."""
+
+    def __init__(self, tag):
+        base = "%s-%s" % (tag, secrets.token_hex(3))
+        self.ns_a, self.ns_b = base + "-a", base + "-b"
+        self.link_a, self.link_b = base + "a", base + "b"
+
+    def ends(self):
+        return ((self.ns_a, self.link_a), (self.ns_b, self.link_b))
+
+    def up(self, addrs_a, addrs_b):
+        """addrs_*: CIDR strings for each end (IPv6 ones skip duplicate detection)."""
+        sh("ip", "netns", "add", self.ns_a)
+        sh("ip", "netns", "add", self.ns_b)
+        sh("ip", "link", "add", self.link_a, "netns", self.ns_a, "type", "veth", "peer",
+           "name", self.link_b, "netns", self.ns_b)
+        for (ns, link), addrs in zip(self.ends(), (addrs_a, addrs_b)):
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+            for a in addrs:
+                sh("ip", "-n", ns, "addr", "add", a, "dev", link, *(["nodad"] if ":" in a else []))
+            sh("ip", "-n", ns, "link", "set", link, "up")
+
+    def down(self):
+        for ns in (self.ns_a, self.ns_b):
+            sh("ip", "netns", "del", ns, check=False)
+
+    def slow(self, rate, burst, latency):
+        """Limit both ends to `rate` (tc tbf), to make a transfer take time."""
+        for ns, link in self.ends():
+            sh("tc", "-n", ns, "qdisc", "replace", "dev", link, "root", "tbf", "rate", rate,
+               "burst", burst, "latency", latency)
+
+    def fast(self):
+        for ns, link in self.ends():
+            sh("tc", "-n", ns, "qdisc", "del", "dev", link, "root", check=False)
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):

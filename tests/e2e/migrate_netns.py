@@ -34,38 +34,14 @@ import subprocess
 import sys
 import time
 
-from harness import Failure, Skip
+from harness import Failure, HostPair, Skip, sh
 
-BASE = "ym-%s" % secrets.token_hex(3)
-NS_A, NS_B = BASE + "-a", BASE + "-b"
-LINK_A, LINK_B = BASE + "a", BASE + "b"
+HOSTS = HostPair("ym")
+NS_A, NS_B = HOSTS.ns_a, HOSTS.ns_b
+LINK_B = HOSTS.link_b
 IP_A, IP_B = "10.254.77.1", "10.254.77.2"
 IP6_A, IP6_B = "fd00:77::1", "fd00:77::2"
 TOKEN = secrets.token_hex(32)
-
-
-def sh(*argv, check=True):
-    r = subprocess.run(argv, capture_output=True, text=True)
-    if check and r.returncode != 0:
-        raise Failure("%s: %s" % (" ".join(argv), r.stderr.strip()))
-    return r
-
-
-def setup():
-    sh("ip", "netns", "add", NS_A)
-    sh("ip", "netns", "add", NS_B)
-    sh("ip", "link", "add", LINK_A, "netns", NS_A, "type", "veth", "peer", "name", LINK_B,
-       "netns", NS_B)
-    for ns, link, ip, ip6 in ((NS_A, LINK_A, IP_A, IP6_A), (NS_B, LINK_B, IP_B, IP6_B)):
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
-        sh("ip", "-n", ns, "addr", "add", ip + "/24", "dev", link)
-        sh("ip", "-n", ns, "addr", "add", ip6 + "/64", "dev", link, "nodad")
-        sh("ip", "-n", ns, "link", "set", link, "up")
-
-
-def teardown():
-    for ns in (NS_A, NS_B):
-        sh("ip", "netns", "del", ns, check=False)
 
 
 def in_ns(ns, argv):
@@ -151,23 +127,12 @@ def test_stranger(args):
     return "2 refused, then migrated"
 
 
-def slow_link():
-    # ~80 Mbit/s: 256 MiB takes ~25 s, so there is time to break things mid-way.
-    for ns, link in ((NS_A, LINK_A), (NS_B, LINK_B)):
-        sh("tc", "-n", ns, "qdisc", "replace", "dev", link, "root", "tbf", "rate", "80mbit",
-           "burst", "64kb", "latency", "200ms")
-
-
-def fast_link():
-    for ns, link in ((NS_A, LINK_A), (NS_B, LINK_B)):
-        sh("tc", "-n", ns, "qdisc", "del", "dev", link, "root", check=False)
-
-
 def break_midway(args, port, breaker):
     """Start a 256 MiB migration on a slowed link, call breaker(dst) 2 s in,
     and return the source's (status, result) and the destination's process."""
     addr = "%s:%d" % (IP_B, port)
-    slow_link()
+    # ~80 Mbit/s: 256 MiB takes ~25 s, so there is time to break things mid-way.
+    HOSTS.slow("80mbit", "64kb", "200ms")
     try:
         dst = start_dest(args, addr, 256, 255)
         src = start_source(args, addr, 256, 255, 2000)
@@ -176,7 +141,7 @@ def break_midway(args, port, breaker):
         rs, s = result(src, "source", timeout=60)
     finally:
         sh("ip", "-n", NS_B, "link", "set", LINK_B, "up", check=False)
-        fast_link()
+        HOSTS.fast()
     if rs != 3 or s["outcome"] != "failed" or not s["source_running"]:
         raise Failure("source: status %d %s (want 3: failed, guest still running here)"
                       % (rs, s))
@@ -216,9 +181,9 @@ def main():
         print("0 passed, 0 failed")
         return 0
     try:
-        setup()
+        HOSTS.up([IP_A + "/24", IP6_A + "/64"], [IP_B + "/24", IP6_B + "/64"])
     except Failure as e:
-        teardown()
+        HOSTS.down()
         print("not ok - setup: %s" % e)
         print("0 passed, 1 failed")
         return 1
@@ -238,7 +203,7 @@ def main():
                 failed += 1
             sys.stdout.flush()
     finally:
-        teardown()
+        HOSTS.down()
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 

@@ -49,49 +49,14 @@ import sys
 import tempfile
 import time
 
-from harness import Failure, UnixHTTPConnection, run_tests
+from harness import Failure, HostPair, UnixHTTPConnection, run_tests
 from vmm_snapshot import Vmm
 
-BASE = "yv-%s" % secrets.token_hex(3)
-NS_A, NS_B = BASE + "-a", BASE + "-b"
-LINK_A, LINK_B = BASE + "a", BASE + "b"
+HOSTS = HostPair("yv")
+NS_A, NS_B = HOSTS.ns_a, HOSTS.ns_b
 IP_A, IP_B, IP_NOBODY = "10.254.78.1", "10.254.78.2", "10.254.78.9"
 PORT = 4711
 STATUS_PASS = 33  # the guest's debug-exit on YT PASS: (0x10 << 1) | 1
-
-
-def sh(*argv, check=True):
-    r = subprocess.run(argv, capture_output=True, text=True)
-    if check and r.returncode != 0:
-        raise Failure("%s: %s" % (" ".join(argv), r.stderr.strip()))
-    return r
-
-
-def setup_hosts():
-    sh("ip", "netns", "add", NS_A)
-    sh("ip", "netns", "add", NS_B)
-    sh("ip", "link", "add", LINK_A, "netns", NS_A, "type", "veth", "peer", "name", LINK_B,
-       "netns", NS_B)
-    for ns, link, ip in ((NS_A, LINK_A, IP_A), (NS_B, LINK_B, IP_B)):
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
-        sh("ip", "-n", ns, "addr", "add", ip + "/24", "dev", link)
-        sh("ip", "-n", ns, "link", "set", link, "up")
-
-
-def teardown_hosts():
-    for ns in (NS_A, NS_B):
-        sh("ip", "netns", "del", ns, check=False)
-
-
-def slow_link(rate):
-    for ns, link in ((NS_A, LINK_A), (NS_B, LINK_B)):
-        sh("tc", "-n", ns, "qdisc", "replace", "dev", link, "root", "tbf", "rate", rate,
-           "burst", "16kb", "latency", "400ms")
-
-
-def fast_link():
-    for ns, link in ((NS_A, LINK_A), (NS_B, LINK_B)):
-        sh("tc", "-n", ns, "qdisc", "del", "dev", link, "root", check=False)
 
 
 class Context:
@@ -134,7 +99,7 @@ class Context:
         return v
 
     def cleanup(self):
-        fast_link()
+        HOSTS.fast()
         for v in self.vmms:
             try:
                 v.stop()
@@ -313,7 +278,7 @@ def destination_killed_midway(ctx):
     src = ctx.source("yuntest=counter yt.region=2048")
     dst = ctx.destination()
     src.counts(2)
-    slow_link("4mbit")
+    HOSTS.slow("4mbit", "16kb", "400ms")
     killer = subprocess.Popen([sys.executable, "-c", "import os, time, signal; "
                                "time.sleep(1.5); os.kill(%d, signal.SIGKILL)" % dst.p.pid])
     t0 = time.monotonic()
@@ -324,7 +289,7 @@ def destination_killed_midway(ctx):
         raise Failure("migration to a killed destination: %d %r" % (status, reply))
     if took < 1.2:
         raise Failure("the migration ended after %.2f s, before the kill: %r" % (took, reply))
-    fast_link()
+    HOSTS.fast()
     expect_still_counting(src)
     return "%.1f s: %s" % (took, reply["fault_message"][:140])
 
@@ -362,13 +327,13 @@ def fast_dirtier_completes(ctx):
     src = ctx.source("yuntest=counter yt.region=1024 yt.period=10")
     dst = ctx.destination()
     src.counts(5)
-    slow_link("1mbit")
+    HOSTS.slow("1mbit", "16kb", "400ms")
     status, st = migrate(ctx, src, max_rounds=8, timeout_ms=30000)
     if status != 200:
         raise Failure("PUT /migrate: %d %r" % (status, st))
     last_src = src.counts()
     expect_exit(src, 0)
-    fast_link()
+    HOSTS.fast()
     after = dst.counts(5)
     if last_src:
         expect_continued(src, last_src[-1], after)
@@ -396,11 +361,11 @@ def main():
         print("ok - all # SKIP needs root (network namespaces)")
         print("0 passed, 0 failed")
         return 0
-    setup_hosts()
+    HOSTS.up([IP_A + "/24"], [IP_B + "/24"])
     try:
         return run_tests(TESTS, lambda: Context(opts), opts.only)
     finally:
-        teardown_hosts()
+        HOSTS.down()
 
 
 if __name__ == "__main__":
