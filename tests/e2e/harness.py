@@ -69,6 +69,15 @@ def sh(*argv, check=True):
     return r
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 class HostPair:
     """Two network namespaces ns_a and ns_b (named from `tag` and a random
     suffix) joined by a veth pair link_a <-> link_b: two "hosts" on this

@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 
-from harness import Failure, Skip, UnixHTTPConnection
+from harness import Failure, Skip, UnixHTTPConnection, free_port
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -1057,14 +1057,6 @@ def sanitizer_reports():
             if SANITIZER.search(line):
                 found.append("%s: %s" % (os.path.basename(p), line.strip()[:160]))
     return found
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def finish_run(passed, failed, cleanup=None, extra_checks=()):

@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 
-from harness import Failure, Skip
+from harness import Failure, Skip, free_port
 import urllib.parse
 import urllib.request
 
@@ -58,14 +58,6 @@ class Env:
     proc = None
     prom = None
     prom_port = None
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def request(method, path, body=None, token=True, port=None):
