@@ -153,6 +153,30 @@ static uint64_t fetch_now(struct guest_mem *gm, uint64_t *bm, uint64_t words)
 	return popcount(bm, words);
 }
 
+enum { DESC = 0x10000, AVAIL = 0x11000, USED = 0x12000, QS = 16 };
+
+/*
+ * 64 MiB of RAM, a queue at DESC/AVAIL/USED with one chain offered (one
+ * device-writable buffer of len bytes at buf), then tracking started: the
+ * guest set the queue up long before a migration.
+ */
+static void queue_with_one_chain(struct guest_mem *gm, struct vq *vq, uint64_t buf, uint32_t len,
+				 bool event_idx)
+{
+	struct vring_desc d = { .addr = buf, .len = len, .flags = VRING_DESC_F_WRITE };
+	struct yun_err err;
+	uint16_t v;
+
+	CHECK_EQ(gm_init(gm, 64ULL << 20, &err), 0);
+	CHECK_EQ(vq_init(vq, gm, QS, DESC, AVAIL, USED, event_idx, false), 0);
+	CHECK_EQ(gm_write(gm, DESC, &d, sizeof(d)), 0);
+	v = 0;
+	CHECK_EQ(gm_write(gm, AVAIL + 4, &v, 2), 0);    /* ring[0] = chain 0 */
+	v = 1;
+	CHECK_EQ(gm_write(gm, AVAIL + 2, &v, 2), 0);    /* idx = 1 */
+	CHECK_EQ(gm_track_start(gm, &err), 0);
+}
+
 /*
  * A virtqueue mapped before tracking starts (the guest set it up long
  * before a migration): its device-side writes to the used ring (a request
@@ -161,27 +185,15 @@ static uint64_t fetch_now(struct guest_mem *gm, uint64_t *bm, uint64_t words)
  */
 static void test_used_ring_writes_are_marked(void)
 {
-	enum { DESC = 0x10000, AVAIL = 0x11000, USED = 0x12000, BUF = 0x13000, QS = 16 };
-	struct vring_desc d = { .addr = BUF, .len = 1, .flags = VRING_DESC_F_WRITE };
 	struct vring_used_elem e[2] = { { 0, 1 }, { 0, 1 } };
 	struct guest_mem gm;
-	struct yun_err err;
 	struct vq vq;
 	struct vq_req req;
 	uint64_t words, *bm;
-	uint16_t v;
 
-	CHECK_EQ(gm_init(&gm, 64ULL << 20, &err), 0);
+	queue_with_one_chain(&gm, &vq, 0x13000, 1, true);
 	words = (gm.region[0].size >> 12) / 64;
 	bm = calloc(words, 8);
-	CHECK_EQ(vq_init(&vq, &gm, QS, DESC, AVAIL, USED, true, false), 0);
-	CHECK_EQ(gm_write(&gm, DESC, &d, sizeof(d)), 0);
-	v = 0;
-	CHECK_EQ(gm_write(&gm, AVAIL + 4, &v, 2), 0);    /* ring[0] = chain 0 */
-	v = 1;
-	CHECK_EQ(gm_write(&gm, AVAIL + 2, &v, 2), 0);    /* idx = 1 */
-	CHECK_EQ(gm_track_start(&gm, &err), 0);
-
 	CHECK_EQ(vq_pop(&vq, &req), 1);                  /* writes avail_event */
 	CHECK(fetch_now(&gm, bm, words) >= 1);
 	CHECK(bit(bm, USED >> 12));
@@ -200,34 +212,22 @@ static void test_used_ring_writes_are_marked(void)
 /* A receive chain held since vq_pop() and filled later (net rx, vsock rx) is marked then. */
 static void test_held_chain_filled_later_is_marked(void)
 {
-	enum { DESC = 0x10000, AVAIL = 0x11000, USED = 0x12000, BUF = 0x20000, QS = 16 };
-	struct vring_desc d = { .addr = BUF, .len = 8192, .flags = VRING_DESC_F_WRITE };
+	enum { BUF = 0x20000 };
 	struct guest_mem gm;
-	struct yun_err err;
 	struct vq vq;
 	struct vq_req req;
 	uint64_t words, *bm;
-	uint16_t v;
 
-	CHECK_EQ(gm_init(&gm, 64ULL << 20, &err), 0);
+	queue_with_one_chain(&gm, &vq, BUF, 8192, false);
 	words = (gm.region[0].size >> 12) / 64;
 	bm = calloc(words, 8);
-	CHECK_EQ(vq_init(&vq, &gm, QS, DESC, AVAIL, USED, false, false), 0);
-	CHECK_EQ(gm_write(&gm, DESC, &d, sizeof(d)), 0);
-	v = 0;
-	CHECK_EQ(gm_write(&gm, AVAIL + 4, &v, 2), 0);
-	v = 1;
-	CHECK_EQ(gm_write(&gm, AVAIL + 2, &v, 2), 0);
-	CHECK_EQ(gm_track_start(&gm, &err), 0);
 	CHECK_EQ(vq_pop(&vq, &req), 1);
 	while (fetch_now(&gm, bm, words))
 		; /* the marks of the pop are reported and gone: the chain is "held" */
-	memset(bm, 0, words * 8);
 	memset(req.iov[req.nr_read].iov_base, 0xab, 100);
 	vq_iov_written(&vq, &req.iov[req.nr_read], req.nr_write, 100);
 	CHECK_EQ(fetch_now(&gm, bm, words), 1);
 	CHECK(bit(bm, BUF >> 12));
-	memset(bm, 0, words * 8);
 	vq_iov_written(&vq, &req.iov[req.nr_read], req.nr_write, 5000); /* into the 2nd page */
 	CHECK_EQ(fetch_now(&gm, bm, words), 2);
 	CHECK(bit(bm, BUF >> 12) && bit(bm, (BUF >> 12) + 1));
