@@ -82,3 +82,22 @@ int yun_json_get_count(json_t *v, const char *key, uint64_t *dst, const char *or
 	*dst = (uint64_t)json_integer_value(v);
 	return 0;
 }
+
+const char *yun_json_str_or(json_t *obj, const char *key, const char *dflt)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return json_is_string(v) ? json_string_value(v) : dflt;
+}
+
+bool yun_json_bool_or(json_t *obj, const char *key, bool dflt)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return json_is_boolean(v) ? json_is_true(v) : dflt;
+}
+
+bool yun_json_has(json_t *obj, const char *key)
+{
+	return json_object_get(obj, key) != NULL;
+}

@@ -40,4 +40,10 @@ int yun_json_get_bool(json_t *v, const char *key, bool *dst, const char *origin,
 int yun_json_get_count(json_t *v, const char *key, uint64_t *dst, const char *origin,
 		       struct yun_err *err);
 
+/* Getters for objects whose types were checked: the value, or dflt when absent or another type. */
+const char *yun_json_str_or(json_t *obj, const char *key, const char *dflt);
+bool yun_json_bool_or(json_t *obj, const char *key, bool dflt);
+/* True when obj has key (whatever its value, null included). */
+bool yun_json_has(json_t *obj, const char *key);
+
 #endif

@@ -1,26 +1,17 @@
 /* fields.c - see fields.h. */
 #include "fields.h"
 
+#include "../../lib/json.h"
+
 #include <errno.h>
 #include <string.h>
 
 int fields_parse(const char *text, size_t len, json_t **out, struct yun_err *err)
 {
-	json_error_t je;
-
 	*out = NULL;
 	if (!text || !len)
 		return yun_err_set(err, EINVAL, "the body is empty (a JSON object is required)");
-	*out = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-	if (!*out)
-		return yun_err_set(err, EINVAL, "invalid JSON at line %d column %d: %s", je.line,
-				   je.column, je.text);
-	if (!json_is_object(*out)) {
-		json_decref(*out);
-		*out = NULL;
-		return yun_err_set(err, EINVAL, "the body must be a JSON object");
-	}
-	return 0;
+	return yun_json_parse_object(text, len, "the body", out, err);
 }
 
 static const char *json_kind(json_t *v)
@@ -107,13 +98,6 @@ int fields_check(json_t *obj, const struct field *fields, size_t n, const char *
 	return 0;
 }
 
-const char *field_str(json_t *obj, const char *name, const char *dflt)
-{
-	json_t *v = json_object_get(obj, name);
-
-	return json_is_string(v) ? json_string_value(v) : dflt;
-}
-
 uint64_t field_count(json_t *obj, const char *name, uint64_t dflt)
 {
 	json_t *v = json_object_get(obj, name);
@@ -121,14 +105,3 @@ uint64_t field_count(json_t *obj, const char *name, uint64_t dflt)
 	return json_is_integer(v) ? (uint64_t)json_integer_value(v) : dflt;
 }
 
-bool field_bool(json_t *obj, const char *name, bool dflt)
-{
-	json_t *v = json_object_get(obj, name);
-
-	return json_is_boolean(v) ? json_is_true(v) : dflt;
-}
-
-bool field_has(json_t *obj, const char *name)
-{
-	return json_object_get(obj, name) != NULL;
-}

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "../../lib/err.h"
+#include "../../lib/json.h"
 
 enum field_type { FIELD_STRING, FIELD_COUNT, FIELD_BOOL, FIELD_OBJECT };
 
@@ -35,10 +36,11 @@ int fields_parse(const char *text, size_t len, json_t **out, struct yun_err *err
 int fields_check(json_t *obj, const struct field *fields, size_t n, const char *prefix,
 		 struct yun_err *err);
 
-/* Getters for checked objects: the value, or dflt when absent (or null). */
-const char *field_str(json_t *obj, const char *name, const char *dflt);
+/*
+ * A count of a checked object, or dflt when absent (or null). Strings,
+ * booleans and presence: yun_json_str_or, yun_json_bool_or, yun_json_has
+ * (lib/json.h).
+ */
 uint64_t field_count(json_t *obj, const char *name, uint64_t dflt);
-bool field_bool(json_t *obj, const char *name, bool dflt);
-bool field_has(json_t *obj, const char *name);
 
 #endif

@@ -76,7 +76,7 @@ static int limiter(json_t *body, const char *name, struct ratelimit_update *u,
 /* The body's id field must name the same thing as the path. */
 static int same_id(struct req *q, const char *field, struct yun_err *err)
 {
-	const char *b = field_str(q->body, field, NULL);
+	const char *b = yun_json_str_or(q->body, field, NULL);
 
 	if (b && strcmp(b, q->id))
 		return yun_err_set(err, EINVAL, "%s \"%.64s\" in the body differs from \"%.64s\" in "
@@ -88,7 +88,7 @@ static int same_id(struct req *q, const char *field, struct yun_err *err)
 static int only_value(json_t *body, const char *name, const char *only, const char *alt,
 		      struct yun_err *err)
 {
-	const char *v = field_str(body, name, NULL);
+	const char *v = yun_json_str_or(body, name, NULL);
 
 	if (v && strcmp(v, only) && (!alt || strcmp(v, alt)))
 		return yun_err_set(err, EINVAL, "%s \"%.64s\": not supported by yun-vmm (\"%s\"%s%s%s)",
@@ -148,14 +148,14 @@ static int machine_config(struct req *q, json_t **out, struct yun_err *err)
 		rc = only_value(b, "huge_pages", "None", NULL, err);
 	if (rc)
 		return rc;
-	m.has_vcpu_count = field_has(b, "vcpu_count");
+	m.has_vcpu_count = yun_json_has(b, "vcpu_count");
 	m.vcpu_count = field_count(b, "vcpu_count", 0);
-	m.has_mem_size_mib = field_has(b, "mem_size_mib");
+	m.has_mem_size_mib = yun_json_has(b, "mem_size_mib");
 	m.mem_size_mib = field_count(b, "mem_size_mib", 0);
-	m.has_smt = field_has(b, "smt");
-	m.smt = field_bool(b, "smt", false);
-	m.has_track_dirty_pages = field_has(b, "track_dirty_pages");
-	m.track_dirty_pages = field_bool(b, "track_dirty_pages", false);
+	m.has_smt = yun_json_has(b, "smt");
+	m.smt = yun_json_bool_or(b, "smt", false);
+	m.has_track_dirty_pages = yun_json_has(b, "track_dirty_pages");
+	m.track_dirty_pages = yun_json_bool_or(b, "track_dirty_pages", false);
 	return ctl_set_machine(q->ctl, &m, !strcmp(q->method, "PATCH"), err);
 }
 
@@ -174,9 +174,9 @@ static int boot_source(struct req *q, json_t **out, struct yun_err *err)
 	(void)out;
 	if (rc)
 		return rc;
-	return ctl_set_boot_source(q->ctl, field_str(q->body, "kernel_image_path", ""),
-				   field_str(q->body, "boot_args", NULL),
-				   field_str(q->body, "initrd_path", NULL), err);
+	return ctl_set_boot_source(q->ctl, yun_json_str_or(q->body, "kernel_image_path", ""),
+				   yun_json_str_or(q->body, "boot_args", NULL),
+				   yun_json_str_or(q->body, "initrd_path", NULL), err);
 }
 
 /* ---- /drives/{drive_id} ------------------------------------------------------------ */
@@ -212,10 +212,10 @@ static int drives(struct req *q, json_t **out, struct yun_err *err)
 	b = q->body;
 	if (!rc)
 		rc = same_id(q, "drive_id", err);
-	if (!rc && field_has(b, "socket"))
+	if (!rc && yun_json_has(b, "socket"))
 		rc = yun_err_set(err, EINVAL, "socket: vhost-user drives are not supported by "
 				 "yun-vmm (use path_on_host)");
-	if (!rc && field_has(b, "partuuid"))
+	if (!rc && yun_json_has(b, "partuuid"))
 		rc = yun_err_set(err, EINVAL, "partuuid: not supported by yun-vmm (the root device "
 				 "is the guest's first disk; put root= in boot_args)");
 	if (!rc)
@@ -227,9 +227,9 @@ static int drives(struct req *q, json_t **out, struct yun_err *err)
 	if (rc)
 		return rc;
 	d.drive_id = q->id;
-	d.path_on_host = field_str(b, "path_on_host", NULL);
-	d.is_root_device = field_bool(b, "is_root_device", false);
-	d.is_read_only = field_bool(b, "is_read_only", false);
+	d.path_on_host = yun_json_str_or(b, "path_on_host", NULL);
+	d.is_root_device = yun_json_bool_or(b, "is_root_device", false);
+	d.is_read_only = yun_json_bool_or(b, "is_read_only", false);
 	return patch ? ctl_patch_drive(q->ctl, &d, err) : ctl_put_drive(q->ctl, &d, err);
 }
 
@@ -267,8 +267,8 @@ static int network_interfaces(struct req *q, json_t **out, struct yun_err *err)
 	if (rc)
 		return rc;
 	n.iface_id = q->id;
-	n.host_dev_name = field_str(q->body, "host_dev_name", NULL);
-	n.guest_mac = field_str(q->body, "guest_mac", NULL);
+	n.host_dev_name = yun_json_str_or(q->body, "host_dev_name", NULL);
+	n.guest_mac = yun_json_str_or(q->body, "guest_mac", NULL);
 	return patch ? ctl_patch_net(q->ctl, &n, err) : ctl_put_net(q->ctl, &n, err);
 }
 
@@ -288,7 +288,7 @@ static int vsock(struct req *q, json_t **out, struct yun_err *err)
 	if (rc)
 		return rc;
 	return ctl_set_vsock(q->ctl, field_count(q->body, "guest_cid", 0),
-			     field_str(q->body, "uds_path", ""), err);
+			     yun_json_str_or(q->body, "uds_path", ""), err);
 }
 
 /* ---- /balloon ---------------------------------------------------------------------- */
@@ -330,7 +330,7 @@ static int balloon(struct req *q, json_t **out, struct yun_err *err)
 	if (rc)
 		return rc;
 	return ctl_set_balloon(q->ctl, field_count(q->body, "amount_mib", 0),
-			       field_bool(q->body, "deflate_on_oom", false),
+			       yun_json_bool_or(q->body, "deflate_on_oom", false),
 			       field_count(q->body, "stats_polling_interval_s", 0), err);
 }
 
@@ -362,8 +362,8 @@ static int actions(struct req *q, json_t **out, struct yun_err *err)
 	(void)out;
 	if (rc)
 		return rc;
-	type = field_str(q->body, "action_type", "");
-	if (field_has(q->body, "timeout_ms") && strcmp(type, "Shutdown"))
+	type = yun_json_str_or(q->body, "action_type", "");
+	if (yun_json_has(q->body, "timeout_ms") && strcmp(type, "Shutdown"))
 		return yun_err_set(err, EINVAL, "timeout_ms: only with action_type Shutdown");
 	if (!strcmp(type, "InstanceStart"))
 		return ctl_start(q->ctl, err);
@@ -392,7 +392,7 @@ static int vm_state(struct req *q, json_t **out, struct yun_err *err)
 	(void)out;
 	if (rc)
 		return rc;
-	state = field_str(q->body, "state", "");
+	state = yun_json_str_or(q->body, "state", "");
 	if (!strcmp(state, "Paused"))
 		rc = ctl_pause(q->ctl, err);
 	else if (!strcmp(state, "Resumed"))
@@ -445,12 +445,12 @@ static int snapshot_create(struct req *q, json_t **out, struct yun_err *err)
 	(void)out;
 	if (rc)
 		return rc;
-	type = field_str(q->body, "snapshot_type", "Full");
+	type = yun_json_str_or(q->body, "snapshot_type", "Full");
 	if (strcmp(type, "Full") && strcmp(type, "Diff"))
 		return yun_err_set(err, EINVAL, "snapshot_type \"%.64s\": must be Full or Diff",
 				   type);
-	return ctl_snapshot_create(q->ctl, field_str(q->body, "snapshot_path", ""),
-				   field_str(q->body, "mem_file_path", ""), !strcmp(type, "Diff"),
+	return ctl_snapshot_create(q->ctl, yun_json_str_or(q->body, "snapshot_path", ""),
+				   yun_json_str_or(q->body, "mem_file_path", ""), !strcmp(type, "Diff"),
 				   err);
 }
 
@@ -464,24 +464,24 @@ static int snapshot_load(struct req *q, json_t **out, struct yun_err *err)
 	if (rc)
 		return rc;
 	backend = json_object_get(q->body, "mem_backend");
-	mem = field_str(q->body, "mem_file_path", NULL);
+	mem = yun_json_str_or(q->body, "mem_file_path", NULL);
 	if (!!backend == !!mem)
 		return yun_err_set(err, EINVAL, "mem_backend, mem_file_path: exactly one of them is "
 				   "required");
 	if (backend) {
 		rc = fields_check(backend, mem_backend_fields, N(mem_backend_fields),
 				  "mem_backend.", err);
-		if (!rc && strcmp(field_str(backend, "backend_type", ""), "File"))
+		if (!rc && strcmp(yun_json_str_or(backend, "backend_type", ""), "File"))
 			rc = yun_err_set(err, EINVAL, "mem_backend.backend_type \"%.64s\": yun-vmm "
 					 "loads memory from a File only",
-					 field_str(backend, "backend_type", ""));
+					 yun_json_str_or(backend, "backend_type", ""));
 		if (rc)
 			return rc;
-		mem = field_str(backend, "backend_path", "");
+		mem = yun_json_str_or(backend, "backend_path", "");
 	}
-	return ctl_snapshot_load(q->ctl, field_str(q->body, "snapshot_path", ""), mem,
-				 field_bool(q->body, "enable_diff_snapshots", false),
-				 field_bool(q->body, "resume_vm", false), err);
+	return ctl_snapshot_load(q->ctl, yun_json_str_or(q->body, "snapshot_path", ""), mem,
+				 yun_json_bool_or(q->body, "enable_diff_snapshots", false),
+				 yun_json_bool_or(q->body, "resume_vm", false), err);
 }
 
 /* ---- /metrics, /migrate ------------------------------------------------------------ */
@@ -497,7 +497,7 @@ static int metrics(struct req *q, json_t **out, struct yun_err *err)
 	if (!strcmp(q->method, "GET"))
 		return ctl_metrics(q->ctl, out, err);
 	rc = need_body(q, metrics_fields, N(metrics_fields), err);
-	return rc ? rc : ctl_set_metrics_path(q->ctl, field_str(q->body, "metrics_path", ""), err);
+	return rc ? rc : ctl_set_metrics_path(q->ctl, yun_json_str_or(q->body, "metrics_path", ""), err);
 }
 
 static const struct field migrate_fields[] = {
@@ -514,7 +514,7 @@ static int count_in(json_t *body, const char *name, uint64_t lo, uint64_t hi, un
 {
 	uint64_t v = field_count(body, name, 0);
 
-	if (field_has(body, name) && (v < lo || v > hi))
+	if (yun_json_has(body, name) && (v < lo || v > hi))
 		return yun_err_set(err, ERANGE, "%s %llu: must be %llu to %llu", name,
 				   (unsigned long long)v, (unsigned long long)lo,
 				   (unsigned long long)hi);
@@ -531,8 +531,8 @@ static int migrate(struct req *q, json_t **out, struct yun_err *err)
 
 	if (rc)
 		return rc;
-	m.destination = field_str(q->body, "destination", "");
-	m.token = field_str(q->body, "token", "");
+	m.destination = yun_json_str_or(q->body, "destination", "");
+	m.token = yun_json_str_or(q->body, "token", "");
 	if (!*m.destination || !strchr(m.destination, ':'))
 		return yun_err_set(err, EINVAL, "destination \"%.64s\": must be HOST:PORT",
 				   m.destination);

@@ -139,13 +139,6 @@ int body_check(json_t *obj, const struct body_field *fields, size_t n, struct yu
 	return 0;
 }
 
-const char *body_str(json_t *obj, const char *name, const char *dflt)
-{
-	json_t *v = json_object_get(obj, name);
-
-	return json_is_string(v) ? json_string_value(v) : dflt;
-}
-
 int64_t body_int(json_t *obj, const char *name, int64_t dflt)
 {
 	json_t *v = json_object_get(obj, name);
@@ -153,7 +146,3 @@ int64_t body_int(json_t *obj, const char *name, int64_t dflt)
 	return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
 }
 
-bool body_has(json_t *obj, const char *name)
-{
-	return json_object_get(obj, name) != NULL;
-}

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "../../lib/err.h"
+#include "../../lib/json.h"
 
 enum body_type {
 	BODY_STRING, /* max: longest length (bytes) */
@@ -43,9 +44,10 @@ int body_parse(const char *text, size_t len, bool optional, json_t **out, struct
 /* Check obj against fields[0..n). */
 int body_check(json_t *obj, const struct body_field *fields, size_t n, struct yun_err *err);
 
-/* Typed getters for checked bodies: the default when the field is absent. */
-const char *body_str(json_t *obj, const char *name, const char *dflt);
+/*
+ * An integer of a checked body, or dflt when absent. Strings and presence:
+ * yun_json_str_or and yun_json_has (lib/json.h).
+ */
 int64_t body_int(json_t *obj, const char *name, int64_t dflt);
-bool body_has(json_t *obj, const char *name);
 
 #endif

@@ -57,13 +57,13 @@ void v1_flavor_create(struct api_req *req, struct api_reply *rep)
 
 	if (body_parse(req->body, req->body_len, false, &b, &err) < 0 ||
 	    body_check(b, fields, sizeof(fields) / sizeof(fields[0]), &err) < 0 ||
-	    obj_check_name("flavor", body_str(b, "name", ""), &err) < 0) {
+	    obj_check_name("flavor", yun_json_str_or(b, "name", ""), &err) < 0) {
 		api_reply_err(rep, &err);
 		json_decref(b);
 		return;
 	}
 	obj_new_id("fl", f.m.id);
-	snprintf(f.m.name, sizeof(f.m.name), "%s", body_str(b, "name", ""));
+	snprintf(f.m.name, sizeof(f.m.name), "%s", yun_json_str_or(b, "name", ""));
 	snprintf(f.m.project, sizeof(f.m.project), OBJ_PROJECT_DEFAULT);
 	obj_now(f.m.created_at);
 	memcpy(f.m.updated_at, f.m.created_at, sizeof(f.m.updated_at));

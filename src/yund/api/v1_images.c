@@ -63,12 +63,12 @@ void v1_image_create(struct api_req *req, struct api_reply *rep)
 
 	if (body_parse(req->body, req->body_len, false, &b, &err) < 0 ||
 	    body_check(b, fields, sizeof(fields) / sizeof(fields[0]), &err) < 0 ||
-	    obj_check_name("image", body_str(b, "name", ""), &err) < 0)
+	    obj_check_name("image", yun_json_str_or(b, "name", ""), &err) < 0)
 		goto fail;
-	type = body_str(b, "type", "container");
-	build = body_str(b, "build", NULL);
-	import = body_str(b, "import", NULL);
-	kernel = body_str(b, "kernel", NULL);
+	type = yun_json_str_or(b, "type", "container");
+	build = yun_json_str_or(b, "build", NULL);
+	import = yun_json_str_or(b, "import", NULL);
+	kernel = yun_json_str_or(b, "kernel", NULL);
 	if (strcmp(type, "container") && strcmp(type, "microvm")) {
 		yun_err_set(&err, ERANGE, "field type: \"%s\": must be container or microvm", type);
 		goto fail;
@@ -96,7 +96,7 @@ void v1_image_create(struct api_req *req, struct api_reply *rep)
 		goto fail;
 
 	obj_new_id("img", img.m.id);
-	snprintf(img.m.name, sizeof(img.m.name), "%s", body_str(b, "name", ""));
+	snprintf(img.m.name, sizeof(img.m.name), "%s", yun_json_str_or(b, "name", ""));
 	snprintf(img.m.project, sizeof(img.m.project), OBJ_PROJECT_DEFAULT);
 	obj_now(img.m.created_at);
 	memcpy(img.m.updated_at, img.m.created_at, sizeof(img.m.updated_at));

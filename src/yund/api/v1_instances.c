@@ -91,8 +91,8 @@ static bool env_item_ok(const char *s)
 /* The checks that need no store: types, names, lists. */
 static int check_create_body(json_t *b, struct yun_err *err)
 {
-	const char *type = body_str(b, "type", "container");
-	const char *rp = body_str(b, "restart_policy", "no");
+	const char *type = yun_json_str_or(b, "type", "container");
+	const char *rp = yun_json_str_or(b, "restart_policy", "no");
 	json_t *v;
 	size_t i;
 
@@ -101,7 +101,7 @@ static int check_create_body(json_t *b, struct yun_err *err)
 				   "field type: \"%.16s\": must be container or "
 				   "microvm",
 				   type);
-	if (body_has(b, "name") && obj_check_name("instance", body_str(b, "name", ""), err) < 0)
+	if (yun_json_has(b, "name") && obj_check_name("instance", yun_json_str_or(b, "name", ""), err) < 0)
 		return -err->code;
 	if (strcmp(rp, "no") && strcmp(rp, "on-failure") && strcmp(rp, "always"))
 		return yun_err_set(err, ERANGE,
@@ -119,7 +119,7 @@ static int check_create_body(json_t *b, struct yun_err *err)
 					   "NAME=VALUE",
 					   i, json_string_value(v));
 	}
-	if (!strcmp(type, "microvm") && (body_has(b, "command") || body_has(b, "env")))
+	if (!strcmp(type, "microvm") && (yun_json_has(b, "command") || yun_json_has(b, "env")))
 		return yun_err_set(err, EINVAL,
 				   "fields command and env: containers only (a microVM runs its "
 				   "image's kernel and init; use user_data)");
@@ -141,16 +141,16 @@ static int check_create_body(json_t *b, struct yun_err *err)
 		return yun_err_set(err, ERANGE, "field memory_mib: %lld: a microvm has %d..%d MiB",
 				   (long long)body_int(b, "memory_mib", 0), LIM_MEMORY_MIN,
 				   LIM_VM_MEMORY_MAX);
-	if (body_has(b, "flavor") &&
-	    (body_has(b, "vcpus") || body_has(b, "memory_mib") || body_has(b, "disk_gib")))
+	if (yun_json_has(b, "flavor") &&
+	    (yun_json_has(b, "vcpus") || yun_json_has(b, "memory_mib") || yun_json_has(b, "disk_gib")))
 		return yun_err_set(err, EINVAL,
 				   "fields flavor and vcpus/memory_mib/disk_gib: give "
 				   "a flavor or explicit sizes, not both");
-	if (body_has(b, "vcpus") != body_has(b, "memory_mib"))
+	if (yun_json_has(b, "vcpus") != yun_json_has(b, "memory_mib"))
 		return yun_err_set(err, EINVAL, "field %s: required with %s",
-				   body_has(b, "vcpus") ? "memory_mib" : "vcpus",
-				   body_has(b, "vcpus") ? "vcpus" : "memory_mib");
-	if (body_has(b, "disk_gib") && !body_has(b, "vcpus"))
+				   yun_json_has(b, "vcpus") ? "memory_mib" : "vcpus",
+				   yun_json_has(b, "vcpus") ? "vcpus" : "memory_mib");
+	if (yun_json_has(b, "disk_gib") && !yun_json_has(b, "vcpus"))
 		return yun_err_set(err, EINVAL, "field disk_gib: needs vcpus and memory_mib too");
 	return 0;
 }
@@ -185,13 +185,13 @@ void v1_instance_create(struct api_req *req, struct api_reply *rep)
 		goto fail;
 
 	obj_new_id("i", in.m.id);
-	snprintf(in.m.name, sizeof(in.m.name), "%s", body_str(b, "name", in.m.id));
+	snprintf(in.m.name, sizeof(in.m.name), "%s", yun_json_str_or(b, "name", in.m.id));
 	snprintf(in.m.project, sizeof(in.m.project), OBJ_PROJECT_DEFAULT);
 	obj_now(in.m.created_at);
 	memcpy(in.m.updated_at, in.m.created_at, sizeof(in.m.updated_at));
-	snprintf(in.type, sizeof(in.type), "%s", body_str(b, "type", "container"));
+	snprintf(in.type, sizeof(in.type), "%s", yun_json_str_or(b, "type", "container"));
 
-	if (s->ops->image_get(s, body_str(b, "image", ""), &img, &err) < 0)
+	if (s->ops->image_get(s, yun_json_str_or(b, "image", ""), &img, &err) < 0)
 		goto fail;
 	if (!strcmp(img.state, "building")) {
 		yun_err_set(&err, EBUSY, "image %s: is building (wait until it is available)",
@@ -210,12 +210,12 @@ void v1_instance_create(struct api_req *req, struct api_reply *rep)
 	}
 	memcpy(in.image_id, img.m.id, sizeof(in.image_id));
 
-	if (body_has(b, "vcpus")) {
+	if (yun_json_has(b, "vcpus")) {
 		in.vcpus = body_int(b, "vcpus", 1);
 		in.memory_mib = body_int(b, "memory_mib", 1024);
 		in.disk_gib = body_int(b, "disk_gib", 0);
 	} else {
-		if (s->ops->flavor_get(s, body_str(b, "flavor", INSTANCE_DEFAULT_FLAVOR), &fl,
+		if (s->ops->flavor_get(s, yun_json_str_or(b, "flavor", INSTANCE_DEFAULT_FLAVOR), &fl,
 				       &err) < 0)
 			goto fail;
 		memcpy(in.flavor_id, fl.m.id, sizeof(in.flavor_id));
@@ -223,8 +223,8 @@ void v1_instance_create(struct api_req *req, struct api_reply *rep)
 		in.memory_mib = fl.memory_mib;
 		in.disk_gib = fl.disk_gib;
 	}
-	if (body_has(b, "network")) {
-		if (s->ops->network_get(s, body_str(b, "network", ""), &net, &err) < 0)
+	if (yun_json_has(b, "network")) {
+		if (s->ops->network_get(s, yun_json_str_or(b, "network", ""), &net, &err) < 0)
 			goto fail;
 		if (!strcmp(net.desired, "deleted")) {
 			yun_err_set(&err, EBUSY, "network %s: is being deleted", net.m.name);
@@ -237,14 +237,14 @@ void v1_instance_create(struct api_req *req, struct api_reply *rep)
 	host_capacity(&host, &cap);
 	memcpy(in.host_id, host.m.id, sizeof(in.host_id));
 
-	ud = body_str(b, "user_data", NULL);
+	ud = yun_json_str_or(b, "user_data", NULL);
 	in.user_data = ud ? strdup(ud) : NULL;
 	in.command = dump_opt(b, "command");
 	in.env = dump_opt(b, "env");
 	if (json_array_size(json_object_get(b, "ssh_keys")))
 		in.ssh_keys = dump_opt(b, "ssh_keys");
-	if ((ud && !in.user_data) || (body_has(b, "command") && !in.command) ||
-	    (body_has(b, "env") && !in.env) ||
+	if ((ud && !in.user_data) || (yun_json_has(b, "command") && !in.command) ||
+	    (yun_json_has(b, "env") && !in.env) ||
 	    (json_array_size(json_object_get(b, "ssh_keys")) && !in.ssh_keys)) {
 		yun_err_set(&err, ENOMEM, "out of memory");
 		goto fail;
@@ -256,7 +256,7 @@ void v1_instance_create(struct api_req *req, struct api_reply *rep)
 			goto fail;
 	}
 	snprintf(in.restart_policy, sizeof(in.restart_policy), "%s",
-		 body_str(b, "restart_policy", "no"));
+		 yun_json_str_or(b, "restart_policy", "no"));
 	snprintf(in.desired, sizeof(in.desired), "running");
 	snprintf(in.state, sizeof(in.state), "creating");
 	in.stop_timeout = INSTANCE_STOP_TIMEOUT;

@@ -137,22 +137,22 @@ void v1_network_create(struct api_req *req, struct api_reply *rep)
 
 	if (body_parse(req->body, req->body_len, false, &b, &err) < 0 ||
 	    body_check(b, fields, sizeof(fields) / sizeof(fields[0]), &err) < 0 ||
-	    obj_check_name("network", body_str(b, "name", ""), &err) < 0 ||
-	    parse_cidr(body_str(b, "cidr", ""), &addr, &len, &err) < 0)
+	    obj_check_name("network", yun_json_str_or(b, "name", ""), &err) < 0 ||
+	    parse_cidr(yun_json_str_or(b, "cidr", ""), &addr, &len, &err) < 0)
 		goto fail;
 	if (s->ops->network_list(s, &v, &n, &err) < 0)
 		goto fail;
-	if (check_free(body_str(b, "cidr", ""), v, n, &err) < 0) {
+	if (check_free(yun_json_str_or(b, "cidr", ""), v, n, &err) < 0) {
 		free(v);
 		goto fail;
 	}
 	free(v);
 	obj_new_id("net", net.m.id);
-	snprintf(net.m.name, sizeof(net.m.name), "%s", body_str(b, "name", ""));
+	snprintf(net.m.name, sizeof(net.m.name), "%s", yun_json_str_or(b, "name", ""));
 	snprintf(net.m.project, sizeof(net.m.project), OBJ_PROJECT_DEFAULT);
 	obj_now(net.m.created_at);
 	memcpy(net.m.updated_at, net.m.created_at, sizeof(net.m.updated_at));
-	snprintf(net.cidr, sizeof(net.cidr), "%s", body_str(b, "cidr", ""));
+	snprintf(net.cidr, sizeof(net.cidr), "%s", yun_json_str_or(b, "cidr", ""));
 	snprintf(net.desired, sizeof(net.desired), "active");
 	snprintf(net.state, sizeof(net.state), "creating");
 	json_decref(b);

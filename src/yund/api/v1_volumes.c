@@ -123,13 +123,13 @@ void v1_volume_create(struct api_req *req, struct api_reply *rep)
 
 	if (body_parse(req->body, req->body_len, false, &b, &err) < 0 ||
 	    body_check(b, fields, sizeof(fields) / sizeof(fields[0]), &err) < 0 ||
-	    obj_check_name("volume", body_str(b, "name", ""), &err) < 0)
+	    obj_check_name("volume", yun_json_str_or(b, "name", ""), &err) < 0)
 		goto fail;
-	snprintf(what, sizeof(what), "volume %s", body_str(b, "name", ""));
+	snprintf(what, sizeof(what), "volume %s", yun_json_str_or(b, "name", ""));
 	v.size_gib = body_int(b, "size_gib", 0);
 	if (check_free(req->y, what, v.size_gib, &err) < 0)
 		goto fail;
-	meta_new(&v.m, "vol", body_str(b, "name", ""));
+	meta_new(&v.m, "vol", yun_json_str_or(b, "name", ""));
 	snprintf(v.desired, sizeof(v.desired), "available");
 	snprintf(v.state, sizeof(v.state), "creating");
 	json_decref(b);
@@ -174,13 +174,13 @@ void v1_volume_attach(struct api_req *req, struct api_reply *rep)
 		goto fail;
 	/* Without a path the store picks /mnt/<volume name>. */
 	path[0] = '\0';
-	if (body_has(b, "path")) {
-		if (vol_check_mount_path(body_str(b, "path", ""), &err) < 0)
+	if (yun_json_has(b, "path")) {
+		if (vol_check_mount_path(yun_json_str_or(b, "path", ""), &err) < 0)
 			goto fail;
-		snprintf(path, sizeof(path), "%s", body_str(b, "path", ""));
+		snprintf(path, sizeof(path), "%s", yun_json_str_or(b, "path", ""));
 	}
 	ro = json_is_true(json_object_get(b, "readonly"));
-	if (s->ops->volume_attach(s, req->params[0], body_str(b, "instance", ""), path, ro, &v,
+	if (s->ops->volume_attach(s, req->params[0], yun_json_str_or(b, "instance", ""), path, ro, &v,
 				  &err) < 0)
 		goto fail;
 	json_decref(b);
@@ -204,7 +204,7 @@ void v1_volume_detach(struct api_req *req, struct api_reply *rep)
 
 	if (body_parse(req->body, req->body_len, true, &b, &err) < 0 ||
 	    body_check(b, fields, sizeof(fields) / sizeof(fields[0]), &err) < 0 ||
-	    s->ops->volume_detach(s, req->params[0], body_str(b, "instance", NULL), &v, &err) < 0)
+	    s->ops->volume_detach(s, req->params[0], yun_json_str_or(b, "instance", NULL), &v, &err) < 0)
 		goto fail;
 	json_decref(b);
 	vol_notify(req->y, "state", &v);
@@ -229,11 +229,12 @@ void v1_volume_snapshot(struct api_req *req, struct api_reply *rep)
 
 	if (body_parse(req->body, req->body_len, true, &b, &err) < 0 ||
 	    body_check(b, fields, sizeof(fields) / sizeof(fields[0]), &err) < 0 ||
-	    (body_has(b, "name") && obj_check_name("snapshot", body_str(b, "name", ""), &err) < 0))
+	    (yun_json_has(b, "name") &&
+	     obj_check_name("snapshot", yun_json_str_or(b, "name", ""), &err) < 0))
 		goto fail;
 	if (s->ops->volume_get(s, req->params[0], &v, &err) < 0)
 		goto fail;
-	meta_new(&sn.m, "snap", body_str(b, "name", NULL));
+	meta_new(&sn.m, "snap", yun_json_str_or(b, "name", NULL));
 	snprintf(sn.volume_id, sizeof(sn.volume_id), "%s", v.m.id);
 	sn.size_gib = v.size_gib;
 	snprintf(sn.desired, sizeof(sn.desired), "available");
@@ -305,15 +306,15 @@ void v1_snapshot_clone(struct api_req *req, struct api_reply *rep)
 
 	if (body_parse(req->body, req->body_len, false, &b, &err) < 0 ||
 	    body_check(b, fields, sizeof(fields) / sizeof(fields[0]), &err) < 0 ||
-	    obj_check_name("volume", body_str(b, "name", ""), &err) < 0)
+	    obj_check_name("volume", yun_json_str_or(b, "name", ""), &err) < 0)
 		goto fail;
 	if (s->ops->snapshot_get(s, req->params[0], &sn, &err) < 0)
 		goto fail;
-	snprintf(what, sizeof(what), "volume %s", body_str(b, "name", ""));
+	snprintf(what, sizeof(what), "volume %s", yun_json_str_or(b, "name", ""));
 	/* A copy may take all its size (a reflink takes nothing, but is not sure). */
 	if (check_free(req->y, what, sn.size_gib, &err) < 0)
 		goto fail;
-	meta_new(&v.m, "vol", body_str(b, "name", ""));
+	meta_new(&v.m, "vol", yun_json_str_or(b, "name", ""));
 	v.size_gib = sn.size_gib;
 	snprintf(v.source_snapshot, sizeof(v.source_snapshot), "%s", sn.m.id);
 	snprintf(v.desired, sizeof(v.desired), "available");
